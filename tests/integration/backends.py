@@ -1,0 +1,129 @@
+"""The two backends the integration tests run behind mod_aspnetcore.
+
+* standin: tests/backends/standin.py under /usr/bin/python3 - fast, exposes raw wire details.
+* aspnetcore: the real ASP.NET Core sample build/sample/HelloApp/HelloApp.dll under `dotnet`,
+  built once per session by tools/build-sample.sh.
+
+Both expose the same endpoints (/, /echo, /env, /pid, /sleep, /stream, /crash, /status/N,
+/bytes, /cookies) and implement ANCM's IIS-integration contract.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+
+from rigutil import REPO
+
+BACKEND_NAMES = ("standin", "aspnetcore")
+SAMPLE_DLL = os.environ.get("ASPNETCORE_SAMPLE_DLL") or os.path.join(
+    REPO, "build", "sample", "HelloApp", "HelloApp.dll")
+BUILD_SCRIPT = os.path.join(REPO, "tools", "build-sample.sh")
+STANDIN = os.path.join(REPO, "tests", "backends", "standin.py")
+
+
+class Backend:
+    def __init__(self, name, process_path, arguments):
+        self.name = name
+        self.process_path = process_path
+        self.arguments = arguments
+
+    @property
+    def real(self):
+        return self.name == "aspnetcore"
+
+    def directives(self, app_root="{app}", env=None, extra=""):
+        """Directive lines that run this backend (to put in a server/vhost/location scope)."""
+        lines = [
+            "AspNetCoreProcessPath %s" % self.process_path,
+            'AspNetCoreArguments "%s"' % self.arguments,
+        ]
+        if app_root:
+            lines.append('AspNetCoreAppRoot "%s"' % app_root)
+        for k, v in (env or {}).items():
+            lines.append('AspNetCoreEnvironmentVariable %s "%s"' % (k, v))
+        if extra:
+            lines.append(extra)
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return "<Backend %s: %s %s>" % (self.name, self.process_path, self.arguments)
+
+
+def standin():
+    if not os.path.isfile(STANDIN):
+        raise AssertionError("stand-in backend %s is missing (tests/backends/standin.py is "
+                             "part of the repo)" % STANDIN)
+    return Backend("standin", "/usr/bin/python3", STANDIN)
+
+
+def find_dotnet():
+    return shutil.which("dotnet") or (os.path.exists("/usr/share/dotnet/dotnet") and
+                                      "/usr/share/dotnet/dotnet") or None
+
+
+def build_sample():
+    """Make sure SAMPLE_DLL exists, running tools/build-sample.sh if needed.  Returns
+    (dll_path, None) or (None, reason_to_fail)."""
+    if os.path.isfile(SAMPLE_DLL):
+        return SAMPLE_DLL, None
+    if not os.path.isfile(BUILD_SCRIPT):
+        return None, "%s is missing and %s does not exist to build it" % (SAMPLE_DLL, BUILD_SCRIPT)
+    try:
+        p = subprocess.run(["bash", BUILD_SCRIPT], cwd=REPO, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+    except subprocess.TimeoutExpired:
+        return None, "%s did not finish within 900 s" % BUILD_SCRIPT
+    out = p.stdout.decode("utf-8", "replace")
+    if p.returncode != 0:
+        return None, "%s exited %d:\n%s" % (BUILD_SCRIPT, p.returncode, out[-4000:])
+    if not os.path.isfile(SAMPLE_DLL):
+        return None, "%s succeeded but %s does not exist:\n%s" % (BUILD_SCRIPT, SAMPLE_DLL, out[-4000:])
+    return SAMPLE_DLL, None
+
+
+def aspnetcore(dll):
+    return Backend("aspnetcore", find_dotnet(), dll)
+
+
+# --- helpers for the common endpoints ----------------------------------------------------
+
+def parse_pid(resp):
+    """/pid answers either a bare number or JSON with a pid field."""
+    text = resp.body.decode("utf-8", "replace").strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    data = json.loads(text)
+    if isinstance(data, int):
+        return data
+    return int(data["pid"])
+
+
+def parse_env(resp):
+    """/env answers a JSON object (or a list of [name, value] pairs); returns a dict."""
+    data = resp.json()
+    if isinstance(data, dict) and "env" in data and isinstance(data["env"], (dict, list)) \
+            and "PATH" not in data:
+        data = data["env"]
+    if isinstance(data, list):
+        data = {k: v for k, v in data}
+    return data
+
+
+def echo_headers(echo):
+    """The headers list of an /echo JSON answer as [(name, value), ...]."""
+    hdrs = echo["headers"]
+    if isinstance(hdrs, dict):
+        out = []
+        for k, v in hdrs.items():
+            for item in (v if isinstance(v, list) else [v]):
+                out.append((k, item))
+        return out
+    return [(k, v) for k, v in hdrs]
+
+
+def header_values(echo, name):
+    name = name.lower()
+    return [v for k, v in echo_headers(echo) if k.lower() == name]

@@ -1,0 +1,168 @@
+"""pytest wiring for the mod_aspnetcore integration tests.
+
+Environment:
+  ASPNETCORE_TEST_MPMS       MPMs every httpd test runs under, comma separated (default: event)
+  ASPNETCORE_TEST_BACKENDS   backends for `backend`-parametrized tests (default: standin,aspnetcore)
+  ASPNETCORE_MODULE_SO       module to load (default: <repo>/.libs/mod_aspnetcore.so)
+  ASPNETCORE_SAMPLE_DLL      real ASP.NET Core app (default: <repo>/build/sample/HelloApp/HelloApp.dll)
+  ASPNETCORE_TEST_LOGLEVEL   httpd LogLevel (default: "warn aspnetcore:debug")
+  ASPNETCORE_TEST_KEEP=1     keep every server's temp dir (dirs of failed tests are always kept)
+
+Fixtures: apache (HttpdFactory), mpm, backend (parametrized standin/aspnetcore),
+standin_backend, aspnetcore_backend.
+Markers: @pytest.mark.expect_log(regex, ...) tolerate matching error-level httpd log lines;
+         @pytest.mark.backends("standin") restrict the backend parametrization;
+         @pytest.mark.mpms("prefork") restrict the MPM parametrization.
+
+A test that used `apache` FAILS when, after it ran, stopping httpd left a descendant
+process alive or the error log has unexpected error/crit/alert/emerg lines, a
+'Segmentation fault' or an 'exit signal'.
+"""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import backends  # noqa: E402
+import httpd  # noqa: E402
+
+FACTORY_KEY = pytest.StashKey()
+
+
+def _env_list(name, default, allowed):
+    raw = os.environ.get(name, "").strip()
+    items = [x.strip() for x in (raw or default).split(",") if x.strip()]
+    bad = [x for x in items if x not in allowed]
+    if bad:
+        raise pytest.UsageError("%s: unknown value(s) %s (allowed: %s)" % (name, bad, ", ".join(allowed)))
+    return items
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "expect_log(*regexes): error-level httpd log lines "
+                                       "matching one of these are expected by the test")
+    config.addinivalue_line("markers", "backends(*names): run only with these backends")
+    config.addinivalue_line("markers", "mpms(*names): run only under these MPMs")
+
+
+def pytest_report_header(config):
+    so = httpd.module_so_path()
+    return ["aspnetcore integration: MPMs=%s backends=%s module=%s (%s)" % (
+        ",".join(_env_list("ASPNETCORE_TEST_MPMS", "event", httpd.MPMS)),
+        ",".join(_env_list("ASPNETCORE_TEST_BACKENDS", "standin,aspnetcore", backends.BACKEND_NAMES)),
+        so, "present" if os.path.isfile(so) else "MISSING")]
+
+
+def pytest_generate_tests(metafunc):
+    if "mpm" in metafunc.fixturenames:
+        mpms = _env_list("ASPNETCORE_TEST_MPMS", "event", httpd.MPMS)
+        marker = metafunc.definition.get_closest_marker("mpms")
+        if marker:
+            mpms = [m for m in mpms if m in marker.args]
+        if not mpms:
+            # Nothing requested applies: say so instead of silently collecting nothing.
+            mpms = [pytest.param("none", marks=pytest.mark.skip(
+                reason="test needs MPM(s) %s, none of which is in ASPNETCORE_TEST_MPMS"
+                % (marker.args if marker else ())))]
+        metafunc.parametrize("mpm", mpms, scope="function")
+    if "backend" in metafunc.fixturenames:
+        names = _env_list("ASPNETCORE_TEST_BACKENDS", "standin,aspnetcore", backends.BACKEND_NAMES)
+        marker = metafunc.definition.get_closest_marker("backends")
+        if marker:
+            names = [n for n in names if n in marker.args]
+        if not names:
+            names = [pytest.param("none", marks=pytest.mark.skip(
+                reason="test needs backend(s) %s, none of which is in ASPNETCORE_TEST_BACKENDS"
+                % (marker.args if marker else ())))]
+        metafunc.parametrize("backend_name", names, scope="function")
+
+
+@pytest.fixture
+def backend_name():
+    # Overridden by pytest_generate_tests parametrization.
+    return "standin"
+
+
+@pytest.fixture
+def apache(request, mpm):
+    fac = httpd.HttpdFactory(mpm, request.node.name)
+    for mark in request.node.iter_markers("expect_log"):
+        for rx in mark.args:
+            fac.expect_log(rx)
+    request.node.stash[FACTORY_KEY] = fac
+    yield fac
+    problems = fac.finish()
+    failed = getattr(request.node, "_rig_failed", False)
+    if failed or problems:
+        fac.keep = True
+        for srv in fac.servers:
+            print("kept temp dir of %s: %s" % (srv.name, srv.dir))
+    fac.cleanup()
+    if problems and not failed and not getattr(request.node, "_rig_reported", False):
+        pytest.fail("httpd problems found at teardown:\n" + "\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def hello_app_dll():
+    if not backends.find_dotnet():
+        pytest.skip("SKIPPED LOUDLY: `dotnet` is not installed, so the real ASP.NET Core backend "
+                    "(build/sample/HelloApp) cannot be built or run; install the .NET SDK to run "
+                    "the aspnetcore-backend variants")
+    dll, err = backends.build_sample()
+    if err:
+        pytest.fail("cannot build the real ASP.NET Core sample app: %s" % err, pytrace=False)
+    return dll
+
+
+@pytest.fixture
+def standin_backend():
+    return backends.standin()
+
+
+@pytest.fixture
+def aspnetcore_backend(hello_app_dll):
+    return backends.aspnetcore(hello_app_dll)
+
+
+@pytest.fixture
+def backend(request, backend_name):
+    if backend_name == "standin":
+        return backends.standin()
+    if backend_name == "aspnetcore":
+        return backends.aspnetcore(request.getfixturevalue("hello_app_dll"))
+    raise AssertionError("unknown backend %r" % backend_name)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Right after the test body: stop its httpd servers and turn leftover processes or
+    unexpected error-log lines into a failure of the test itself."""
+    __tracebackhide__ = True
+    outcome = yield
+    fac = pyfuncitem.stash.get(FACTORY_KEY, None)
+    if fac is None:
+        return
+    problems = fac.finish()
+    if problems and outcome.excinfo is None:
+        pyfuncitem._rig_reported = True
+        raise AssertionError("httpd problems after the test:\n" + "\n".join(problems))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    fac = item.stash.get(FACTORY_KEY, None)
+    if fac is None or not rep.failed:
+        return
+    item._rig_failed = True
+    if fac.problems and call.excinfo is not None and "httpd problems after the test" not in str(call.excinfo.value):
+        rep.sections.append(("httpd problems", "\n".join(fac.problems)))
+    for title, text in fac.report_sections():
+        rep.sections.append((title, text))
+    dirs = "\n".join("%s: %s" % (s.name, s.dir) for s in fac.servers)
+    if dirs:
+        rep.sections.append(("httpd temp dirs (kept)", dirs))
