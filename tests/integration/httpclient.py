@@ -196,9 +196,10 @@ class RawConnection:
         self.sock.sendall(tail + b"\r\n")
 
     # -- responses -------------------------------------------------------------------
-    def read_head(self, keep_interim=True):
+    def read_head(self, keep_interim=True, return_interim=False):
         """Read status line + headers.  1xx responses (except 101) are collected into
-        .interim and the final response head is returned."""
+        .interim and the final response head is returned; with return_interim=True the
+        first head read is returned even if it is a 1xx."""
         interim = []
         while True:
             raw = b""
@@ -225,7 +226,7 @@ class RawConnection:
                 k, _, v = text.partition(":")
                 headers.append((k, v.strip()))
             resp = Response(version, status, reason, headers, raw)
-            if 100 <= status < 200 and status != 101:
+            if 100 <= status < 200 and status != 101 and not return_interim:
                 interim.append(resp)
                 continue
             resp.interim = interim if keep_interim else []
