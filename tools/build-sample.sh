@@ -1,0 +1,56 @@
+#!/bin/sh
+# build-sample.sh [OUTDIR] - publish samples/HelloApp (Release) into OUTDIR.
+#
+# OUTDIR defaults to <repo>/build/sample/HelloApp. Intermediate files (obj/,
+# bin/) go to <repo>/build/sample/artifacts, never into samples/. The sample
+# uses only the shared framework, so no NuGet source is needed (its NuGet.config
+# clears them). Nothing is rebuilt when OUTDIR is newer than every source file;
+# set FORCE=1 to rebuild anyway. The output is made readable by everyone so
+# that Apache's user (www-data) can run it.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+project_dir="$repo/samples/HelloApp"
+project="$project_dir/HelloApp.csproj"
+outdir=${1:-"$repo/build/sample/HelloApp"}
+artifacts="$repo/build/sample/artifacts"
+stamp="$outdir/.build-sample.stamp"
+
+die() { echo "build-sample.sh: $*" >&2; exit 1; }
+
+[ -f "$project" ] || die "project not found: $project"
+command -v dotnet >/dev/null 2>&1 ||
+    die "'dotnet' not found in PATH: install the .NET SDK 10 (https://dot.net) to build the sample"
+
+# Up to date? (the stamp is written after a successful publish)
+if [ "${FORCE:-0}" != 1 ] && [ -f "$stamp" ] && [ -f "$outdir/HelloApp.dll" ]; then
+    newer=$(find "$project_dir" "$0" \( -name bin -o -name obj \) -prune -o \
+                 -type f -newer "$stamp" -print | head -n 1)
+    if [ -z "$newer" ]; then
+        echo "build-sample.sh: $outdir is up to date"
+        exit 0
+    fi
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+export DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE=1 DOTNET_GENERATE_ASPNET_CERTIFICATE=false
+export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
+
+# dotnet wants a writable home for its first-run files and NuGet's cache.
+if [ -z "${HOME:-}" ] || [ ! -w "$HOME" ]; then
+    export DOTNET_CLI_HOME="$repo/build/sample/dotnet-home"
+    export NUGET_PACKAGES="$DOTNET_CLI_HOME/.nuget/packages"
+    mkdir -p "$DOTNET_CLI_HOME"
+fi
+
+mkdir -p "$outdir" "$artifacts"
+rm -f "$stamp"
+echo "build-sample.sh: publishing HelloApp to $outdir"
+dotnet publish "$project" -c Release -o "$outdir" --artifacts-path "$artifacts" \
+    -nologo -v:quiet -clp:NoSummary -p:UseSharedCompilation=false ||
+    die "dotnet publish failed"
+
+chmod -R a+rX "$outdir"
+touch "$stamp"
+echo "build-sample.sh: done; run it with: dotnet $outdir/HelloApp.dll"
