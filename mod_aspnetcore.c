@@ -1,0 +1,97 @@
+/* mod_aspnetcore: runs ASP.NET Core apps behind Apache httpd, the way the
+ * ASP.NET Core Module does for IIS (out of process).
+ *
+ * Glue only: the module record, the directive table and the hooks. The
+ * parts live under modules/ (see docs/architecture.md).
+ */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+#include "mod_aspnetcore.h"
+#include "ac_config.h"
+#include "ac_proxy.h"
+#include "ac_registry.h"
+
+
+static int ac_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)plog;
+    (void)ptemp;
+    ac_config_reset(pconf);
+    return OK;
+}
+
+static int ac_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s)
+{
+    (void)plog;
+    return ac_registry_resolve(pconf, ptemp, s);
+}
+
+static int ac_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                          server_rec *s)
+{
+    (void)plog;
+    return ac_registry_post_config(pconf, ptemp, s);
+}
+
+static void ac_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    ac_registry_child_init(pchild, s);
+    ac_proxy_child_init(pchild, s);
+}
+
+/* A request in a scope that runs an app goes to the app, unless that scope
+ * says AspNetCore Off. Decided here, before mod_dir and friends look at it. */
+static int ac_fixups(request_rec *r)
+{
+    ac_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &aspnetcore_module);
+    if (d && d->app && d->enabled != 0) {
+        r->handler = AC_HANDLER;
+    }
+    return DECLINED;
+}
+
+static int ac_handler(request_rec *r)
+{
+    ac_dir_conf_t *d;
+
+    if (!r->handler || strcmp(r->handler, AC_HANDLER)) {
+        return DECLINED;
+    }
+    d = ap_get_module_config(r->per_dir_config, &aspnetcore_module);
+    if (!d || !d->app) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "SetHandler aspnetcore in a scope without an app (no AspNetCoreProcessPath)");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return ac_proxy_handle(r, d->app);
+}
+
+static void ac_register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_pre_config(ac_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(ac_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(ac_post_config, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_child_init(ac_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_fixups(ac_fixups, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_handler(ac_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(aspnetcore) = {
+    STANDARD20_MODULE_STUFF,
+    ac_dir_conf_create,
+    ac_dir_conf_merge,
+    NULL,
+    NULL,
+    ac_directives,
+    ac_register_hooks,
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    AP_MODULE_FLAG_NONE
+#endif
+};

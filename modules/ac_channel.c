@@ -1,0 +1,207 @@
+/* ac_channel: request datagrams and framed control messages. */
+#include "ac_channel.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#define REQUEST_MAGIC 0x41435251u   /* "ACRQ" */
+
+apr_status_t ac_request_send(int fd, ac_request_type_e type, uint32_t app,
+                             uint32_t slot, uint64_t incarnation)
+{
+    ac_request_msg_t m;
+    ssize_t n;
+
+    memset(&m, 0, sizeof(m));
+    m.magic = REQUEST_MAGIC;
+    m.type = (uint32_t)type;
+    m.app = app;
+    m.slot = slot;
+    m.incarnation = incarnation;
+    do {
+        n = send(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    return n == (ssize_t)sizeof(m) ? APR_SUCCESS : APR_EGENERAL;
+}
+
+apr_status_t ac_request_recv(int fd, ac_request_msg_t *msg)
+{
+    for (;;) {
+        ssize_t n = recv(fd, msg, sizeof(*msg), MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return APR_FROM_OS_ERROR(errno);
+        }
+        if (n == (ssize_t)sizeof(*msg) && msg->magic == REQUEST_MAGIC) {
+            return APR_SUCCESS;
+        }
+        /* a malformed datagram: drop it and look at the next one */
+    }
+}
+
+static apr_status_t wait_fd(int fd, short events, apr_interval_time_t timeout)
+{
+    struct pollfd pfd = { fd, events, 0 };
+    int rc;
+    do {
+        rc = poll(&pfd, 1, timeout < 0 ? -1 : (int)((timeout + 999) / 1000));
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    return rc == 0 ? APR_TIMEUP : APR_SUCCESS;
+}
+
+static apr_status_t write_all(int fd, const char *buf, apr_size_t len,
+                              apr_interval_time_t timeout)
+{
+    while (len > 0) {
+        ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            apr_status_t rv;
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return APR_FROM_OS_ERROR(errno);
+            }
+            if ((rv = wait_fd(fd, POLLOUT, timeout)) != APR_SUCCESS) {
+                return rv;
+            }
+            continue;
+        }
+        buf += n;
+        len -= (apr_size_t)n;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t read_all(int fd, char *buf, apr_size_t len, apr_interval_time_t timeout)
+{
+    while (len > 0) {
+        ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+        if (n == 0) {
+            return APR_EOF;
+        }
+        if (n < 0) {
+            apr_status_t rv;
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return APR_FROM_OS_ERROR(errno);
+            }
+            if ((rv = wait_fd(fd, POLLIN, timeout)) != APR_SUCCESS) {
+                return rv;
+            }
+            continue;
+        }
+        buf += n;
+        len -= (apr_size_t)n;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ac_control_write(int fd, uint32_t type, const void *payload, uint32_t len,
+                              apr_interval_time_t timeout)
+{
+    uint32_t head[2];
+    apr_status_t rv;
+
+    if (len > AC_CTL_MAX_PAYLOAD) {
+        return APR_EINVAL;
+    }
+    head[0] = type;
+    head[1] = len;
+    rv = write_all(fd, (const char *)head, sizeof(head), timeout);
+    if (rv == APR_SUCCESS && len) {
+        rv = write_all(fd, payload, len, timeout);
+    }
+    return rv;
+}
+
+apr_status_t ac_control_read(int fd, apr_pool_t *p, uint32_t *type, char **payload,
+                             uint32_t *len, apr_interval_time_t timeout)
+{
+    uint32_t head[2];
+    apr_status_t rv = read_all(fd, (char *)head, sizeof(head), timeout);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    if (head[1] > AC_CTL_MAX_PAYLOAD) {
+        return APR_EINVAL;
+    }
+    *type = head[0];
+    *len = head[1];
+    *payload = apr_palloc(p, head[1] + 1);
+    (*payload)[head[1]] = '\0';
+    return head[1] ? read_all(fd, *payload, head[1], timeout) : APR_SUCCESS;
+}
+
+static void push_u32(apr_array_header_t *a, uint32_t v)
+{
+    const char *b = (const char *)&v;
+    int i;
+    for (i = 0; i < 4; i++) {
+        *(char *)apr_array_push(a) = b[i];
+    }
+}
+
+void ac_config_payload_begin(apr_array_header_t *payload, uint32_t napps, uint32_t flags)
+{
+    push_u32(payload, napps);
+    push_u32(payload, flags);
+}
+
+void ac_config_payload_add(apr_array_header_t *payload, const apr_array_header_t *blob)
+{
+    int i;
+    push_u32(payload, (uint32_t)blob->nelts);
+    for (i = 0; i < blob->nelts; i++) {
+        *(char *)apr_array_push(payload) = blob->elts[i];
+    }
+}
+
+const char *ac_config_payload_parse(apr_pool_t *p, const char *payload, uint32_t len,
+                                    uint32_t *flags, apr_array_header_t **blobs)
+{
+    uint32_t napps, i, n;
+    const char *end = payload + len;
+
+    if (len < 8) {
+        return "config message too short";
+    }
+    memcpy(&napps, payload, 4);
+    memcpy(flags, payload + 4, 4);
+    payload += 8;
+    if (napps > len / 4) {
+        return "config message counts more apps than it holds";
+    }
+    *blobs = apr_array_make(p, (int)napps + 1, sizeof(apr_array_header_t *));
+    for (i = 0; i < napps; i++) {
+        apr_array_header_t *blob;
+        if (end - payload < 4) {
+            return "config message truncated";
+        }
+        memcpy(&n, payload, 4);
+        payload += 4;
+        if ((uint32_t)(end - payload) < n) {
+            return "config message truncated";
+        }
+        blob = apr_array_make(p, (int)n + 1, 1);
+        memcpy(blob->elts, payload, n);
+        blob->nelts = (int)n;
+        payload += n;
+        APR_ARRAY_PUSH(*blobs, apr_array_header_t *) = blob;
+    }
+    return payload == end ? NULL : "config message has trailing bytes";
+}

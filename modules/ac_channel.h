@@ -1,0 +1,63 @@
+/* ac_channel: the messages between httpd and the supervisor.
+ *
+ * Two channels, both socketpairs the httpd parent creates:
+ *  - requests: datagrams any httpd child may send to the supervisor
+ *    ("start app N", "slot S of app N looks broken"); fixed-size, never
+ *    blocking the sender;
+ *  - control: a stream between the parent and the supervisor carrying
+ *    framed messages (the apps of a config generation, and the answer with
+ *    their table indexes). Its closing tells the supervisor that httpd is
+ *    gone. httpd-free.
+ */
+#ifndef AC_CHANNEL_H
+#define AC_CHANNEL_H
+
+#include <stdint.h>
+#include <apr_errno.h>
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+typedef enum {
+    AC_REQ_START = 1,       /* an app has no ready process: start what is missing */
+    AC_REQ_BROKEN = 2       /* a ready slot refused a connection */
+} ac_request_type_e;
+
+typedef struct {
+    uint32_t magic;
+    uint32_t type;          /* ac_request_type_e */
+    uint32_t app;
+    uint32_t slot;
+    uint64_t incarnation;
+} ac_request_msg_t;
+
+typedef enum {
+    AC_CTL_CONFIG = 1,      /* parent -> supervisor: the apps of a generation */
+    AC_CTL_CONFIG_ACK = 2,  /* supervisor -> parent: their indexes */
+    AC_CTL_STOP_ALL = 3     /* parent -> supervisor: hard restart, stop every backend */
+} ac_control_type_e;
+
+#define AC_CTL_MAX_PAYLOAD (16u * 1024 * 1024)
+#define AC_APP_NO_INDEX 0xFFFFFFFFu
+
+/* Sends one request datagram without blocking. */
+apr_status_t ac_request_send(int fd, ac_request_type_e type, uint32_t app,
+                             uint32_t slot, uint64_t incarnation);
+/* Receives one request datagram without blocking (APR_EAGAIN: none). */
+apr_status_t ac_request_recv(int fd, ac_request_msg_t *msg);
+
+/* Writes one frame (type, length, payload) on the control stream. */
+apr_status_t ac_control_write(int fd, uint32_t type, const void *payload, uint32_t len,
+                              apr_interval_time_t timeout);
+/* Reads one frame; the payload is allocated from `p`. */
+apr_status_t ac_control_read(int fd, apr_pool_t *p, uint32_t *type, char **payload,
+                             uint32_t *len, apr_interval_time_t timeout);
+
+/* CONFIG payload: a count, then each app's serialized launch settings. */
+void ac_config_payload_add(apr_array_header_t *payload, const apr_array_header_t *launch_blob);
+void ac_config_payload_begin(apr_array_header_t *payload, uint32_t napps, uint32_t flags);
+/* Splits a CONFIG payload into blobs (arrays of char). NULL or an error message. */
+const char *ac_config_payload_parse(apr_pool_t *p, const char *payload, uint32_t len,
+                                    uint32_t *flags, apr_array_header_t **blobs);
+
+#endif /* AC_CHANNEL_H */

@@ -1,0 +1,294 @@
+/* ac_launch: launch settings, their serialized form and key, argv and envp. */
+#include "ac_launch.h"
+
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <apr_strings.h>
+#include <apr_sha1.h>
+
+#define LAUNCH_FORMAT 1u
+#define NULL_STRING 0xFFFFFFFFu
+
+static void put_u32(apr_array_header_t *out, apr_uint32_t v)
+{
+    unsigned char b[4] = { (unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                           (unsigned char)(v >> 8), (unsigned char)v };
+    memcpy(apr_array_push(out), &b[0], 1);
+    memcpy(apr_array_push(out), &b[1], 1);
+    memcpy(apr_array_push(out), &b[2], 1);
+    memcpy(apr_array_push(out), &b[3], 1);
+}
+
+static void put_bytes(apr_array_header_t *out, const char *s, apr_size_t n)
+{
+    apr_size_t i;
+    for (i = 0; i < n; i++) {
+        *(char *)apr_array_push(out) = s[i];
+    }
+}
+
+static void put_str(apr_array_header_t *out, const char *s)
+{
+    if (!s) {
+        put_u32(out, NULL_STRING);
+        return;
+    }
+    put_u32(out, (apr_uint32_t)strlen(s));
+    put_bytes(out, s, strlen(s));
+}
+
+void ac_launch_serialize(const ac_launch_t *l, apr_array_header_t *out)
+{
+    int i, n = l->env ? l->env->nelts : 0;
+
+    put_u32(out, LAUNCH_FORMAT);
+    put_str(out, l->process_path);
+    put_str(out, l->arguments);
+    put_str(out, l->app_root);
+    put_str(out, l->virtual_path);
+    put_u32(out, (apr_uint32_t)n);
+    for (i = 0; i < n; i++) {
+        const ac_env_entry_t *e = &APR_ARRAY_IDX(l->env, i, ac_env_entry_t);
+        put_str(out, e->name);
+        put_str(out, e->value);
+    }
+    put_u32(out, (apr_uint32_t)l->processes);
+    put_u32(out, (apr_uint32_t)l->startup_time_limit);
+    put_u32(out, (apr_uint32_t)l->shutdown_time_limit);
+    put_u32(out, (apr_uint32_t)l->rapid_fails_per_minute);
+    put_u32(out, (apr_uint32_t)l->websockets);
+}
+
+typedef struct {
+    const unsigned char *p;
+    apr_size_t left;
+    int bad;
+} reader_t;
+
+static apr_uint32_t get_u32(reader_t *r)
+{
+    apr_uint32_t v;
+    if (r->bad || r->left < 4) {
+        r->bad = 1;
+        return 0;
+    }
+    v = ((apr_uint32_t)r->p[0] << 24) | ((apr_uint32_t)r->p[1] << 16)
+        | ((apr_uint32_t)r->p[2] << 8) | (apr_uint32_t)r->p[3];
+    r->p += 4;
+    r->left -= 4;
+    return v;
+}
+
+static const char *get_str(reader_t *r, apr_pool_t *p)
+{
+    apr_uint32_t n = get_u32(r);
+    const char *s;
+    if (r->bad || n == NULL_STRING) {
+        return NULL;
+    }
+    if (n > r->left || memchr(r->p, '\0', n)) {
+        r->bad = 1;
+        return NULL;
+    }
+    s = apr_pstrmemdup(p, (const char *)r->p, n);
+    r->p += n;
+    r->left -= n;
+    return s;
+}
+
+const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len,
+                                  ac_launch_t **out)
+{
+    reader_t r = { (const unsigned char *)buf, len, 0 };
+    ac_launch_t *l = apr_pcalloc(p, sizeof(*l));
+    apr_uint32_t i, n;
+
+    if (get_u32(&r) != LAUNCH_FORMAT) {
+        return "unknown launch settings format";
+    }
+    l->process_path = get_str(&r, p);
+    l->arguments = get_str(&r, p);
+    l->app_root = get_str(&r, p);
+    l->virtual_path = get_str(&r, p);
+    n = get_u32(&r);
+    if (r.bad || n > len / 8) {
+        return "truncated launch settings";
+    }
+    l->env = apr_array_make(p, (int)n + 1, sizeof(ac_env_entry_t));
+    for (i = 0; i < n && !r.bad; i++) {
+        ac_env_entry_t *e = apr_array_push(l->env);
+        e->name = get_str(&r, p);
+        e->value = get_str(&r, p);
+        if (!e->name || !e->value) {
+            r.bad = 1;
+        }
+    }
+    l->processes = (int)get_u32(&r);
+    l->startup_time_limit = (int)get_u32(&r);
+    l->shutdown_time_limit = (int)get_u32(&r);
+    l->rapid_fails_per_minute = (int)get_u32(&r);
+    l->websockets = (int)get_u32(&r);
+    if (r.bad || r.left != 0) {
+        return "malformed launch settings";
+    }
+    if (!l->process_path || !l->app_root || !l->virtual_path) {
+        return "launch settings lack a process path, app root or virtual path";
+    }
+    if (l->processes < 1) {
+        return "launch settings ask for no process";
+    }
+    *out = l;
+    return NULL;
+}
+
+void ac_launch_key(const ac_launch_t *l, apr_pool_t *scratch,
+                   unsigned char key[AC_KEY_BYTES])
+{
+    apr_array_header_t *buf = apr_array_make(scratch, 256, 1);
+    apr_sha1_ctx_t sha;
+
+    ac_launch_serialize(l, buf);
+    apr_sha1_init(&sha);
+    apr_sha1_update_binary(&sha, (const unsigned char *)buf->elts,
+                           (unsigned int)buf->nelts);
+    apr_sha1_final(key, &sha);
+}
+
+const char *ac_launch_label(apr_pool_t *p, const ac_launch_t *l)
+{
+    return apr_psprintf(p, "%s at %s", l->app_root, l->virtual_path);
+}
+
+static int is_executable_file(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+const char *ac_launch_resolve_program(apr_pool_t *p, const ac_launch_t *l,
+                                      const char *path_env, const char **resolved)
+{
+    const char *prog = l->process_path;
+    const char *candidate;
+    char *dirs, *dir, *state;
+
+    if (!prog || !*prog) {
+        return "no process path is configured";
+    }
+    if (strchr(prog, '/')) {
+        candidate = prog[0] == '/' ? prog : apr_pstrcat(p, l->app_root, "/", prog, NULL);
+        if (!is_executable_file(candidate)) {
+            return apr_psprintf(p, "process path %s is not an executable file", candidate);
+        }
+        *resolved = candidate;
+        return NULL;
+    }
+    candidate = apr_pstrcat(p, l->app_root, "/", prog, NULL);
+    if (is_executable_file(candidate)) {
+        *resolved = candidate;
+        return NULL;
+    }
+    dirs = apr_pstrdup(p, path_env ? path_env : "/usr/local/bin:/usr/bin:/bin");
+    for (dir = apr_strtok(dirs, ":", &state); dir; dir = apr_strtok(NULL, ":", &state)) {
+        candidate = apr_pstrcat(p, *dir ? dir : ".", "/", prog, NULL);
+        if (is_executable_file(candidate)) {
+            *resolved = candidate;
+            return NULL;
+        }
+    }
+    return apr_psprintf(p, "process path '%s' was found neither in the app root %s "
+                        "nor on PATH (%s)", prog, l->app_root,
+                        path_env ? path_env : "default");
+}
+
+const char *ac_launch_build_argv(apr_pool_t *p, const ac_launch_t *l,
+                                 const char *program, char ***argv)
+{
+    char **args = NULL;
+    int n = 0, i;
+    char **all;
+
+    if (l->arguments && *l->arguments) {
+        if (apr_tokenize_to_argv(l->arguments, &args, p) != APR_SUCCESS) {
+            return apr_psprintf(p, "cannot split arguments: %s", l->arguments);
+        }
+        while (args[n]) {
+            n++;
+        }
+    }
+    all = apr_pcalloc(p, sizeof(char *) * (apr_size_t)(n + 2));
+    all[0] = apr_pstrdup(p, program);
+    for (i = 0; i < n; i++) {
+        all[i + 1] = args[i];
+    }
+    *argv = all;
+    return NULL;
+}
+
+/* Is `entry` ("NAME=value") an assignment to a name in `names`? */
+static int names_entry(apr_table_t *names, const char *entry)
+{
+    const char *eq = strchr(entry, '=');
+    char name[256];
+    apr_size_t n;
+
+    if (!eq) {
+        return 1;   /* malformed: drop it */
+    }
+    n = (apr_size_t)(eq - entry);
+    if (n >= sizeof(name)) {
+        return 0;
+    }
+    memcpy(name, entry, n);
+    name[n] = '\0';
+    return apr_table_get(names, name) != NULL;
+}
+
+char **ac_launch_build_env(apr_pool_t *p, const ac_launch_t *l, char *const *base,
+                           unsigned port, const char *token)
+{
+    /* apr_table compares names case-insensitively; environment names are
+     * case-sensitive on Linux, but two names differing only in case are a
+     * configuration mistake we resolve in favour of the configured one. */
+    apr_table_t *set = apr_table_make(p, 16);
+    apr_array_header_t *env = apr_array_make(p, 64, sizeof(char *));
+    const char *hosting = NULL;
+    int i;
+
+    apr_table_setn(set, "ASPNETCORE_PORT", apr_psprintf(p, "%u", port));
+    apr_table_setn(set, "ASPNETCORE_APPL_PATH", l->virtual_path);
+    apr_table_setn(set, "ASPNETCORE_TOKEN", token);
+    apr_table_setn(set, "ASPNETCORE_IIS_HTTPAUTH", "anonymous;");
+    apr_table_setn(set, "ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED",
+                   l->websockets ? "true" : "false");
+    for (i = 0; base && base[i]; i++) {
+        if (!strncmp(base[i], "ASPNETCORE_HOSTINGSTARTUPASSEMBLIES=", 36)) {
+            hosting = base[i] + 36;
+        }
+    }
+    apr_table_setn(set, "ASPNETCORE_HOSTINGSTARTUPASSEMBLIES",
+                   hosting && *hosting
+                   ? apr_pstrcat(p, hosting, ";Microsoft.AspNetCore.Server.IISIntegration", NULL)
+                   : "Microsoft.AspNetCore.Server.IISIntegration");
+    for (i = 0; l->env && i < l->env->nelts; i++) {
+        const ac_env_entry_t *e = &APR_ARRAY_IDX(l->env, i, ac_env_entry_t);
+        apr_table_set(set, e->name, e->value);
+    }
+
+    for (i = 0; base && base[i]; i++) {
+        if (!names_entry(set, base[i])) {
+            APR_ARRAY_PUSH(env, char *) = base[i];
+        }
+    }
+    {
+        const apr_array_header_t *arr = apr_table_elts(set);
+        const apr_table_entry_t *te = (const apr_table_entry_t *)arr->elts;
+        for (i = 0; i < arr->nelts; i++) {
+            APR_ARRAY_PUSH(env, char *) = apr_pstrcat(p, te[i].key, "=", te[i].val, NULL);
+        }
+    }
+    APR_ARRAY_PUSH(env, char *) = NULL;
+    return (char **)env->elts;
+}

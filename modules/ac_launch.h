@@ -1,0 +1,69 @@
+/* ac_launch: what it takes to launch one app's backend processes.
+ *
+ * Owns the launch settings of an app (program, arguments, app root, virtual
+ * path, environment, process count, time limits), their stable serialized
+ * form (sent from the httpd parent to the supervisor) and the key derived
+ * from it (two scopes with the same settings are one app; a changed setting
+ * is a new app). Also builds argv and envp for a backend. httpd-free.
+ */
+#ifndef AC_LAUNCH_H
+#define AC_LAUNCH_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+
+#define AC_KEY_BYTES 20          /* SHA-1 of the serialized launch settings */
+#define AC_TOKEN_CHARS 32        /* hex characters of a pairing token */
+
+typedef struct {
+    const char *name;
+    const char *value;
+} ac_env_entry_t;
+
+typedef struct ac_launch_t {
+    const char *process_path;    /* as configured: absolute, relative to app_root, or a PATH name */
+    const char *arguments;       /* one string, split shell-like at launch */
+    const char *app_root;        /* absolute directory: cwd of the backend */
+    const char *virtual_path;    /* "/" or "/shop": ASPNETCORE_APPL_PATH */
+    apr_array_header_t *env;     /* ac_env_entry_t in configuration order; a later name wins */
+    int processes;               /* processesPerApplication */
+    int startup_time_limit;      /* seconds */
+    int shutdown_time_limit;     /* seconds */
+    int rapid_fails_per_minute;
+    int websockets;              /* ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED */
+} ac_launch_t;
+
+/* Appends the serialized form of `l` to `out` (an array of char). */
+void ac_launch_serialize(const ac_launch_t *l, apr_array_header_t *out);
+
+/* Parses what ac_launch_serialize wrote. Returns NULL on success, else a
+ * message saying what is wrong; strings are copied into `p`. */
+const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len,
+                                  ac_launch_t **out);
+
+/* The identity of an app: SHA-1 over the serialized settings. */
+void ac_launch_key(const ac_launch_t *l, apr_pool_t *scratch,
+                   unsigned char key[AC_KEY_BYTES]);
+
+/* A short human label for logs: "<app_root> at <virtual_path>". */
+const char *ac_launch_label(apr_pool_t *p, const ac_launch_t *l);
+
+/* Resolves the program to execute: a path with a '/' is taken relative to
+ * the app root; a bare name is looked up first in the app root, then in the
+ * directories of `path_env` (like ANCM's search for "dotnet"). Returns NULL
+ * on success with *resolved set, else a message naming what was tried. */
+const char *ac_launch_resolve_program(apr_pool_t *p, const ac_launch_t *l,
+                                      const char *path_env, const char **resolved);
+
+/* argv for execve: the resolved program, then `arguments` split with
+ * shell-like quoting. Returns NULL on success, else an error message. */
+const char *ac_launch_build_argv(apr_pool_t *p, const ac_launch_t *l,
+                                 const char *program, char ***argv);
+
+/* envp for execve: `base` (NULL-terminated, usually environ) minus every
+ * name set below, then the ANCM contract (port, token, path, auth, ...),
+ * then the configured variables (they win over everything). */
+char **ac_launch_build_env(apr_pool_t *p, const ac_launch_t *l, char *const *base,
+                           unsigned port, const char *token);
+
+#endif /* AC_LAUNCH_H */

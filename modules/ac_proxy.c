@@ -1,0 +1,833 @@
+/* ac_proxy: request forwarding over loopback HTTP/1.1 with pooled connections. */
+#include "ac_proxy.h"
+#include "ac_channel.h"
+#include "ac_connpool.h"
+#include "ac_http1.h"
+#include "ac_registry.h"
+#include "ac_shared.h"
+#include "ac_sockio.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <ap_mpm.h>
+#include <util_filter.h>
+#include <apr_lib.h>
+#include <apr_strings.h>
+
+#include "mod_aspnetcore.h"
+
+APLOG_USE_MODULE(aspnetcore);
+
+#define CONNECT_TIMEOUT apr_time_from_sec(3)
+#define IDLE_MAX apr_time_from_sec(60)        /* Kestrel keeps idle ones 130 s */
+#define HEAD_BUF_INITIAL 8192
+#define HEAD_BUF_MAX 65536
+#define MAX_RESPONSE_FIELDS 200
+#define BODY_READ_SIZE 65536
+#define UPLOAD_READ_SIZE 65536
+
+static ac_connpool_t *connpool;
+
+apr_status_t ac_proxy_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    int threads = 1;
+    apr_status_t rv;
+
+    if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS || threads < 1) {
+        threads = 1;
+    }
+    rv = ac_connpool_create(&connpool, pchild, threads, IDLE_MAX);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "cannot create the backend connection pool");
+    }
+    return rv;
+}
+
+/* ---- choosing a process --------------------------------------------- */
+
+typedef struct {
+    ac_slot_t *slot;
+    unsigned app_index, slot_index;
+    ac_slot_view_t view;
+} chosen_t;
+
+static apr_status_t leave_slot(void *data)
+{
+    ac_slot_leave(data);
+    return APR_SUCCESS;
+}
+
+static int pick_ready(ac_app_t *app, uint32_t nslots, chosen_t *out)
+{
+    uint32_t i, best_load = 0;
+    int found = 0;
+
+    for (i = 0; i < nslots; i++) {
+        ac_slot_view_t v;
+        uint32_t load;
+        ac_slot_read(&app->slots[i], &v);
+        if (v.state != AC_SLOT_READY) {
+            continue;
+        }
+        load = ac_slot_inflight(&app->slots[i]);
+        if (!found || load < best_load) {
+            found = 1;
+            best_load = load;
+            out->slot = &app->slots[i];
+            out->slot_index = i;
+            out->view = v;
+        }
+    }
+    return found;
+}
+
+/* Finds a ready process, asking the supervisor to start one and waiting for
+ * it when there is none. Returns OK or the HTTP status to answer with. */
+static int choose_process(request_rec *r, ac_app_decl_t *decl, chosen_t *out)
+{
+    ac_shared_t *sh = ac_registry_shared();
+    apr_time_t deadline = apr_time_now() + decl->startup_wait;
+    int asked = 0;
+    ac_app_t *app;
+
+    if (!sh || decl->index == AC_APP_NO_INDEX || decl->index >= AC_MAX_APPS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] is not running (no table entry)",
+                      decl->label);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    app = &sh->apps[decl->index];
+    out->app_index = decl->index;
+    for (;;) {
+        uint32_t seen = ac_app_wake_word(app), state, nslots, failed;
+        unsigned char key[AC_KEY_BYTES];
+        apr_time_t now;
+
+        ac_app_read(app, &state, key, &nslots, &failed);
+        if (state != AC_APP_ACTIVE || memcmp(key, decl->key, AC_KEY_BYTES)) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "[%s] is not (or no longer) registered with the supervisor",
+                          decl->label);
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
+        if (pick_ready(app, nslots, out)) {
+            return OK;
+        }
+        if (failed) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "[%s] failed to start (502.5); see the error log for why",
+                          decl->label);
+            return HTTP_BAD_GATEWAY;
+        }
+        if (!asked) {
+            apr_status_t rv = ac_request_send(ac_registry_request_fd(), AC_REQ_START,
+                                              decl->index, 0, 0);
+            if (rv != APR_SUCCESS) {
+                ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
+                              "[%s] cannot reach the supervisor", decl->label);
+            }
+            asked = 1;
+        }
+        now = apr_time_now();
+        if (now >= deadline) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "[%s] no process became ready within %" APR_TIME_T_FMT
+                          " s (startupTimeLimit)", decl->label,
+                          apr_time_sec(decl->startup_wait));
+            return HTTP_BAD_GATEWAY;
+        }
+        ac_app_wait(app, seen, deadline - now);
+    }
+}
+
+/* ---- the backend connection ----------------------------------------- */
+
+typedef struct {
+    int fd;
+    int reused;
+    int reusable;                /* set once a complete response was read */
+    chosen_t *proc;
+} backend_t;
+
+static apr_status_t backend_cleanup(void *data)
+{
+    backend_t *b = data;
+    if (b->fd >= 0) {
+        if (b->reusable) {
+            ac_connpool_put(connpool, b->proc->app_index, b->proc->slot_index,
+                            b->proc->view.incarnation, b->fd);
+        }
+        else {
+            close(b->fd);
+        }
+        b->fd = -1;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse)
+{
+    apr_status_t rv;
+
+    b->reusable = 0;
+    b->fd = allow_reuse ? ac_connpool_get(connpool, b->proc->app_index, b->proc->slot_index,
+                                          b->proc->view.incarnation)
+                        : -1;
+    b->reused = b->fd >= 0;
+    if (b->fd >= 0) {
+        return APR_SUCCESS;
+    }
+    rv = ac_sock_connect_loopback(b->proc->view.port, CONNECT_TIMEOUT, &b->fd);
+    if (rv != APR_SUCCESS) {
+        b->fd = -1;
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      "cannot connect to the app's process %ld on port %u",
+                      (long)b->proc->view.pid, b->proc->view.port);
+        /* let the supervisor look at that process */
+        ac_request_send(ac_registry_request_fd(), AC_REQ_BROKEN, b->proc->app_index,
+                        b->proc->slot_index, b->proc->view.incarnation);
+    }
+    return rv;
+}
+
+static void backend_discard(backend_t *b)
+{
+    b->reusable = 0;
+    if (b->fd >= 0) {
+        close(b->fd);
+        b->fd = -1;
+    }
+}
+
+/* ---- the request head ------------------------------------------------ */
+
+typedef struct {
+    apr_array_header_t *iov;
+    apr_pool_t *p;
+} head_t;
+
+static void add(head_t *h, const char *s, apr_size_t n)
+{
+    struct iovec *v = apr_array_push(h->iov);
+    v->iov_base = (void *)s;
+    v->iov_len = n;
+}
+
+#define ADD_LIT(h, s) add((h), (s), sizeof(s) - 1)
+
+static void add_str(head_t *h, const char *s)
+{
+    add(h, s, strlen(s));
+}
+
+static void add_field(head_t *h, const char *name, const char *value)
+{
+    add_str(h, name);
+    ADD_LIT(h, ": ");
+    add_str(h, value);
+    ADD_LIT(h, "\r\n");
+}
+
+typedef struct {
+    head_t *h;
+    const char *connection;      /* the client's Connection field */
+    const char *xff, *xfp;       /* client-sent X-Forwarded-For/-Proto */
+    int has_host;
+} copy_ctx_t;
+
+static int copy_request_field(void *data, const char *name, const char *value)
+{
+    copy_ctx_t *ctx = data;
+
+    if (ac_http1_is_hop_by_hop(name) || !strcasecmp(name, "Content-Length")
+        || !strcasecmp(name, "Expect") || !strncasecmp(name, "MS-ASPNETCORE", 13)) {
+        return 1;
+    }
+    if (ctx->connection && ac_http1_has_token(ctx->connection, name)) {
+        return 1;
+    }
+    if (!strcasecmp(name, "X-Forwarded-For")) {
+        ctx->xff = ctx->xff ? apr_pstrcat(ctx->h->p, ctx->xff, ", ", value, NULL) : value;
+        return 1;
+    }
+    if (!strcasecmp(name, "X-Forwarded-Proto")) {
+        ctx->xfp = ctx->xfp ? apr_pstrcat(ctx->h->p, ctx->xfp, ", ", value, NULL) : value;
+        return 1;
+    }
+    if (!strcasecmp(name, "Host")) {
+        ctx->has_host = 1;
+    }
+    add_field(ctx->h, name, value);
+    return 1;
+}
+
+/* The request target exactly as the client sent it (origin form). */
+static const char *raw_target(request_rec *r)
+{
+    const char *t = r->unparsed_uri;
+    if (t && t[0] == '/') {
+        return t;
+    }
+    /* absolute form (GET http://host/path): keep the raw path and query */
+    if (r->parsed_uri.path) {
+        return r->parsed_uri.query
+            ? apr_pstrcat(r->pool, r->parsed_uri.path, "?", r->parsed_uri.query, NULL)
+            : r->parsed_uri.path;
+    }
+    return "/";
+}
+
+static const char *client_address(request_rec *r)
+{
+    conn_rec *c = r->connection;
+    apr_port_t port = c->client_addr ? c->client_addr->port : 0;
+    if (strchr(c->client_ip, ':')) {
+        return apr_psprintf(r->pool, "[%s]:%u", c->client_ip, (unsigned)port);
+    }
+    return apr_psprintf(r->pool, "%s:%u", c->client_ip, (unsigned)port);
+}
+
+static head_t *build_head(request_rec *r, const chosen_t *proc, int body_mode,
+                          apr_off_t body_length)
+{
+    head_t *h = apr_palloc(r->pool, sizeof(*h));
+    copy_ctx_t ctx;
+    const char *fwd_for = client_address(r);
+    const char *scheme = ap_http_scheme(r);
+
+    h->p = r->pool;
+    h->iov = apr_array_make(r->pool, 64, sizeof(struct iovec));
+    add_str(h, r->method);
+    ADD_LIT(h, " ");
+    add_str(h, raw_target(r));
+    ADD_LIT(h, " HTTP/1.1\r\n");
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.h = h;
+    ctx.connection = apr_table_get(r->headers_in, "Connection");
+    apr_table_do(copy_request_field, &ctx, r->headers_in, NULL);
+    if (!ctx.has_host) {
+        add_field(h, "Host", r->hostname ? r->hostname : r->server->server_hostname);
+    }
+    if (body_mode == 1) {
+        add_field(h, "Content-Length", apr_off_t_toa(r->pool, body_length));
+    }
+    else if (body_mode == 2) {
+        ADD_LIT(h, "Transfer-Encoding: chunked\r\n");
+    }
+    add_field(h, "MS-ASPNETCORE-TOKEN", apr_pstrdup(r->pool, proc->view.token));
+    add_field(h, "X-Forwarded-For",
+              ctx.xff ? apr_pstrcat(r->pool, ctx.xff, ", ", fwd_for, NULL) : fwd_for);
+    add_field(h, "X-Forwarded-Proto",
+              ctx.xfp ? apr_pstrcat(r->pool, ctx.xfp, ", ", scheme, NULL) : scheme);
+    ADD_LIT(h, "\r\n");
+    return h;
+}
+
+/* ---- the request body ------------------------------------------------ */
+
+enum { BODY_NONE = 0, BODY_LENGTH = 1, BODY_CHUNKED = 2 };
+
+static int request_body_mode(request_rec *r, apr_off_t *length)
+{
+    const char *te = apr_table_get(r->headers_in, "Transfer-Encoding");
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+
+    *length = 0;
+    if (te) {
+        return BODY_CHUNKED;   /* HTTP_IN accepted it: it is chunked */
+    }
+    if (cl && apr_strtoff(length, cl, NULL, 10) == APR_SUCCESS && *length > 0) {
+        return BODY_LENGTH;
+    }
+    return BODY_NONE;
+}
+
+/* Streams the client's body to the backend. Returns APR_SUCCESS, or the
+ * client-side error in *client_status (the client's fault) or a backend write
+ * error (the response may still tell why: an early 413, say). */
+static apr_status_t send_body(request_rec *r, backend_t *b, int mode,
+                              apr_interval_time_t timeout, int *client_status)
+{
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_array_header_t *iov = apr_array_make(r->pool, 16, sizeof(struct iovec));
+    int eos = 0;
+
+    *client_status = OK;
+    while (!eos) {
+        apr_bucket *e;
+        apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                                         APR_BLOCK_READ, UPLOAD_READ_SIZE);
+        if (rv != APR_SUCCESS) {
+            *client_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            return rv;
+        }
+        iov->nelts = 0;
+        for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
+            const char *data;
+            apr_size_t len;
+            struct iovec *v;
+            if (APR_BUCKET_IS_EOS(e)) {
+                eos = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(e)) {
+                continue;
+            }
+            rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
+            if (rv != APR_SUCCESS) {
+                *client_status = HTTP_BAD_REQUEST;
+                return rv;
+            }
+            if (!len) {
+                continue;
+            }
+            if (mode == BODY_CHUNKED) {
+                v = apr_array_push(iov);
+                v->iov_base = apr_psprintf(r->pool, "%" APR_UINT64_T_HEX_FMT "\r\n",
+                                           (apr_uint64_t)len);
+                v->iov_len = strlen(v->iov_base);
+            }
+            v = apr_array_push(iov);
+            v->iov_base = (void *)data;
+            v->iov_len = len;
+            if (mode == BODY_CHUNKED) {
+                v = apr_array_push(iov);
+                v->iov_base = "\r\n";
+                v->iov_len = 2;
+            }
+        }
+        if (eos && mode == BODY_CHUNKED) {
+            struct iovec *v = apr_array_push(iov);
+            v->iov_base = "0\r\n\r\n";
+            v->iov_len = 5;
+        }
+        if (iov->nelts) {
+            rv = ac_sock_writev_all(b->fd, (struct iovec *)iov->elts, iov->nelts, timeout);
+            if (rv != APR_SUCCESS) {
+                apr_brigade_cleanup(bb);
+                return rv;
+            }
+        }
+        apr_brigade_cleanup(bb);
+    }
+    return APR_SUCCESS;
+}
+
+/* ---- the response ---------------------------------------------------- */
+
+typedef struct {
+    char *buf;
+    apr_size_t size, len;        /* bytes in buf */
+    apr_size_t head_len;         /* length of the final head, once complete */
+    int got_bytes;               /* any byte of a response arrived */
+    ac_response_head_t head;
+} response_t;
+
+/* Reads until a final (non-1xx) response head is complete. */
+static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
+                              apr_interval_time_t timeout, const char **why)
+{
+    apr_size_t scanned = 0;
+
+    resp->size = HEAD_BUF_INITIAL;
+    resp->buf = apr_palloc(r->pool, resp->size);
+    resp->len = 0;
+    for (;;) {
+        apr_size_t n, head_len;
+        apr_status_t rv;
+
+        if (resp->len == resp->size) {
+            char *bigger;
+            if (resp->size >= HEAD_BUF_MAX) {
+                *why = "response head larger than 64 KiB";
+                return APR_EGENERAL;
+            }
+            bigger = apr_palloc(r->pool, resp->size * 2);
+            memcpy(bigger, resp->buf, resp->len);
+            resp->buf = bigger;
+            resp->size *= 2;
+        }
+        rv = ac_sock_read(b->fd, resp->buf + resp->len, resp->size - resp->len, &n, timeout);
+        if (rv == APR_TIMEUP) {
+            *why = "timed out waiting for the response (requestTimeout)";
+            return rv;
+        }
+        if (rv != APR_SUCCESS) {
+            *why = rv == APR_EOF ? "the app closed the connection without a response"
+                                 : "error reading the response";
+            return rv;
+        }
+        resp->got_bytes = 1;
+        resp->len += n;
+        head_len = ac_http1_head_length(resp->buf, resp->len, &scanned);
+        if (!head_len) {
+            continue;
+        }
+        *why = ac_http1_parse_response(r->pool, resp->buf, head_len, MAX_RESPONSE_FIELDS,
+                                       &resp->head);
+        if (*why) {
+            return APR_EGENERAL;
+        }
+        if (resp->head.status >= 200 || resp->head.status == 101) {
+            resp->head_len = head_len;
+            return APR_SUCCESS;
+        }
+        /* an interim response (100 Continue, 103 Early Hints): skip it */
+        memmove(resp->buf, resp->buf + head_len, resp->len - head_len);
+        resp->len -= head_len;
+        scanned = 0;
+    }
+}
+
+enum { FRAME_NONE, FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE };
+
+typedef struct {
+    int framing;
+    apr_off_t remaining;         /* FRAME_LENGTH */
+    ac_chunked_t chunked;
+    int keepalive;               /* the app lets us reuse the connection */
+} body_state_t;
+
+/* Copies the response head into r and works out the body's framing.
+ * Returns NULL or why the head is unacceptable. */
+static const char *apply_head(request_rec *r, response_t *resp, body_state_t *bs)
+{
+    ac_response_head_t *h = &resp->head;
+    const char *connection = NULL, *te = NULL, *cl = NULL;
+    int i;
+
+    for (i = 0; i < h->headers->nelts; i++) {
+        ac_header_t *f = &APR_ARRAY_IDX(h->headers, i, ac_header_t);
+        if (!strcasecmp(f->name, "Connection")) {
+            connection = connection ? apr_pstrcat(r->pool, connection, ",", f->value, NULL)
+                                    : f->value;
+        }
+        else if (!strcasecmp(f->name, "Transfer-Encoding")) {
+            te = te ? apr_pstrcat(r->pool, te, ",", f->value, NULL) : f->value;
+        }
+        else if (!strcasecmp(f->name, "Content-Length")) {
+            if (cl && strcmp(cl, f->value)) {
+                return "conflicting Content-Length fields";
+            }
+            cl = f->value;
+        }
+    }
+    bs->keepalive = h->minor >= 1 && !(connection && ac_http1_has_token(connection, "close"));
+
+    if (r->header_only || h->status == 204 || h->status == 304 || h->status < 200) {
+        bs->framing = FRAME_NONE;
+    }
+    else if (te) {
+        /* chunked must be the last coding; anything else we cannot frame */
+        const char *last = strrchr(te, ',');
+        last = last ? last + 1 : te;
+        while (*last == ' ' || *last == '\t') {
+            last++;
+        }
+        if (strncasecmp(last, "chunked", 7) || (last[7] && last[7] != ' ' && last[7] != '\t')) {
+            return "unsupported Transfer-Encoding in the response";
+        }
+        if (ac_http1_has_token(te, "chunked") && strcasecmp(te, "chunked")) {
+            return "unsupported Transfer-Encoding in the response";
+        }
+        bs->framing = FRAME_CHUNKED;
+        ac_chunked_init(&bs->chunked);
+        if (cl) {
+            bs->keepalive = 0;   /* both: chunked wins, connection is suspect */
+        }
+    }
+    else if (cl) {
+        char *end;
+        if (!apr_isdigit(*cl) || apr_strtoff(&bs->remaining, cl, &end, 10) != APR_SUCCESS
+            || *end || bs->remaining < 0) {
+            return "invalid Content-Length in the response";
+        }
+        bs->framing = bs->remaining ? FRAME_LENGTH : FRAME_NONE;
+    }
+    else {
+        bs->framing = FRAME_CLOSE;
+        bs->keepalive = 0;
+    }
+
+    r->status = h->status;
+    if (*h->reason) {
+        r->status_line = apr_psprintf(r->pool, "%03d %s", h->status, h->reason);
+    }
+    for (i = 0; i < h->headers->nelts; i++) {
+        ac_header_t *f = &APR_ARRAY_IDX(h->headers, i, ac_header_t);
+        if (ac_http1_is_hop_by_hop(f->name)
+            || (connection && ac_http1_has_token(connection, f->name))
+            || !strcasecmp(f->name, "Date") || !strcasecmp(f->name, "Server")) {
+            continue;  /* hop-by-hop; Apache writes its own Date and Server */
+        }
+        if (!strcasecmp(f->name, "Content-Type")) {
+            ap_set_content_type(r, f->value);
+        }
+        else if (!strcasecmp(f->name, "Content-Length")) {
+            if (bs->framing == FRAME_LENGTH || r->header_only) {
+                apr_table_setn(r->headers_out, "Content-Length", f->value);
+            }
+        }
+        else {
+            apr_table_addn(r->headers_out, f->name, f->value);
+        }
+    }
+    return NULL;
+}
+
+/* Turns freshly read bytes into body bytes (in place). Returns NULL or why
+ * the body is malformed; *done once the body is complete. */
+static const char *frame_body(body_state_t *bs, char *data, apr_size_t len,
+                              apr_size_t *body_len, int *done)
+{
+    *done = 0;
+    switch (bs->framing) {
+    case FRAME_LENGTH:
+        if ((apr_off_t)len >= bs->remaining) {
+            if ((apr_off_t)len > bs->remaining) {
+                bs->keepalive = 0;   /* bytes beyond the body: do not trust the stream */
+            }
+            len = (apr_size_t)bs->remaining;
+            *done = 1;
+        }
+        bs->remaining -= (apr_off_t)len;
+        *body_len = len;
+        return NULL;
+    case FRAME_CHUNKED: {
+        apr_size_t consumed;
+        const char *err = ac_chunked_decode(&bs->chunked, data, len, &consumed, body_len);
+        if (err) {
+            return err;
+        }
+        if (ac_chunked_done(&bs->chunked)) {
+            if (consumed < len) {
+                bs->keepalive = 0;
+            }
+            *done = 1;
+        }
+        return NULL;
+    }
+    case FRAME_CLOSE:
+        *body_len = len;
+        return NULL;
+    default:
+        *body_len = 0;
+        *done = 1;
+        return NULL;
+    }
+}
+
+/* The backend failed after the response started: make the client see a
+ * broken response (connection closed, no final chunk), never a complete one. */
+static void signal_broken(request_rec *r, apr_bucket_brigade *bb)
+{
+    conn_rec *c = r->connection;
+    apr_brigade_cleanup(bb);
+    r->no_cache = 1;
+    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, c->pool,
+                                                       c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
+    ap_pass_brigade(r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+}
+
+static int pass_body_bytes(request_rec *r, apr_bucket_brigade *bb, body_state_t *bs,
+                           char *data, apr_size_t len, int owned, int *done,
+                           const char **why)
+{
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+    apr_size_t body_len;
+
+    *why = frame_body(bs, data, len, &body_len, done);
+    if (*why) {
+        if (owned) {
+            apr_bucket_free(data);
+        }
+        return 0;
+    }
+    if (body_len) {
+        APR_BRIGADE_INSERT_TAIL(bb, owned ? apr_bucket_heap_create(data, body_len,
+                                                                   apr_bucket_free, ba)
+                                          : apr_bucket_transient_create(data, body_len, ba));
+    }
+    else if (owned) {
+        apr_bucket_free(data);
+    }
+    return 1;
+}
+
+/* Streams the body to the client. Returns OK (also when the client went
+ * away: nothing more to say to it). */
+static int stream_body(request_rec *r, backend_t *b, response_t *resp, body_state_t *bs,
+                       apr_interval_time_t timeout)
+{
+    conn_rec *c = r->connection;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    const char *why = NULL;
+    int done = bs->framing == FRAME_NONE;
+    apr_status_t rv;
+
+    /* body bytes that came with the head */
+    if (!done && resp->len > resp->head_len) {
+        if (!pass_body_bytes(r, bb, bs, resp->buf + resp->head_len,
+                             resp->len - resp->head_len, 0, &done, &why)) {
+            goto broken;
+        }
+    }
+    else if (done && resp->len > resp->head_len) {
+        bs->keepalive = 0;   /* bytes after a body-less response */
+    }
+    while (!done) {
+        char *data = apr_bucket_alloc(BODY_READ_SIZE, c->bucket_alloc);
+        apr_size_t n;
+
+        rv = ac_sock_read(b->fd, data, BODY_READ_SIZE, &n, 0);
+        if (rv == APR_EAGAIN) {
+            /* the app paused: whatever it sent so far goes out now */
+            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+            if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS || c->aborted) {
+                apr_bucket_free(data);
+                goto client_gone;
+            }
+            apr_brigade_cleanup(bb);
+            rv = ac_sock_read(b->fd, data, BODY_READ_SIZE, &n, timeout);
+        }
+        if (rv == APR_EOF && bs->framing == FRAME_CLOSE) {
+            apr_bucket_free(data);
+            break;
+        }
+        if (rv != APR_SUCCESS) {
+            apr_bucket_free(data);
+            why = rv == APR_TIMEUP ? "timed out reading the response body (requestTimeout)"
+                : rv == APR_EOF ? "the app closed the connection before the body was complete"
+                : "error reading the response body";
+            goto broken;
+        }
+        if (!pass_body_bytes(r, bb, bs, data, n, 1, &done, &why)) {
+            goto broken;
+        }
+        if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS || c->aborted) {
+            goto client_gone;
+        }
+        apr_brigade_cleanup(bb);
+    }
+    b->reusable = bs->keepalive;
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
+    if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS || c->aborted) {
+        apr_brigade_cleanup(bb);
+        return OK;
+    }
+    apr_brigade_cleanup(bb);
+    return OK;
+
+broken:
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "the app's response broke off: %s", why);
+    backend_discard(b);
+    signal_broken(r, bb);
+    return OK;
+
+client_gone:
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "client went away during the response");
+    backend_discard(b);
+    apr_brigade_cleanup(bb);
+    return OK;
+}
+
+/* ---- the whole exchange ---------------------------------------------- */
+
+int ac_proxy_handle(request_rec *r, ac_app_decl_t *app)
+{
+    chosen_t proc;
+    backend_t *b;
+    response_t resp;
+    body_state_t bs;
+    head_t *head;
+    apr_off_t body_length;
+    int mode, status, attempt, body_started = 0;
+    const char *why = NULL;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (!connpool) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    status = choose_process(r, app, &proc);
+    if (status != OK) {
+        return status;
+    }
+    ac_slot_enter(proc.slot);
+    apr_pool_cleanup_register(r->pool, proc.slot, leave_slot, apr_pool_cleanup_null);
+
+    b = apr_pcalloc(r->pool, sizeof(*b));
+    b->fd = -1;
+    b->proc = &proc;
+    apr_pool_cleanup_register(r->pool, b, backend_cleanup, apr_pool_cleanup_null);
+
+    mode = request_body_mode(r, &body_length);
+    head = build_head(r, &proc, mode, body_length);
+
+    for (attempt = 0; attempt < 2; attempt++) {
+        int client_status = OK;
+        memset(&resp, 0, sizeof(resp));
+        rv = backend_open(r, b, attempt == 0);
+        if (rv != APR_SUCCESS) {
+            return HTTP_BAD_GATEWAY;
+        }
+        {
+            /* writev consumes the iovecs: send a copy so a retry can resend */
+            struct iovec *iov = apr_pmemdup(r->pool, head->iov->elts,
+                                            sizeof(struct iovec) * (apr_size_t)head->iov->nelts);
+            rv = ac_sock_writev_all(b->fd, iov, head->iov->nelts, app->request_timeout);
+        }
+        if (rv == APR_SUCCESS && mode != BODY_NONE) {
+            body_started = 1;
+            rv = send_body(r, b, mode, app->request_timeout, &client_status);
+            if (client_status != OK) {
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
+                              "reading the request body from the client failed");
+                backend_discard(b);
+                return client_status;
+            }
+            /* a write error may still come with a response (an early 413) */
+        }
+        rv = read_head(r, b, &resp, app->request_timeout, &why);
+        if (rv == APR_SUCCESS) {
+            break;
+        }
+        backend_discard(b);
+        /* A kept-alive connection the app closed just as we used it: safe to
+         * try once more on a new one, as long as no body was consumed. */
+        if (b->reused && !resp.got_bytes && rv != APR_TIMEUP && !body_started) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
+                          "reused connection failed (%s): retrying on a new one", why);
+            continue;
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] %s (502.3)", app->label, why);
+        return HTTP_BAD_GATEWAY;
+    }
+    if (rv != APR_SUCCESS) {
+        return HTTP_BAD_GATEWAY;
+    }
+    if (resp.head.status == 101) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "[%s] the app switched protocols, which is not supported yet", app->label);
+        backend_discard(b);
+        return HTTP_BAD_GATEWAY;
+    }
+    memset(&bs, 0, sizeof(bs));
+    why = apply_head(r, &resp, &bs);
+    if (why) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] bad response: %s (502.3)",
+                      app->label, why);
+        backend_discard(b);
+        apr_table_clear(r->headers_out);
+        r->status_line = NULL;
+        return HTTP_BAD_GATEWAY;
+    }
+    return stream_body(r, b, &resp, &bs, app->request_timeout);
+}

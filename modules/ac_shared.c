@@ -1,0 +1,135 @@
+/* ac_shared: seqlocked shared state between the supervisor and the children. */
+#include "ac_shared.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
+
+#define AC_SHARED_MAGIC 0x41534e43u   /* "ASNC" */
+
+apr_size_t ac_shared_size(void)
+{
+    return sizeof(ac_shared_t);
+}
+
+void ac_shared_init(ac_shared_t *sh)
+{
+    memset(sh, 0, sizeof(*sh));
+    sh->layout = (uint32_t)sizeof(*sh);
+    __atomic_store_n(&sh->magic, AC_SHARED_MAGIC, __ATOMIC_RELEASE);
+}
+
+int ac_shared_valid(const ac_shared_t *sh)
+{
+    return __atomic_load_n(&sh->magic, __ATOMIC_ACQUIRE) == AC_SHARED_MAGIC
+           && sh->layout == (uint32_t)sizeof(*sh);
+}
+
+void ac_seq_write_begin(uint32_t *seq)
+{
+    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+void ac_seq_write_end(uint32_t *seq)
+{
+    __atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+}
+
+static void cpu_relax(unsigned spins)
+{
+    if (spins > 64) {
+        sched_yield();
+    }
+}
+
+void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view)
+{
+    unsigned spins = 0;
+    for (;;) {
+        uint32_t s1 = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
+        if (!(s1 & 1)) {
+            view->state = __atomic_load_n(&slot->state, __ATOMIC_RELAXED);
+            view->pid = __atomic_load_n(&slot->pid, __ATOMIC_RELAXED);
+            view->port = __atomic_load_n(&slot->port, __ATOMIC_RELAXED);
+            view->incarnation = __atomic_load_n(&slot->incarnation, __ATOMIC_RELAXED);
+            memcpy(view->token, slot->token, sizeof(view->token));
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (__atomic_load_n(&slot->seq, __ATOMIC_RELAXED) == s1) {
+                view->token[AC_TOKEN_CHARS] = '\0';
+                return;
+            }
+        }
+        cpu_relax(++spins);
+    }
+}
+
+void ac_app_read(const ac_app_t *app, uint32_t *state, unsigned char key[AC_KEY_BYTES],
+                 uint32_t *nslots, uint32_t *failed)
+{
+    unsigned spins = 0;
+    for (;;) {
+        uint32_t s1 = __atomic_load_n(&app->seq, __ATOMIC_ACQUIRE);
+        if (!(s1 & 1)) {
+            *state = __atomic_load_n(&app->state, __ATOMIC_RELAXED);
+            *nslots = __atomic_load_n(&app->nslots, __ATOMIC_RELAXED);
+            *failed = __atomic_load_n(&app->failed, __ATOMIC_RELAXED);
+            memcpy(key, app->key, AC_KEY_BYTES);
+            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            if (__atomic_load_n(&app->seq, __ATOMIC_RELAXED) == s1) {
+                if (*nslots > AC_MAX_PROCESSES) {
+                    *nslots = AC_MAX_PROCESSES;
+                }
+                return;
+            }
+        }
+        cpu_relax(++spins);
+    }
+}
+
+uint32_t ac_app_wake_word(const ac_app_t *app)
+{
+    return __atomic_load_n(&app->wake, __ATOMIC_ACQUIRE);
+}
+
+void ac_app_notify(ac_app_t *app)
+{
+    __atomic_add_fetch(&app->wake, 1, __ATOMIC_RELEASE);
+    /* Not FUTEX_PRIVATE: the word lives in memory shared between processes. */
+    if (syscall(SYS_futex, &app->wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0) < 0) {
+        /* Nothing to do: waiters also wake on their timeout. */
+    }
+}
+
+void ac_app_wait(ac_app_t *app, uint32_t seen, apr_interval_time_t timeout)
+{
+    struct timespec ts;
+    if (timeout <= 0) {
+        return;
+    }
+    ts.tv_sec = (time_t)apr_time_sec(timeout);
+    ts.tv_nsec = (long)apr_time_usec(timeout) * 1000;
+    /* EAGAIN (the word already changed), EINTR and ETIMEDOUT all mean: look again. */
+    (void)syscall(SYS_futex, &app->wake, FUTEX_WAIT, seen, &ts, NULL, 0);
+}
+
+void ac_slot_enter(ac_slot_t *slot)
+{
+    __atomic_add_fetch(&slot->inflight, 1, __ATOMIC_RELAXED);
+}
+
+void ac_slot_leave(ac_slot_t *slot)
+{
+    __atomic_sub_fetch(&slot->inflight, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&slot->served, 1, __ATOMIC_RELAXED);
+}
+
+uint32_t ac_slot_inflight(const ac_slot_t *slot)
+{
+    return __atomic_load_n(&slot->inflight, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,101 @@
+/* ac_shared: the state that the supervisor publishes to the httpd children.
+ *
+ * One shared-memory segment, created by the httpd parent once and kept across
+ * config generations, holds a table of apps and, per app, its process slots.
+ * The supervisor is the only writer of the identity fields (state, pid, port,
+ * token, incarnation); it writes each app and slot under a sequence counter
+ * (a seqlock) so that children read a consistent copy without any lock.
+ * Children only bump atomic counters (in flight, served). Waiters sleep on a
+ * per-app futex word that the supervisor bumps on every change. httpd-free.
+ */
+#ifndef AC_SHARED_H
+#define AC_SHARED_H
+
+#include <stdint.h>
+#include <apr_time.h>
+
+#include "ac_launch.h"
+
+#define AC_MAX_APPS 64
+#define AC_MAX_PROCESSES 100       /* processesPerApplication's upper bound */
+#define AC_LABEL_CHARS 160
+
+typedef enum {
+    AC_SLOT_EMPTY = 0,     /* no process */
+    AC_SLOT_STARTING,      /* spawned, not listening yet */
+    AC_SLOT_READY,         /* listening: takes requests */
+    AC_SLOT_STOPPING       /* draining: takes no new requests */
+} ac_slot_state_e;
+
+typedef enum {
+    AC_APP_FREE = 0,       /* unused table entry */
+    AC_APP_ACTIVE,         /* configured in the current generation */
+    AC_APP_RETIRED         /* no longer configured: stopping or stopped */
+} ac_app_state_e;
+
+typedef struct {
+    uint32_t seq;                       /* odd while the supervisor writes */
+    uint32_t state;                     /* ac_slot_state_e */
+    int32_t pid;
+    uint32_t port;
+    uint64_t incarnation;               /* new value for every process started here */
+    int64_t started;                    /* apr_time_t */
+    char token[AC_TOKEN_CHARS + 1];
+    /* written by children with atomic operations */
+    uint32_t inflight;
+    uint64_t served;
+} ac_slot_t;
+
+typedef struct {
+    uint32_t seq;                       /* odd while the supervisor writes */
+    uint32_t state;                     /* ac_app_state_e */
+    unsigned char key[AC_KEY_BYTES];
+    uint32_t nslots;
+    uint32_t failed;                    /* nonzero: the last start failed and no slot is ready */
+    uint32_t wake;                      /* futex word, bumped on every change */
+    uint32_t restarts;
+    char label[AC_LABEL_CHARS];
+    ac_slot_t slots[AC_MAX_PROCESSES];
+} ac_app_t;
+
+typedef struct {
+    uint32_t magic;
+    uint32_t layout;                    /* sizeof-based check across module versions */
+    int32_t supervisor_pid;
+    uint32_t supervisor_starts;
+    ac_app_t apps[AC_MAX_APPS];
+} ac_shared_t;
+
+/* A consistent copy of a slot's identity. */
+typedef struct {
+    uint32_t state;
+    int32_t pid;
+    uint32_t port;
+    uint64_t incarnation;
+    char token[AC_TOKEN_CHARS + 1];
+} ac_slot_view_t;
+
+apr_size_t ac_shared_size(void);
+void ac_shared_init(ac_shared_t *sh);
+int ac_shared_valid(const ac_shared_t *sh);
+
+/* Writer side (supervisor only). */
+void ac_seq_write_begin(uint32_t *seq);
+void ac_seq_write_end(uint32_t *seq);
+/* Bumps the app's wake word and wakes every waiter. */
+void ac_app_notify(ac_app_t *app);
+
+/* Reader side. */
+void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view);
+/* Copies the app's state and key consistently. */
+void ac_app_read(const ac_app_t *app, uint32_t *state, unsigned char key[AC_KEY_BYTES],
+                 uint32_t *nslots, uint32_t *failed);
+uint32_t ac_app_wake_word(const ac_app_t *app);
+/* Sleeps until the wake word differs from `seen` or `timeout` passes. */
+void ac_app_wait(ac_app_t *app, uint32_t seen, apr_interval_time_t timeout);
+
+void ac_slot_enter(ac_slot_t *slot);      /* a request starts using the slot */
+void ac_slot_leave(ac_slot_t *slot);      /* ... and is done with it */
+uint32_t ac_slot_inflight(const ac_slot_t *slot);
+
+#endif /* AC_SHARED_H */

@@ -1,0 +1,172 @@
+/* ac_sockio: non-blocking loopback sockets with poll()-bounded waits. */
+#include "ac_sockio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+static int poll_ms(apr_interval_time_t timeout)
+{
+    if (timeout < 0) {
+        return -1;
+    }
+    /* round up so that a sub-millisecond timeout still waits */
+    return (int)((timeout + 999) / 1000);
+}
+
+static apr_status_t wait_fd(int fd, short events, apr_interval_time_t timeout)
+{
+    struct pollfd pfd;
+    int rc;
+
+    pfd.fd = fd;
+    pfd.events = events;
+    pfd.revents = 0;
+    do {
+        rc = poll(&pfd, 1, poll_ms(timeout));
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    return rc == 0 ? APR_TIMEUP : APR_SUCCESS;
+}
+
+static struct sockaddr_in loopback(unsigned port)
+{
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((unsigned short)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sa;
+}
+
+apr_status_t ac_sock_connect_loopback(unsigned port, apr_interval_time_t timeout, int *fd)
+{
+    struct sockaddr_in sa = loopback(port);
+    int s, one = 1, err = 0;
+    socklen_t errlen = sizeof(err);
+    apr_status_t rv;
+
+    s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    if (setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+        rv = APR_FROM_OS_ERROR(errno);
+        close(s);
+        return rv;
+    }
+    if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        if (errno != EINPROGRESS) {
+            rv = APR_FROM_OS_ERROR(errno);
+            close(s);
+            return rv;
+        }
+        rv = wait_fd(s, POLLOUT, timeout);
+        if (rv == APR_SUCCESS
+            && getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0) {
+            rv = APR_FROM_OS_ERROR(errno);
+        }
+        else if (rv == APR_SUCCESS && err) {
+            rv = APR_FROM_OS_ERROR(err);
+        }
+        if (rv != APR_SUCCESS) {
+            close(s);
+            return rv;
+        }
+    }
+    *fd = s;
+    return APR_SUCCESS;
+}
+
+apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
+                                apr_interval_time_t timeout)
+{
+    while (iovcnt > 0) {
+        ssize_t n = writev(fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+        if (n < 0) {
+            apr_status_t rv;
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return APR_FROM_OS_ERROR(errno);
+            }
+            rv = wait_fd(fd, POLLOUT, timeout);
+            if (rv != APR_SUCCESS) {
+                return rv;
+            }
+            continue;
+        }
+        while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ac_sock_read(int fd, char *buf, apr_size_t len, apr_size_t *n,
+                          apr_interval_time_t timeout)
+{
+    *n = 0;
+    for (;;) {
+        ssize_t got = read(fd, buf, len);
+        if (got > 0) {
+            *n = (apr_size_t)got;
+            return APR_SUCCESS;
+        }
+        if (got == 0) {
+            return APR_EOF;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return APR_FROM_OS_ERROR(errno);
+        }
+        if (timeout == 0) {
+            return APR_EAGAIN;
+        }
+        {
+            apr_status_t rv = wait_fd(fd, POLLIN, timeout);
+            if (rv != APR_SUCCESS) {
+                return rv;
+            }
+        }
+    }
+}
+
+int ac_sock_idle_ok(int fd)
+{
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+int ac_port_is_free(unsigned port)
+{
+    struct sockaddr_in sa = loopback(port);
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ok;
+
+    if (s < 0) {
+        return 0;
+    }
+    ok = bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(s);
+    return ok;
+}

@@ -1,0 +1,35 @@
+/* ac_sockio: loopback TCP sockets with deadlines, on plain file descriptors.
+ *
+ * Backend connections stay non-blocking for their whole life; each call that
+ * would block waits in poll() bounded by the caller's timeout. Used by the
+ * children (forwarding) and the supervisor (readiness probes). httpd-free.
+ */
+#ifndef AC_SOCKIO_H
+#define AC_SOCKIO_H
+
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <apr_errno.h>
+#include <apr_time.h>
+
+/* Connects to 127.0.0.1:port. APR_SUCCESS with *fd set, or the errno as an
+ * apr_status_t (ECONNREFUSED: nothing listens; APR_TIMEUP: no answer). */
+apr_status_t ac_sock_connect_loopback(unsigned port, apr_interval_time_t timeout, int *fd);
+
+/* Writes every byte of the iovecs (modified in place). */
+apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
+                                apr_interval_time_t timeout);
+
+/* Reads what is there, waiting up to `timeout` for the first byte
+ * (0: do not wait). *n = 0 with APR_EOF at the end of the stream;
+ * APR_EAGAIN when timeout was 0 and nothing was there. */
+apr_status_t ac_sock_read(int fd, char *buf, apr_size_t len, apr_size_t *n,
+                          apr_interval_time_t timeout);
+
+/* Is the idle connection still usable (no EOF, no stray bytes waiting)? */
+int ac_sock_idle_ok(int fd);
+
+/* Is a TCP port on 127.0.0.1 free to bind right now? */
+int ac_port_is_free(unsigned port);
+
+#endif /* AC_SOCKIO_H */

@@ -1,0 +1,964 @@
+/* ac_supervisor: one process owning every backend of every app. */
+#include "ac_supervisor.h"
+#include "ac_channel.h"
+#include "ac_launch.h"
+#include "ac_sockio.h"
+#include "ac_spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+
+#include <http_log.h>
+#include <ap_listen.h>
+#include <mod_unixd.h>
+#include <apr_strings.h>
+
+#include "mod_aspnetcore.h"
+
+APLOG_USE_MODULE(aspnetcore);
+
+extern char **environ;
+
+#define PROBE_INTERVAL apr_time_from_msec(20)
+#define MAX_BACKOFF apr_time_from_sec(30)
+#define FIRST_BACKOFF apr_time_from_msec(250)
+#define STABLE_AFTER apr_time_from_sec(30)   /* ready this long: not a crash loop */
+#define OUTPUT_LINE_MAX 2048
+#define OUTPUT_LINES_PER_SECOND 200
+#define PORT_TRIES 50
+#define MAX_FAIL_RECORD 101
+
+typedef struct {
+    int state;                   /* ac_slot_state_e, as published */
+    pid_t pid;
+    unsigned port;
+    int out_fd;                  /* the backend's stdout+stderr; -1 when closed */
+    char line[OUTPUT_LINE_MAX];
+    apr_size_t line_len;
+    apr_time_t spawned;          /* monotonic */
+    apr_time_t ready_at;         /* monotonic, 0 until ready */
+    apr_time_t term_at;          /* STOPPING: when SIGTERM goes out */
+    apr_time_t kill_at;          /* STARTING/STOPPING: when SIGKILL goes out */
+    int term_sent, kill_sent;
+    int failed_start;            /* killed for not listening in time */
+} sup_slot_t;
+
+typedef struct {
+    int in_use;
+    int active;                  /* configured now (else retired, draining) */
+    apr_pool_t *pool;
+    ac_launch_t *launch;
+    const char *label;
+    unsigned char key[AC_KEY_BYTES];
+    sup_slot_t slots[AC_MAX_PROCESSES];
+    apr_time_t fails[MAX_FAIL_RECORD];   /* monotonic times of recent failures */
+    unsigned nfails;
+    unsigned consecutive;
+    apr_time_t not_before;       /* back-off: no start before this */
+    int tripped;                 /* over rapidFailsPerMinute */
+    apr_time_t output_second;
+    unsigned output_lines, output_dropped;
+} sup_app_t;
+
+static struct {
+    const ac_supervisor_args_t *args;
+    ac_shared_t *sh;
+    server_rec *s;
+    apr_pool_t *pool;
+    sup_app_t apps[AC_MAX_APPS];
+    uint64_t incarnation;
+    int sigfd;
+    int control_fd;
+    int stopping;                /* httpd is gone: stop all, then exit */
+    int held;                    /* stop-all received: start nothing until new config */
+} sup;
+
+static apr_time_t mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return apr_time_from_sec(ts.tv_sec) + ts.tv_nsec / 1000;
+}
+
+static ac_app_t *shared_app(int i)
+{
+    return &sup.sh->apps[i];
+}
+
+static void publish_slot(int ai, int si)
+{
+    sup_app_t *a = &sup.apps[ai];
+    sup_slot_t *s = &a->slots[si];
+    ac_slot_t *slot = &shared_app(ai)->slots[si];
+
+    ac_seq_write_begin(&slot->seq);
+    slot->state = (uint32_t)s->state;
+    slot->pid = s->pid;
+    slot->port = s->port;
+    ac_seq_write_end(&slot->seq);
+}
+
+static void publish_failed(int ai, int failed)
+{
+    ac_app_t *app = shared_app(ai);
+    if (app->failed == (uint32_t)failed) {
+        return;
+    }
+    ac_seq_write_begin(&app->seq);
+    app->failed = (uint32_t)failed;
+    ac_seq_write_end(&app->seq);
+    ac_app_notify(app);
+}
+
+/* ---- backend output ------------------------------------------------- */
+
+static void log_output_line(sup_app_t *a, sup_slot_t *s, const char *line)
+{
+    apr_time_t now = mono();
+    if (now - a->output_second >= apr_time_from_sec(1)) {
+        if (a->output_dropped) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sup.s,
+                         "[%s] %u lines of output not logged (more than %d a second)",
+                         a->label, a->output_dropped, OUTPUT_LINES_PER_SECOND);
+        }
+        a->output_second = now;
+        a->output_lines = 0;
+        a->output_dropped = 0;
+    }
+    if (++a->output_lines > OUTPUT_LINES_PER_SECOND) {
+        a->output_dropped++;
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s pid %ld] %s", a->label,
+                 (long)s->pid, ap_escape_logitem(sup.pool, line));
+}
+
+static void read_output(sup_app_t *a, sup_slot_t *s)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(s->out_fd, buf, sizeof(buf));
+        ssize_t i;
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                if (s->line_len) {
+                    s->line[s->line_len] = '\0';
+                    log_output_line(a, s, s->line);
+                    s->line_len = 0;
+                }
+                close(s->out_fd);
+                s->out_fd = -1;
+            }
+            return;
+        }
+        for (i = 0; i < n; i++) {
+            if (buf[i] == '\n' || s->line_len == sizeof(s->line) - 1) {
+                if (s->line_len && s->line[s->line_len - 1] == '\r') {
+                    s->line_len--;
+                }
+                s->line[s->line_len] = '\0';
+                log_output_line(a, s, s->line);
+                s->line_len = 0;
+                if (buf[i] == '\n') {
+                    continue;
+                }
+            }
+            s->line[s->line_len++] = buf[i] ? buf[i] : '?';
+        }
+    }
+}
+
+/* ---- starting and stopping ------------------------------------------ */
+
+static unsigned port_in_use_by_us(unsigned port)
+{
+    int i, j;
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        for (j = 0; sup.apps[i].in_use && j < AC_MAX_PROCESSES; j++) {
+            if (sup.apps[i].slots[j].pid && sup.apps[i].slots[j].port == port) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static unsigned pick_port(void)
+{
+    unsigned span = sup.args->port_high - sup.args->port_low + 1;
+    int t;
+    for (t = 0; t < PORT_TRIES; t++) {
+        unsigned r;
+        unsigned port;
+        if (apr_generate_random_bytes((unsigned char *)&r, sizeof(r)) != APR_SUCCESS) {
+            r = (unsigned)rand();
+        }
+        port = sup.args->port_low + r % span;
+        if (!port_in_use_by_us(port) && ac_port_is_free(port)) {
+            return port;
+        }
+    }
+    return 0;
+}
+
+static int new_token(char *out)
+{
+    unsigned char raw[AC_TOKEN_CHARS / 2];
+    static const char hex[] = "0123456789abcdef";
+    int i;
+    if (apr_generate_random_bytes(raw, sizeof(raw)) != APR_SUCCESS) {
+        return -1;
+    }
+    for (i = 0; i < (int)sizeof(raw); i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[AC_TOKEN_CHARS] = '\0';
+    return 0;
+}
+
+static void record_failure(int ai, const char *what)
+{
+    sup_app_t *a = &sup.apps[ai];
+    apr_time_t now = mono(), window = apr_time_from_sec(60), delay;
+    unsigned i, recent = 0, limit = (unsigned)a->launch->rapid_fails_per_minute;
+    apr_time_t oldest = now;
+
+    a->fails[a->nfails++ % MAX_FAIL_RECORD] = now;
+    for (i = 0; i < MAX_FAIL_RECORD && i < a->nfails; i++) {
+        if (now - a->fails[i] < window) {
+            recent++;
+            if (a->fails[i] < oldest) {
+                oldest = a->fails[i];
+            }
+        }
+    }
+    a->consecutive++;
+    delay = a->consecutive <= 1 ? 0 : FIRST_BACKOFF << (a->consecutive - 2 > 7 ? 7 : a->consecutive - 2);
+    if (delay > MAX_BACKOFF) {
+        delay = MAX_BACKOFF;
+    }
+    a->not_before = now + delay;
+    if (recent > limit) {
+        if (!a->tripped) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
+                         "[%s] %u failures within a minute (rapidFailsPerMinute %u): not "
+                         "starting it again before %ld s",
+                         a->label, recent, limit, (long)apr_time_sec(oldest + window - now) + 1);
+        }
+        a->tripped = 1;
+        a->not_before = oldest + window;
+        publish_failed(ai, 1);
+    }
+    (void)what;
+}
+
+static void spawn_slot(int ai, int si)
+{
+    sup_app_t *a = &sup.apps[ai];
+    sup_slot_t *s = &a->slots[si];
+    ac_slot_t *slot = &shared_app(ai)->slots[si];
+    apr_pool_t *p;
+    const char *program, *err, *path_env = getenv("PATH");
+    char token[AC_TOKEN_CHARS + 1];
+    char **argv, **envp;
+    char why[512];
+    int out[2], i;
+    unsigned port;
+    pid_t pid;
+    ac_spawn_t req;
+
+    if (apr_pool_create(&p, sup.pool) != APR_SUCCESS) {
+        return;
+    }
+    for (i = 0; i < a->launch->env->nelts; i++) {
+        const ac_env_entry_t *e = &APR_ARRAY_IDX(a->launch->env, i, ac_env_entry_t);
+        if (!strcmp(e->name, "PATH")) {
+            path_env = e->value;
+        }
+    }
+    err = ac_launch_resolve_program(p, a->launch, path_env, &program);
+    if (!err) {
+        err = ac_launch_build_argv(p, a->launch, program, &argv);
+    }
+    port = pick_port();
+    if (!err && !port) {
+        err = apr_psprintf(p, "no free port in %u-%u", sup.args->port_low, sup.args->port_high);
+    }
+    if (!err && new_token(token) < 0) {
+        err = "no random bytes for a token";
+    }
+    if (!err && pipe2(out, O_CLOEXEC) < 0) {
+        err = apr_psprintf(p, "pipe: %s", strerror(errno));
+    }
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s, "[%s] cannot start a process: %s",
+                     a->label, err);
+        record_failure(ai, err);
+        publish_failed(ai, 1);
+        apr_pool_destroy(p);
+        return;
+    }
+    envp = ac_launch_build_env(p, a->launch, environ, port, token);
+    req.program = program;
+    req.argv = argv;
+    req.envp = envp;
+    req.cwd = a->launch->app_root;
+    req.output_fd = out[1];
+    if (ac_spawn(&req, &pid, why, sizeof(why)) != 0) {
+        close(out[0]);
+        close(out[1]);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s, "[%s] cannot start %s: %s",
+                     a->label, program, why);
+        record_failure(ai, why);
+        publish_failed(ai, 1);
+        apr_pool_destroy(p);
+        return;
+    }
+    close(out[1]);
+    if (fcntl(out[0], F_SETFL, O_NONBLOCK) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), sup.s,
+                     "[%s] cannot make the output pipe non-blocking", a->label);
+    }
+    memset(s, 0, sizeof(*s));
+    s->state = AC_SLOT_STARTING;
+    s->pid = pid;
+    s->port = port;
+    s->out_fd = out[0];
+    s->spawned = mono();
+    s->kill_at = s->spawned + apr_time_from_sec(a->launch->startup_time_limit);
+
+    ac_seq_write_begin(&slot->seq);
+    slot->state = AC_SLOT_STARTING;
+    slot->pid = pid;
+    slot->port = port;
+    slot->incarnation = ++sup.incarnation;
+    slot->started = apr_time_now();
+    memcpy(slot->token, token, sizeof(slot->token));
+    ac_seq_write_end(&slot->seq);
+    ac_app_notify(shared_app(ai));
+
+    {
+        const char *cmdline = program;
+        for (i = 1; argv[i]; i++) {
+            cmdline = apr_pstrcat(p, cmdline, " ", argv[i], NULL);
+        }
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sup.s,
+                     "[%s] started process %ld on port %u: %s", a->label, (long)pid, port,
+                     ap_escape_logitem(p, cmdline));
+    }
+    apr_pool_destroy(p);
+}
+
+static void stop_slot(int ai, int si, int now_please)
+{
+    sup_app_t *a = &sup.apps[ai];
+    sup_slot_t *s = &a->slots[si];
+    apr_time_t now = mono(), limit = apr_time_from_sec(a->launch->shutdown_time_limit);
+
+    if (!s->pid || s->state == AC_SLOT_STOPPING) {
+        return;
+    }
+    s->state = AC_SLOT_STOPPING;
+    s->term_at = now_please ? now : now + limit / 2;
+    s->kill_at = now + limit;
+    publish_slot(ai, si);
+    ac_app_notify(shared_app(ai));
+}
+
+static void reap(void)
+{
+    for (;;) {
+        int status, ai, si, found = 0;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) {
+            return;
+        }
+        for (ai = 0; ai < AC_MAX_APPS && !found; ai++) {
+            sup_app_t *a = &sup.apps[ai];
+            for (si = 0; a->in_use && si < AC_MAX_PROCESSES; si++) {
+                sup_slot_t *s = &a->slots[si];
+                char how[64];
+                int was;
+                if (s->pid != pid) {
+                    continue;
+                }
+                found = 1;
+                if (WIFSIGNALED(status)) {
+                    apr_snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+                }
+                else {
+                    apr_snprintf(how, sizeof(how), "exited with code %d", WEXITSTATUS(status));
+                }
+                if (s->out_fd >= 0) {
+                    read_output(a, s);
+                }
+                /* Whatever the app left running in its group goes too. */
+                ac_spawn_signal_group(pid, SIGKILL);
+                was = s->state;
+                if (was == AC_SLOT_STOPPING && !s->failed_start) {
+                    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] process %ld stopped (%s)",
+                                 a->label, (long)pid, how);
+                }
+                else if (was == AC_SLOT_READY) {
+                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
+                                 "[%s] process %ld %s after %ld s: starting a new one",
+                                 a->label, (long)pid, how,
+                                 (long)apr_time_sec(mono() - s->ready_at));
+                    if (mono() - s->ready_at >= STABLE_AFTER) {
+                        a->consecutive = 0;
+                    }
+                    record_failure(ai, how);
+                }
+                else {
+                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
+                                 "[%s] process %ld %s before it listened on port %u",
+                                 a->label, (long)pid, how, s->port);
+                    record_failure(ai, how);
+                    publish_failed(ai, 1);
+                }
+                if (s->out_fd >= 0) {
+                    close(s->out_fd);
+                }
+                memset(s, 0, sizeof(*s));
+                s->out_fd = -1;
+                s->state = AC_SLOT_EMPTY;
+                publish_slot(ai, si);
+                ac_app_notify(shared_app(ai));
+                break;
+            }
+        }
+    }
+}
+
+static int any_ready(int ai)
+{
+    int i;
+    for (i = 0; i < AC_MAX_PROCESSES; i++) {
+        if (sup.apps[ai].slots[i].state == AC_SLOT_READY) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Timers: readiness probes, stop deadlines, (re)starts. Returns how long
+ * the loop may sleep. */
+static apr_interval_time_t tick(void)
+{
+    apr_time_t now = mono();
+    apr_interval_time_t sleep = apr_time_from_sec(1);
+    int ai, si;
+
+    for (ai = 0; ai < AC_MAX_APPS; ai++) {
+        sup_app_t *a = &sup.apps[ai];
+        int live = 0;
+        if (!a->in_use) {
+            continue;
+        }
+        for (si = 0; si < AC_MAX_PROCESSES; si++) {
+            sup_slot_t *s = &a->slots[si];
+            if (!s->pid) {
+                continue;
+            }
+            live++;
+            if (s->state == AC_SLOT_STARTING) {
+                int fd;
+                if (ac_sock_connect_loopback(s->port, apr_time_from_msec(50), &fd) == APR_SUCCESS) {
+                    close(fd);
+                    s->state = AC_SLOT_READY;
+                    s->ready_at = mono();
+                    publish_slot(ai, si);
+                    publish_failed(ai, 0);
+                    ac_app_notify(shared_app(ai));
+                    a->tripped = 0;
+                    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
+                                 "[%s] process %ld listens on port %u after %ld ms", a->label,
+                                 (long)s->pid, s->port,
+                                 (long)apr_time_as_msec(s->ready_at - s->spawned));
+                }
+                else if (now >= s->kill_at) {
+                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
+                                 "[%s] process %ld did not listen on port %u within %d s "
+                                 "(startupTimeLimit): killing it", a->label, (long)s->pid,
+                                 s->port, a->launch->startup_time_limit);
+                    s->failed_start = 1;
+                    s->state = AC_SLOT_STOPPING;
+                    s->kill_sent = 1;
+                    publish_slot(ai, si);
+                    ac_spawn_signal_group(s->pid, SIGKILL);
+                }
+                else if (sleep > PROBE_INTERVAL) {
+                    sleep = PROBE_INTERVAL;
+                }
+            }
+            else if (s->state == AC_SLOT_STOPPING && !s->kill_sent) {
+                ac_slot_t *slot = &shared_app(ai)->slots[si];
+                if (!s->term_sent && (now >= s->term_at || ac_slot_inflight(slot) == 0)) {
+                    s->term_sent = 1;
+                    ac_spawn_signal_group(s->pid, SIGTERM);
+                }
+                if (now >= s->kill_at) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sup.s,
+                                 "[%s] process %ld did not stop within %d s "
+                                 "(shutdownTimeLimit): killing it", a->label, (long)s->pid,
+                                 a->launch->shutdown_time_limit);
+                    s->kill_sent = 1;
+                    ac_spawn_signal_group(s->pid, SIGKILL);
+                }
+                else if (sleep > PROBE_INTERVAL) {
+                    sleep = PROBE_INTERVAL;
+                }
+            }
+        }
+        if (!a->active && !live) {
+            /* retired and drained: the table entry may be reused */
+            ac_app_t *app = shared_app(ai);
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] removed", a->label);
+            ac_seq_write_begin(&app->seq);
+            app->state = AC_APP_FREE;
+            ac_seq_write_end(&app->seq);
+            ac_app_notify(app);
+            apr_pool_destroy(a->pool);
+            memset(a, 0, sizeof(*a));
+            continue;
+        }
+        if (!a->active || sup.stopping || sup.held) {
+            continue;
+        }
+        if (now < a->not_before) {
+            if (sleep > a->not_before - now) {
+                sleep = a->not_before - now;
+            }
+            continue;
+        }
+        if (a->tripped && !any_ready(ai)) {
+            a->tripped = 0;     /* the window has passed: try again */
+        }
+        for (si = 0; si < a->launch->processes && si < AC_MAX_PROCESSES; si++) {
+            if (a->slots[si].state == AC_SLOT_EMPTY) {
+                spawn_slot(ai, si);
+                if (sleep > PROBE_INTERVAL) {
+                    sleep = PROBE_INTERVAL;
+                }
+                if (mono() < a->not_before) {
+                    break;      /* that start failed: back off */
+                }
+            }
+        }
+    }
+    return sleep;
+}
+
+static int live_processes(void)
+{
+    int ai, si, n = 0;
+    for (ai = 0; ai < AC_MAX_APPS; ai++) {
+        for (si = 0; sup.apps[ai].in_use && si < AC_MAX_PROCESSES; si++) {
+            n += sup.apps[ai].slots[si].pid != 0;
+        }
+    }
+    return n;
+}
+
+static void stop_all(int now_please)
+{
+    int ai, si;
+    for (ai = 0; ai < AC_MAX_APPS; ai++) {
+        for (si = 0; sup.apps[ai].in_use && si < AC_MAX_PROCESSES; si++) {
+            stop_slot(ai, si, now_please);
+        }
+    }
+}
+
+/* ---- configuration --------------------------------------------------- */
+
+static int find_app(const unsigned char *key)
+{
+    int i;
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        if (sup.apps[i].in_use && !memcmp(sup.apps[i].key, key, AC_KEY_BYTES)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static int allocate_app(void)
+{
+    int i;
+    /* entries never used first, so that a stale index in an old child
+     * cannot land on a new app */
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        ac_app_t *app = shared_app(i);
+        if (!sup.apps[i].in_use && app->state == AC_APP_FREE && !app->seq) {
+            return i;
+        }
+    }
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        if (!sup.apps[i].in_use && shared_app(i)->state == AC_APP_FREE) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static uint32_t activate(apr_array_header_t *blob, int *seen)
+{
+    apr_pool_t *p;
+    ac_launch_t *l;
+    unsigned char key[AC_KEY_BYTES];
+    const char *err;
+    int i, si;
+    ac_app_t *app;
+    sup_app_t *a;
+
+    if (apr_pool_create(&p, sup.pool) != APR_SUCCESS) {
+        return AC_APP_NO_INDEX;
+    }
+    err = ac_launch_deserialize(p, blob->elts, (apr_size_t)blob->nelts, &l);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s, "bad app settings from httpd: %s", err);
+        apr_pool_destroy(p);
+        return AC_APP_NO_INDEX;
+    }
+    ac_launch_key(l, p, key);
+    i = find_app(key);
+    if (i >= 0) {
+        seen[i] = 1;
+        if (!sup.apps[i].active) {
+            /* configured again while it was draining: keep it */
+            sup.apps[i].active = 1;
+            ac_seq_write_begin(&shared_app(i)->seq);
+            shared_app(i)->state = AC_APP_ACTIVE;
+            ac_seq_write_end(&shared_app(i)->seq);
+        }
+        apr_pool_destroy(p);
+        return (uint32_t)i;
+    }
+    i = allocate_app();
+    if (i < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s, "no room for %s: at most %d apps",
+                     ac_launch_label(p, l), AC_MAX_APPS);
+        apr_pool_destroy(p);
+        return AC_APP_NO_INDEX;
+    }
+    a = &sup.apps[i];
+    memset(a, 0, sizeof(*a));
+    a->in_use = 1;
+    a->active = 1;
+    a->pool = p;
+    a->launch = l;
+    a->label = ac_launch_label(p, l);
+    memcpy(a->key, key, AC_KEY_BYTES);
+    for (si = 0; si < AC_MAX_PROCESSES; si++) {
+        a->slots[si].out_fd = -1;
+    }
+    seen[i] = 1;
+
+    app = shared_app(i);
+    ac_seq_write_begin(&app->seq);
+    app->state = AC_APP_ACTIVE;
+    memcpy(app->key, key, AC_KEY_BYTES);
+    app->nslots = (uint32_t)l->processes;
+    app->failed = 0;
+    apr_cpystrn(app->label, a->label, sizeof(app->label));
+    for (si = 0; si < AC_MAX_PROCESSES; si++) {
+        ac_slot_t *slot = &app->slots[si];
+        ac_seq_write_begin(&slot->seq);
+        slot->state = AC_SLOT_EMPTY;
+        slot->pid = 0;
+        slot->port = 0;
+        ac_seq_write_end(&slot->seq);
+    }
+    ac_seq_write_end(&app->seq);
+    ac_app_notify(app);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] configured: %s %s, %d process(es)",
+                 a->label, l->process_path, l->arguments, l->processes);
+    return (uint32_t)i;
+}
+
+static void apply_config(const char *payload, uint32_t len)
+{
+    apr_pool_t *p;
+    apr_array_header_t *blobs;
+    uint32_t flags, *reply;
+    int seen[AC_MAX_APPS];
+    const char *err;
+    int i;
+
+    if (apr_pool_create(&p, sup.pool) != APR_SUCCESS) {
+        return;
+    }
+    memset(seen, 0, sizeof(seen));
+    err = ac_config_payload_parse(p, payload, len, &flags, &blobs);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s, "bad configuration from httpd: %s", err);
+        blobs = apr_array_make(p, 1, sizeof(apr_array_header_t *));
+    }
+    reply = apr_pcalloc(p, sizeof(uint32_t) * (apr_size_t)(blobs->nelts + 1));
+    for (i = 0; i < blobs->nelts; i++) {
+        reply[i] = activate(APR_ARRAY_IDX(blobs, i, apr_array_header_t *), seen);
+    }
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        sup_app_t *a = &sup.apps[i];
+        int si;
+        if (a->in_use && a->active && !seen[i]) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
+                         "[%s] no longer configured: stopping it", a->label);
+            a->active = 0;
+            ac_seq_write_begin(&shared_app(i)->seq);
+            shared_app(i)->state = AC_APP_RETIRED;
+            ac_seq_write_end(&shared_app(i)->seq);
+            for (si = 0; si < AC_MAX_PROCESSES; si++) {
+                stop_slot(i, si, 0);
+            }
+            ac_app_notify(shared_app(i));
+        }
+    }
+    sup.held = 0;
+    if (ac_control_write(sup.control_fd, AC_CTL_CONFIG_ACK, reply,
+                         (uint32_t)(sizeof(uint32_t) * (apr_size_t)blobs->nelts),
+                         apr_time_from_sec(5)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sup.s, "could not answer httpd");
+    }
+    apr_pool_destroy(p);
+}
+
+static void handle_control(void)
+{
+    apr_pool_t *p;
+    uint32_t type, len;
+    char *payload;
+    apr_status_t rv;
+
+    if (apr_pool_create(&p, sup.pool) != APR_SUCCESS) {
+        return;
+    }
+    rv = ac_control_read(sup.control_fd, p, &type, &payload, &len, apr_time_from_sec(5));
+    if (rv != APR_SUCCESS) {
+        if (!sup.stopping) {
+            ap_log_error(APLOG_MARK, rv == APR_EOF ? APLOG_INFO : APLOG_WARNING, rv, sup.s,
+                         "httpd is gone: stopping every app");
+        }
+        sup.stopping = 1;
+        close(sup.control_fd);
+        sup.control_fd = -1;
+        stop_all(1);
+    }
+    else if (type == AC_CTL_CONFIG) {
+        apply_config(payload, len);
+    }
+    else if (type == AC_CTL_STOP_ALL) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "httpd stops or restarts: stopping every app");
+        sup.held = 1;
+        stop_all(1);
+    }
+    apr_pool_destroy(p);
+}
+
+static void handle_requests(void)
+{
+    ac_request_msg_t m;
+    while (ac_request_recv(sup.args->request_fd, &m) == APR_SUCCESS) {
+        sup_app_t *a;
+        sup_slot_t *s;
+        int fd;
+        if (m.app >= AC_MAX_APPS || !sup.apps[m.app].in_use) {
+            continue;
+        }
+        a = &sup.apps[m.app];
+        if (m.type == AC_REQ_START) {
+            /* Ready or starting apps need nothing; the tick starts what is
+             * missing, and re-tries a start that failed once its back-off
+             * has passed. */
+            continue;
+        }
+        if (m.type != AC_REQ_BROKEN || m.slot >= AC_MAX_PROCESSES) {
+            continue;
+        }
+        s = &a->slots[m.slot];
+        if (s->state != AC_SLOT_READY
+            || shared_app((int)m.app)->slots[m.slot].incarnation != m.incarnation) {
+            continue;
+        }
+        if (ac_sock_connect_loopback(s->port, apr_time_from_msec(100), &fd) == APR_SUCCESS) {
+            close(fd);
+            continue;
+        }
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
+                     "[%s] process %ld no longer accepts connections on port %u: replacing it",
+                     a->label, (long)s->pid, s->port);
+        stop_slot((int)m.app, (int)m.slot, 1);
+        s->kill_sent = 1;
+        ac_spawn_signal_group(s->pid, SIGKILL);
+    }
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static void become_supervisor(const ac_supervisor_args_t *args)
+{
+    sigset_t mask;
+    pid_t parent = getppid();
+    int ai, si;
+
+    memset(&sup, 0, sizeof(sup));
+    sup.args = args;
+    sup.sh = args->shared;
+    sup.s = args->server;
+    sup.control_fd = args->control_fd;
+
+    /* Our own process group: signals httpd sends to its group (prefork
+     * does on restarts) are not for us; the control channel tells us. */
+    if (setpgid(0, 0) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), sup.s,
+                     "supervisor: setpgid");
+    }
+    ap_close_listeners();
+    if (geteuid() == 0 && ap_unixd_setup_child() != 0) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sup.s,
+                     "supervisor: cannot switch to the User/Group of Apache");
+        _exit(1);
+    }
+    /* After the switch of user, which clears it: die with httpd. */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent) {
+        _exit(1);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGQUIT);
+    sigaddset(&mask, SIGHUP);
+    sigaddset(&mask, SIGUSR1);
+    sigaddset(&mask, SIGWINCH);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+        _exit(1);
+    }
+    sigdelset(&mask, SIGHUP);
+    sigdelset(&mask, SIGUSR1);
+    sigdelset(&mask, SIGWINCH);
+    sup.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sup.sigfd < 0 || apr_pool_create(&sup.pool, NULL) != APR_SUCCESS) {
+        _exit(1);
+    }
+
+    /* A supervisor before us died: its backends got SIGTERM from the kernel
+     * (parent-death signal); make sure their groups are gone, then start
+     * afresh from the configuration httpd sends. */
+    for (ai = 0; ai < AC_MAX_APPS; ai++) {
+        ac_app_t *app = shared_app(ai);
+        for (si = 0; si < AC_MAX_PROCESSES; si++) {
+            ac_slot_t *slot = &app->slots[si];
+            if (slot->pid > 0) {
+                ac_spawn_signal_group(slot->pid, SIGKILL);
+                ac_seq_write_begin(&slot->seq);
+                slot->state = AC_SLOT_EMPTY;
+                slot->pid = 0;
+                ac_seq_write_end(&slot->seq);
+            }
+            if (slot->incarnation > sup.incarnation) {
+                sup.incarnation = slot->incarnation;
+            }
+        }
+        if (app->state == AC_APP_RETIRED) {
+            ac_seq_write_begin(&app->seq);
+            app->state = AC_APP_FREE;
+            ac_seq_write_end(&app->seq);
+        }
+        ac_app_notify(app);
+    }
+    sup.sh->supervisor_pid = getpid();
+    sup.sh->supervisor_starts++;
+}
+
+static void handle_signals(void)
+{
+    struct signalfd_siginfo si;
+    while (read(sup.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGCHLD) {
+            reap();
+        }
+        else if (!sup.stopping) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
+                         "supervisor: signal %u: stopping every app", si.ssi_signo);
+            sup.stopping = 1;
+            stop_all(1);
+        }
+    }
+}
+
+void ac_supervisor_run(const ac_supervisor_args_t *args)
+{
+    static struct pollfd fds[3 + AC_MAX_APPS * AC_MAX_PROCESSES];
+    static struct { int ai, si; } owner[3 + AC_MAX_APPS * AC_MAX_PROCESSES];
+
+    become_supervisor(args);
+    for (;;) {
+        apr_interval_time_t sleep = tick();
+        int n = 0, ai, si, i, rc;
+
+        if (sup.stopping && !live_processes()) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "supervisor: all apps stopped");
+            _exit(0);   /* never run httpd's exit handlers here */
+        }
+        fds[n].fd = sup.sigfd;
+        fds[n++].events = POLLIN;
+        fds[n].fd = sup.control_fd;     /* -1 once closed: poll ignores it */
+        fds[n++].events = POLLIN;
+        fds[n].fd = args->request_fd;
+        fds[n++].events = POLLIN;
+        for (ai = 0; ai < AC_MAX_APPS; ai++) {
+            for (si = 0; sup.apps[ai].in_use && si < AC_MAX_PROCESSES; si++) {
+                if (sup.apps[ai].slots[si].out_fd >= 0
+                    && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
+                    fds[n].fd = sup.apps[ai].slots[si].out_fd;
+                    fds[n].events = POLLIN;
+                    owner[n].ai = ai;
+                    owner[n].si = si;
+                    n++;
+                }
+            }
+        }
+        rc = poll(fds, (nfds_t)n, (int)((sleep + 999) / 1000));
+        if (rc < 0) {
+            if (errno != EINTR) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, APR_FROM_OS_ERROR(errno), sup.s,
+                             "supervisor: poll");
+                apr_sleep(apr_time_from_msec(100));
+            }
+            continue;
+        }
+        if (fds[0].revents) {
+            handle_signals();
+        }
+        if (fds[1].revents && sup.control_fd >= 0) {
+            handle_control();
+        }
+        if (fds[2].revents) {
+            handle_requests();
+        }
+        for (i = 3; i < n; i++) {
+            if (fds[i].revents) {
+                sup_app_t *a = &sup.apps[owner[i].ai];
+                sup_slot_t *s = &a->slots[owner[i].si];
+                if (a->in_use && s->out_fd == fds[i].fd) {
+                    read_output(a, s);
+                }
+            }
+        }
+    }
+}

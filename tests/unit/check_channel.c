@@ -1,0 +1,101 @@
+/* Unit tests: request datagrams, control frames and the CONFIG payload. */
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "check_suites.h"
+#include "ac_channel.h"
+
+START_TEST(request_datagrams)
+{
+    int sv[2];
+    ac_request_msg_t m;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
+    ck_assert_int_eq(ac_request_recv(sv[1], &m), APR_EAGAIN);
+    ck_assert_int_eq(ac_request_send(sv[0], AC_REQ_BROKEN, 3, 7, 99), APR_SUCCESS);
+    /* garbage datagrams are skipped */
+    ck_assert_int_eq(send(sv[0], "junk", 4, 0), 4);
+    ck_assert_int_eq(ac_request_recv(sv[1], &m), APR_SUCCESS);
+    ck_assert_uint_eq(m.type, AC_REQ_BROKEN);
+    ck_assert_uint_eq(m.app, 3);
+    ck_assert_uint_eq(m.slot, 7);
+    ck_assert_uint_eq(m.incarnation, 99);
+    ck_assert_int_eq(ac_request_recv(sv[1], &m), APR_EAGAIN);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(control_frames)
+{
+    int sv[2];
+    uint32_t type, len;
+    char *payload;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(ac_control_write(sv[0], AC_CTL_CONFIG, "abc", 3, apr_time_from_sec(1)),
+                     APR_SUCCESS);
+    ck_assert_int_eq(ac_control_read(sv[1], test_pool, &type, &payload, &len,
+                                     apr_time_from_sec(1)), APR_SUCCESS);
+    ck_assert_uint_eq(type, AC_CTL_CONFIG);
+    ck_assert_uint_eq(len, 3);
+    ck_assert_str_eq(payload, "abc");
+    /* nothing there: times out, bounded */
+    ck_assert_int_eq(ac_control_read(sv[1], test_pool, &type, &payload, &len,
+                                     apr_time_from_msec(20)), APR_TIMEUP);
+    close(sv[0]);
+    ck_assert_int_eq(ac_control_read(sv[1], test_pool, &type, &payload, &len,
+                                     apr_time_from_sec(1)), APR_EOF);
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(control_rejects_huge_frame)
+{
+    int sv[2];
+    uint32_t head[2] = { AC_CTL_CONFIG, AC_CTL_MAX_PAYLOAD + 1 }, type, len;
+    char *payload;
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    ck_assert_int_eq(write(sv[0], head, sizeof(head)), (ssize_t)sizeof(head));
+    ck_assert_int_eq(ac_control_read(sv[1], test_pool, &type, &payload, &len,
+                                     apr_time_from_sec(1)), APR_EINVAL);
+    close(sv[0]);
+    close(sv[1]);
+}
+END_TEST
+
+START_TEST(config_payload)
+{
+    apr_array_header_t *payload = apr_array_make(test_pool, 64, 1), *blobs;
+    apr_array_header_t *a = apr_array_make(test_pool, 4, 1), *b = apr_array_make(test_pool, 4, 1);
+    uint32_t flags;
+    int n;
+
+    memcpy(apr_array_push(a), "x", 1);
+    ac_config_payload_begin(payload, 2, 5);
+    ac_config_payload_add(payload, a);
+    ac_config_payload_add(payload, b);
+    ck_assert_ptr_null(ac_config_payload_parse(test_pool, payload->elts,
+                                               (uint32_t)payload->nelts, &flags, &blobs));
+    ck_assert_uint_eq(flags, 5);
+    ck_assert_int_eq(blobs->nelts, 2);
+    ck_assert_int_eq(APR_ARRAY_IDX(blobs, 0, apr_array_header_t *)->nelts, 1);
+    ck_assert_int_eq(APR_ARRAY_IDX(blobs, 1, apr_array_header_t *)->nelts, 0);
+    for (n = 0; n < payload->nelts; n++) {
+        ck_assert_ptr_nonnull(ac_config_payload_parse(test_pool, payload->elts, (uint32_t)n,
+                                                      &flags, &blobs));
+    }
+}
+END_TEST
+
+Suite *channel_suite(void)
+{
+    Suite *s = suite_create("channel");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tcase_add_test(tc, request_datagrams);
+    tcase_add_test(tc, control_frames);
+    tcase_add_test(tc, control_rejects_huge_frame);
+    tcase_add_test(tc, config_payload);
+    suite_add_tcase(s, tc);
+    return s;
+}

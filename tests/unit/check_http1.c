@@ -1,0 +1,205 @@
+/* Unit tests: response head parsing, chunked decoding, field-value tokens. */
+#include <string.h>
+#include <apr_strings.h>
+
+#include "check_suites.h"
+#include "ac_http1.h"
+
+static const char *parse(const char *text, ac_response_head_t *h)
+{
+    char *buf = apr_pstrdup(test_pool, text);
+    apr_size_t scanned = 0, n = ac_http1_head_length(buf, strlen(buf), &scanned);
+    if (!n) {
+        return "incomplete";
+    }
+    return ac_http1_parse_response(test_pool, buf, n, 100, h);
+}
+
+START_TEST(head_basic)
+{
+    ac_response_head_t h;
+    ck_assert_ptr_null(parse("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n"
+                             "Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Empty:\r\n\r\nbody", &h));
+    ck_assert_int_eq(h.status, 404);
+    ck_assert_int_eq(h.minor, 1);
+    ck_assert_str_eq(h.reason, "Not Found");
+    ck_assert_int_eq(h.headers->nelts, 4);
+    ck_assert_str_eq(APR_ARRAY_IDX(h.headers, 1, ac_header_t).value, "a=1");
+    ck_assert_str_eq(APR_ARRAY_IDX(h.headers, 2, ac_header_t).value, "b=2");
+    ck_assert_str_eq(APR_ARRAY_IDX(h.headers, 3, ac_header_t).value, "");
+}
+END_TEST
+
+START_TEST(head_lf_only_and_no_reason)
+{
+    ac_response_head_t h;
+    ck_assert_ptr_null(parse("HTTP/1.0 200\nA:  b  \n\n", &h));
+    ck_assert_int_eq(h.status, 200);
+    ck_assert_int_eq(h.minor, 0);
+    ck_assert_str_eq(h.reason, "");
+    ck_assert_str_eq(APR_ARRAY_IDX(h.headers, 0, ac_header_t).value, "b");
+}
+END_TEST
+
+START_TEST(head_incomplete)
+{
+    const char *t = "HTTP/1.1 200 OK\r\nA: b\r\n\r";
+    apr_size_t scanned = 0;
+    ck_assert_uint_eq(ac_http1_head_length(t, strlen(t), &scanned), 0);
+    /* resumes where it stopped */
+    t = "HTTP/1.1 200 OK\r\nA: b\r\n\r\n";
+    ck_assert_uint_eq(ac_http1_head_length(t, strlen(t), &scanned), strlen(t));
+}
+END_TEST
+
+START_TEST(head_rejects_bad_input)
+{
+    static const char *const bad[] = {
+        "HTTP/2.0 200 OK\r\n\r\n",
+        "HTTP/1.1 20 OK\r\n\r\n",
+        "HTTP/1.1 099 Low\r\n\r\n",
+        "ICY 200 OK\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nA: b\r\n folded\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nA: b\x01\r\n\r\n",
+        "HTTP/1.1 200 O\x7fK\r\n\r\n",
+        NULL
+    };
+    int i;
+    for (i = 0; bad[i]; i++) {
+        ac_response_head_t h;
+        ck_assert_msg(parse(bad[i], &h) != NULL, "accepted: %s", bad[i]);
+    }
+}
+END_TEST
+
+START_TEST(head_nul_rejected)
+{
+    char buf[] = "HTTP/1.1 200 OK\r\nA: b\0c\r\n\r\n";
+    ac_response_head_t h;
+    ck_assert_ptr_nonnull(ac_http1_parse_response(test_pool, buf, sizeof(buf) - 1, 100, &h));
+}
+END_TEST
+
+START_TEST(head_field_limit)
+{
+    ac_response_head_t h;
+    char *buf = apr_pstrdup(test_pool, "HTTP/1.1 200 OK\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n");
+    ck_assert_ptr_nonnull(ac_http1_parse_response(test_pool, buf, strlen(buf), 2, &h));
+}
+END_TEST
+
+static const char *decode_all(const char *in, apr_size_t inlen, char **out, apr_size_t *outlen,
+                              int *done, apr_size_t step)
+{
+    ac_chunked_t c;
+    char *buf = apr_pmemdup(test_pool, in, inlen);
+    char *res = apr_palloc(test_pool, inlen + 1);
+    apr_size_t pos = 0, total = 0;
+
+    ac_chunked_init(&c);
+    while (pos < inlen && !ac_chunked_done(&c)) {
+        apr_size_t n = inlen - pos < step ? inlen - pos : step, used, got;
+        const char *err = ac_chunked_decode(&c, buf + pos, n, &used, &got);
+        if (err) {
+            return err;
+        }
+        memcpy(res + total, buf + pos, got);
+        total += got;
+        pos += used;
+        if (used < n) {
+            break;
+        }
+    }
+    res[total] = '\0';
+    *out = res;
+    *outlen = total;
+    *done = ac_chunked_done(&c);
+    return NULL;
+}
+
+START_TEST(chunked_every_split)
+{
+    const char *in = "5\r\nhello\r\n1;ext=1\r\n \r\nA \r\n0123456789\r\n0\r\nTrailer: x\r\n\r\n";
+    apr_size_t step;
+    for (step = 1; step <= strlen(in); step++) {
+        char *out;
+        apr_size_t n;
+        int done;
+        ck_assert_ptr_null(decode_all(in, strlen(in), &out, &n, &done, step));
+        ck_assert_int_eq(done, 1);
+        ck_assert_str_eq(out, "hello 0123456789");
+    }
+}
+END_TEST
+
+START_TEST(chunked_stops_at_end)
+{
+    const char *in = "3\r\nabc\r\n0\r\n\r\nHTTP/1.1 200 OK";
+    ac_chunked_t c;
+    char *buf = apr_pstrdup(test_pool, in);
+    apr_size_t used, got;
+    ac_chunked_init(&c);
+    ck_assert_ptr_null(ac_chunked_decode(&c, buf, strlen(buf), &used, &got));
+    ck_assert(ac_chunked_done(&c));
+    ck_assert_uint_eq(used, strlen("3\r\nabc\r\n0\r\n\r\n"));
+    ck_assert_uint_eq(got, 3);
+}
+END_TEST
+
+START_TEST(chunked_rejects_bad_input)
+{
+    static const char *const bad[] = {
+        "\r\n",                         /* no size */
+        "g\r\n",                        /* not hex */
+        "5\r\nhelloX\r\n",              /* data not followed by CRLF */
+        "1234567890abcdef0\r\n",        /* too large */
+        "5 5\r\nhello\r\n",             /* junk after size */
+        "3\rabc",                       /* CR without LF */
+        "0\r\nT: a\rb\r\n\r\n",         /* bare CR in trailer */
+        NULL
+    };
+    int i;
+    for (i = 0; bad[i]; i++) {
+        char *out;
+        apr_size_t n;
+        int done;
+        ck_assert_msg(decode_all(bad[i], strlen(bad[i]), &out, &n, &done, 64) != NULL,
+                      "accepted: %s", bad[i]);
+    }
+}
+END_TEST
+
+START_TEST(tokens_and_hop_by_hop)
+{
+    ck_assert(ac_http1_has_token("keep-alive, X-Foo", "x-foo"));
+    ck_assert(ac_http1_has_token(" close ", "close"));
+    ck_assert(!ac_http1_has_token("closed", "close"));
+    ck_assert(!ac_http1_has_token("", "close"));
+    ck_assert(ac_http1_is_hop_by_hop("transfer-encoding"));
+    ck_assert(ac_http1_is_hop_by_hop("Keep-Alive"));
+    ck_assert(!ac_http1_is_hop_by_hop("Content-Length"));
+}
+END_TEST
+
+Suite *http1_suite(void)
+{
+    Suite *s = suite_create("http1");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tcase_add_test(tc, head_basic);
+    tcase_add_test(tc, head_lf_only_and_no_reason);
+    tcase_add_test(tc, head_incomplete);
+    tcase_add_test(tc, head_rejects_bad_input);
+    tcase_add_test(tc, head_nul_rejected);
+    tcase_add_test(tc, head_field_limit);
+    tcase_add_test(tc, chunked_every_split);
+    tcase_add_test(tc, chunked_stops_at_end);
+    tcase_add_test(tc, chunked_rejects_bad_input);
+    tcase_add_test(tc, tokens_and_hop_by_hop);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,169 @@
+/* Unit tests: launch settings (serialization, key, argv, environment, program lookup). */
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <apr_strings.h>
+
+#include "check_suites.h"
+#include "ac_launch.h"
+
+static ac_launch_t *sample(void)
+{
+    ac_launch_t *l = apr_pcalloc(test_pool, sizeof(*l));
+    ac_env_entry_t *e;
+    l->process_path = "dotnet";
+    l->arguments = "MyApp.dll \"--urls with space\" 'single q'";
+    l->app_root = "/srv/app";
+    l->virtual_path = "/shop";
+    l->env = apr_array_make(test_pool, 2, sizeof(ac_env_entry_t));
+    e = apr_array_push(l->env);
+    e->name = "ASPNETCORE_ENVIRONMENT";
+    e->value = "Staging";
+    e = apr_array_push(l->env);
+    e->name = "ASPNETCORE_PORT";
+    e->value = "1";          /* a configured variable wins, even over the contract */
+    l->processes = 2;
+    l->startup_time_limit = 120;
+    l->shutdown_time_limit = 10;
+    l->rapid_fails_per_minute = 10;
+    l->websockets = 0;
+    return l;
+}
+
+START_TEST(roundtrip_and_key)
+{
+    ac_launch_t *l = sample(), *back;
+    apr_array_header_t *buf = apr_array_make(test_pool, 64, 1);
+    unsigned char k1[AC_KEY_BYTES], k2[AC_KEY_BYTES];
+
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_null(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+    ck_assert_str_eq(back->arguments, l->arguments);
+    ck_assert_str_eq(back->virtual_path, "/shop");
+    ck_assert_int_eq(back->env->nelts, 2);
+    ck_assert_int_eq(back->processes, 2);
+    ac_launch_key(l, test_pool, k1);
+    ac_launch_key(back, test_pool, k2);
+    ck_assert(!memcmp(k1, k2, AC_KEY_BYTES));
+    back->arguments = "Other.dll";
+    ac_launch_key(back, test_pool, k2);
+    ck_assert(memcmp(k1, k2, AC_KEY_BYTES));
+}
+END_TEST
+
+START_TEST(deserialize_rejects_truncation)
+{
+    apr_array_header_t *buf = apr_array_make(test_pool, 64, 1);
+    ac_launch_t *back;
+    int n;
+    ac_launch_serialize(sample(), buf);
+    for (n = 0; n < buf->nelts; n++) {
+        ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)n, &back));
+    }
+    /* a trailing byte is an error too */
+    *(char *)apr_array_push(buf) = 'x';
+    ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+}
+END_TEST
+
+START_TEST(argv_quoting)
+{
+    char **argv;
+    ck_assert_ptr_null(ac_launch_build_argv(test_pool, sample(), "/usr/bin/dotnet", &argv));
+    ck_assert_str_eq(argv[0], "/usr/bin/dotnet");
+    ck_assert_str_eq(argv[1], "MyApp.dll");
+    ck_assert_str_eq(argv[2], "--urls with space");
+    ck_assert_str_eq(argv[3], "single q");
+    ck_assert_ptr_null(argv[4]);
+}
+END_TEST
+
+static const char *env_get(char **env, const char *name)
+{
+    size_t n = strlen(name);
+    int i, found = 0;
+    const char *v = NULL;
+    for (i = 0; env[i]; i++) {
+        if (!strncmp(env[i], name, n) && env[i][n] == '=') {
+            v = env[i] + n + 1;
+            found++;
+        }
+    }
+    ck_assert_int_le(found, 1);
+    return v;
+}
+
+START_TEST(environment_contract)
+{
+    char *base[] = { "PATH=/usr/bin", "ASPNETCORE_TOKEN=stale", "ASPNETCORE_ENVIRONMENT=Production",
+                     "ASPNETCORE_HOSTINGSTARTUPASSEMBLIES=Mine", NULL };
+    ac_launch_t *l = sample();
+    char **env;
+    apr_array_pop(l->env);   /* without the ASPNETCORE_PORT override */
+    env = ac_launch_build_env(test_pool, l, base, 12345, "0123456789abcdef0123456789abcdef");
+    ck_assert_str_eq(env_get(env, "PATH"), "/usr/bin");
+    ck_assert_str_eq(env_get(env, "ASPNETCORE_PORT"), "12345");
+    ck_assert_str_eq(env_get(env, "ASPNETCORE_TOKEN"), "0123456789abcdef0123456789abcdef");
+    ck_assert_str_eq(env_get(env, "ASPNETCORE_APPL_PATH"), "/shop");
+    ck_assert_str_eq(env_get(env, "ASPNETCORE_IIS_HTTPAUTH"), "anonymous;");
+    ck_assert_str_eq(env_get(env, "ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED"), "false");
+    ck_assert_str_eq(env_get(env, "ASPNETCORE_ENVIRONMENT"), "Staging");
+    ck_assert_str_eq(env_get(env, "ASPNETCORE_HOSTINGSTARTUPASSEMBLIES"),
+                     "Mine;Microsoft.AspNetCore.Server.IISIntegration");
+    /* configured variables win over the contract */
+    env = ac_launch_build_env(test_pool, sample(), base, 12345, "t");
+    ck_assert_str_eq(env_get(env, "ASPNETCORE_PORT"), "1");
+}
+END_TEST
+
+START_TEST(program_lookup)
+{
+    char dir[] = "/tmp/ac-launch-XXXXXX";
+    ac_launch_t *l = sample();
+    const char *resolved, *err, *app;
+    FILE *f;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    l->app_root = dir;
+    /* a bare name found on PATH */
+    l->process_path = "sh";
+    ck_assert_ptr_null(ac_launch_resolve_program(test_pool, l, "/nonexistent:/bin", &resolved));
+    ck_assert_str_eq(resolved, "/bin/sh");
+    /* a bare name found in the app root first */
+    app = apr_pstrcat(test_pool, dir, "/sh", NULL);
+    f = fopen(app, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    chmod(app, 0755);
+    ck_assert_ptr_null(ac_launch_resolve_program(test_pool, l, "/bin", &resolved));
+    ck_assert_str_eq(resolved, app);
+    /* relative with a slash: against the app root */
+    l->process_path = "./sh";
+    ck_assert_ptr_null(ac_launch_resolve_program(test_pool, l, "/bin", &resolved));
+    ck_assert_str_eq(resolved, apr_pstrcat(test_pool, dir, "/./sh", NULL));
+    /* missing: the message names what was tried */
+    l->process_path = "no-such-program";
+    err = ac_launch_resolve_program(test_pool, l, "/bin", &resolved);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_ptr_nonnull(strstr(err, "no-such-program"));
+    ck_assert_ptr_nonnull(strstr(err, dir));
+    unlink(app);
+    rmdir(dir);
+}
+END_TEST
+
+Suite *launch_suite(void)
+{
+    Suite *s = suite_create("launch");
+    TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
+    tcase_add_test(tc, roundtrip_and_key);
+    tcase_add_test(tc, deserialize_rejects_truncation);
+    tcase_add_test(tc, argv_quoting);
+    tcase_add_test(tc, environment_contract);
+    tcase_add_test(tc, program_lookup);
+    suite_add_tcase(s, tc);
+    return s;
+}

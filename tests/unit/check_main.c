@@ -1,0 +1,34 @@
+/* Runs every unit suite of the httpd-free core. */
+#include <stdlib.h>
+#include <apr_general.h>
+
+#include "check_suites.h"
+
+apr_pool_t *test_pool;
+
+void pool_setup(void)
+{
+    apr_pool_create(&test_pool, NULL);
+}
+
+void pool_teardown(void)
+{
+    apr_pool_destroy(test_pool);
+    test_pool = NULL;
+}
+
+int main(void)
+{
+    SRunner *sr;
+    int failed;
+
+    apr_initialize();
+    sr = srunner_create(http1_suite());
+    srunner_add_suite(sr, launch_suite());
+    srunner_add_suite(sr, channel_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    apr_terminate();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,17 @@
+/* The unit test suites of the httpd-free core. */
+#ifndef CHECK_SUITES_H
+#define CHECK_SUITES_H
+
+#include <check.h>
+#include <apr_pools.h>
+
+Suite *http1_suite(void);
+Suite *launch_suite(void);
+Suite *channel_suite(void);
+
+/* A pool per test, destroyed by the fixture. */
+extern apr_pool_t *test_pool;
+void pool_setup(void);
+void pool_teardown(void);
+
+#endif
