@@ -207,6 +207,22 @@ def peer_ports_of(port):
     return peers
 
 
+def tcp_summary(port):
+    """A human summary of the sockets of connections to a server port, e.g. which end holds
+    TIME_WAIT (the end that closed first): 'client side: TIME_WAIT x30; server side: ...'."""
+    import collections as _c
+    client, server = _c.Counter(), _c.Counter()
+    for e in tcp_entries():
+        if e.state == "LISTEN":
+            continue
+        if e.local_port == port and e.remote_port != port:
+            server[e.state] += 1
+        elif e.remote_port == port and e.local_port != port:
+            client[e.state] += 1
+    fmt = lambda c: ", ".join("%s x%d" % kv for kv in sorted(c.items())) or "none"
+    return "connecting side: %s; port %d side: %s" % (fmt(client), port, fmt(server))
+
+
 def listening_inodes(port):
     return {e.inode for e in tcp_entries() if e.state == "LISTEN" and e.local_port == port}
 
