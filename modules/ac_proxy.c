@@ -743,7 +743,7 @@ client_gone:
 
 int ac_proxy_handle(request_rec *r, ac_app_decl_t *app)
 {
-    chosen_t proc;
+    chosen_t *proc = apr_pcalloc(r->pool, sizeof(*proc));   /* outlives this call: cleanups */
     backend_t *b;
     response_t resp;
     body_state_t bs;
@@ -756,20 +756,20 @@ int ac_proxy_handle(request_rec *r, ac_app_decl_t *app)
     if (!connpool) {
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    status = choose_process(r, app, &proc);
+    status = choose_process(r, app, proc);
     if (status != OK) {
         return status;
     }
-    ac_slot_enter(proc.slot);
-    apr_pool_cleanup_register(r->pool, proc.slot, leave_slot, apr_pool_cleanup_null);
+    ac_slot_enter(proc->slot);
+    apr_pool_cleanup_register(r->pool, proc->slot, leave_slot, apr_pool_cleanup_null);
 
     b = apr_pcalloc(r->pool, sizeof(*b));
     b->fd = -1;
-    b->proc = &proc;
+    b->proc = proc;
     apr_pool_cleanup_register(r->pool, b, backend_cleanup, apr_pool_cleanup_null);
 
     mode = request_body_mode(r, &body_length);
-    head = build_head(r, &proc, mode, body_length);
+    head = build_head(r, proc, mode, body_length);
 
     for (attempt = 0; attempt < 2; attempt++) {
         int client_status = OK;
