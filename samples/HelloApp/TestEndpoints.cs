@@ -13,9 +13,9 @@
 //   GET  /crash                     the process exits at once with code 3
 // (GET endpoints also answer HEAD.)
 //
-// They reveal the environment and let anyone stop the app: turn them off in a
-// real deployment with the setting HelloApp:TestEndpoints=false (for example
-// the environment variable HelloApp__TestEndpoints=false).
+// They reveal the environment and let anyone stop the app, so they are off
+// unless the setting HelloApp:TestEndpoints is true (the integration tests set
+// the environment variable HelloApp__TestEndpoints=true).
 
 using System.Buffers;
 using System.Runtime.InteropServices;
@@ -88,7 +88,7 @@ public static class TestEndpoints
 
     public static WebApplication MapTestEndpoints(this WebApplication app)
     {
-        if (!app.Configuration.GetValue("HelloApp:TestEndpoints", true))
+        if (!app.Configuration.GetValue("HelloApp:TestEndpoints", false))
         {
             return app;
         }

@@ -56,6 +56,7 @@ class Backend:
             "ASPNETCORE_TOKEN": TOKEN,
             "ASPNETCORE_IIS_HTTPAUTH": "anonymous;",
             "ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED": "false",
+            "HelloApp__TestEndpoints": "true",   # the sample's test endpoints are opt-in
         })
         env.update(extra_env or {})
         argv = list(BACKENDS[name])

@@ -40,7 +40,11 @@ class Backend:
         ]
         if app_root:
             lines.append('AspNetCoreAppRoot "%s"' % app_root)
-        for k, v in (env or {}).items():
+        env = dict(env or {})
+        if self.real:
+            # the sample's test endpoints (/echo, /env, /crash ...) are opt-in
+            env.setdefault("HelloApp__TestEndpoints", "true")
+        for k, v in env.items():
             lines.append('AspNetCoreEnvironmentVariable %s "%s"' % (k, v))
         if extra:
             lines.append(extra)
