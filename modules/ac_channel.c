@@ -1,8 +1,8 @@
 /* ac_channel: request datagrams and framed control messages. */
 #include "ac_channel.h"
+#include "ac_sockio.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -47,65 +47,25 @@ apr_status_t ac_request_recv(int fd, ac_request_msg_t *msg)
     }
 }
 
-static apr_status_t wait_fd(int fd, short events, apr_interval_time_t timeout)
-{
-    struct pollfd pfd = { fd, events, 0 };
-    int rc;
-    do {
-        rc = poll(&pfd, 1, timeout < 0 ? -1 : (int)((timeout + 999) / 1000));
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-        return APR_FROM_OS_ERROR(errno);
-    }
-    return rc == 0 ? APR_TIMEUP : APR_SUCCESS;
-}
-
 static apr_status_t write_all(int fd, const char *buf, apr_size_t len,
                               apr_interval_time_t timeout)
 {
-    while (len > 0) {
-        ssize_t n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n < 0) {
-            apr_status_t rv;
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                return APR_FROM_OS_ERROR(errno);
-            }
-            if ((rv = wait_fd(fd, POLLOUT, timeout)) != APR_SUCCESS) {
-                return rv;
-            }
-            continue;
-        }
-        buf += n;
-        len -= (apr_size_t)n;
-    }
-    return APR_SUCCESS;
+    struct iovec iov;
+    iov.iov_base = (void *)buf;
+    iov.iov_len = len;
+    return ac_sock_writev_all(fd, &iov, 1, timeout);
 }
 
 static apr_status_t read_all(int fd, char *buf, apr_size_t len, apr_interval_time_t timeout)
 {
     while (len > 0) {
-        ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
-        if (n == 0) {
-            return APR_EOF;
-        }
-        if (n < 0) {
-            apr_status_t rv;
-            if (errno == EINTR) {
-                continue;
-            }
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                return APR_FROM_OS_ERROR(errno);
-            }
-            if ((rv = wait_fd(fd, POLLIN, timeout)) != APR_SUCCESS) {
-                return rv;
-            }
-            continue;
+        apr_size_t n;
+        apr_status_t rv = ac_sock_read(fd, buf, len, &n, timeout);
+        if (rv != APR_SUCCESS) {
+            return rv;
         }
         buf += n;
-        len -= (apr_size_t)n;
+        len -= n;
     }
     return APR_SUCCESS;
 }

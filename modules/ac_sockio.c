@@ -1,4 +1,4 @@
-/* ac_sockio: non-blocking loopback sockets with poll()-bounded waits. */
+/* ac_sockio: loopback sockets with poll()-bounded waits. */
 #include "ac_sockio.h"
 
 #include <errno.h>
@@ -91,7 +91,14 @@ apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
                                 apr_interval_time_t timeout)
 {
     while (iovcnt > 0) {
-        ssize_t n = writev(fd, iov, iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+        struct msghdr msg;
+        ssize_t n;
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = iov;
+        msg.msg_iovlen = (size_t)(iovcnt > IOV_MAX ? IOV_MAX : iovcnt);
+        /* MSG_DONTWAIT: whatever the descriptor's mode; MSG_NOSIGNAL: a peer
+         * that went away is an error to handle, not a SIGPIPE */
+        n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0) {
             apr_status_t rv;
             if (errno == EINTR) {
@@ -124,7 +131,7 @@ apr_status_t ac_sock_read(int fd, char *buf, apr_size_t len, apr_size_t *n,
 {
     *n = 0;
     for (;;) {
-        ssize_t got = read(fd, buf, len);
+        ssize_t got = recv(fd, buf, len, MSG_DONTWAIT);
         if (got > 0) {
             *n = (apr_size_t)got;
             return APR_SUCCESS;

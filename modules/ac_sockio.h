@@ -1,8 +1,9 @@
 /* ac_sockio: loopback TCP sockets with deadlines, on plain file descriptors.
  *
- * Backend connections stay non-blocking for their whole life; each call that
- * would block waits in poll() bounded by the caller's timeout. Used by the
- * children (forwarding) and the supervisor (readiness probes). httpd-free.
+ * Every send and receive is non-blocking whatever the socket's mode, and a
+ * call that would block waits in poll() bounded by the caller's timeout.
+ * Sockets only (not pipes). Used by the children (forwarding), the
+ * supervisor (readiness probes) and the control channel. httpd-free.
  */
 #ifndef AC_SOCKIO_H
 #define AC_SOCKIO_H
@@ -16,7 +17,7 @@
  * apr_status_t (ECONNREFUSED: nothing listens; APR_TIMEUP: no answer). */
 apr_status_t ac_sock_connect_loopback(unsigned port, apr_interval_time_t timeout, int *fd);
 
-/* Writes every byte of the iovecs (modified in place). */
+/* Writes every byte of the iovecs (modified in place), never raising SIGPIPE. */
 apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
                                 apr_interval_time_t timeout);
 

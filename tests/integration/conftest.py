@@ -56,28 +56,28 @@ def pytest_report_header(config):
         so, "present" if os.path.isfile(so) else "MISSING")]
 
 
+def _selected(metafunc, env, default, known, marker_name):
+    """The values of env (comma list) that the test's marker (if any) allows; a loud skip
+    when none is left, instead of silently collecting nothing."""
+    values = _env_list(env, default, known)
+    marker = metafunc.definition.get_closest_marker(marker_name)
+    if marker:
+        values = [v for v in values if v in marker.args]
+    if not values:
+        values = [pytest.param("none", marks=pytest.mark.skip(
+            reason="test needs %s %s, none of which is in %s"
+            % (marker_name, marker.args if marker else (), env)))]
+    return values
+
+
 def pytest_generate_tests(metafunc):
     if "mpm" in metafunc.fixturenames:
-        mpms = _env_list("ASPNETCORE_TEST_MPMS", "event", httpd.MPMS)
-        marker = metafunc.definition.get_closest_marker("mpms")
-        if marker:
-            mpms = [m for m in mpms if m in marker.args]
-        if not mpms:
-            # Nothing requested applies: say so instead of silently collecting nothing.
-            mpms = [pytest.param("none", marks=pytest.mark.skip(
-                reason="test needs MPM(s) %s, none of which is in ASPNETCORE_TEST_MPMS"
-                % (marker.args if marker else ())))]
-        metafunc.parametrize("mpm", mpms, scope="function")
+        metafunc.parametrize("mpm", _selected(metafunc, "ASPNETCORE_TEST_MPMS", "event",
+                                              httpd.MPMS, "mpms"), scope="function")
     if "backend" in metafunc.fixturenames:
-        names = _env_list("ASPNETCORE_TEST_BACKENDS", "standin,aspnetcore", backends.BACKEND_NAMES)
-        marker = metafunc.definition.get_closest_marker("backends")
-        if marker:
-            names = [n for n in names if n in marker.args]
-        if not names:
-            names = [pytest.param("none", marks=pytest.mark.skip(
-                reason="test needs backend(s) %s, none of which is in ASPNETCORE_TEST_BACKENDS"
-                % (marker.args if marker else ())))]
-        metafunc.parametrize("backend_name", names, scope="function")
+        metafunc.parametrize("backend_name", _selected(
+            metafunc, "ASPNETCORE_TEST_BACKENDS", "standin,aspnetcore", backends.BACKEND_NAMES,
+            "backends"), scope="function")
 
 
 @pytest.fixture

@@ -44,27 +44,20 @@ BAD_LEVELS = {"error", "crit", "alert", "emerg"}
 BAD_TEXT_RE = re.compile(r"Segmentation fault|exit signal", re.I)
 READY_RE = re.compile(r"resuming normal operations")
 
+_THREADED_MPM_CONF = """\
+StartServers 2
+ServerLimit 4
+ThreadLimit 25
+ThreadsPerChild 10
+MinSpareThreads 10
+MaxSpareThreads 30
+MaxRequestWorkers 40
+MaxConnectionsPerChild 0
+"""
+
 MPM_CONF = {
-    "event": """\
-StartServers 2
-ServerLimit 4
-ThreadLimit 25
-ThreadsPerChild 10
-MinSpareThreads 10
-MaxSpareThreads 30
-MaxRequestWorkers 40
-MaxConnectionsPerChild 0
-""",
-    "worker": """\
-StartServers 2
-ServerLimit 4
-ThreadLimit 25
-ThreadsPerChild 10
-MinSpareThreads 10
-MaxSpareThreads 30
-MaxRequestWorkers 40
-MaxConnectionsPerChild 0
-""",
+    "event": _THREADED_MPM_CONF,
+    "worker": _THREADED_MPM_CONF,
     "prefork": """\
 StartServers 2
 MinSpareServers 2
