@@ -15,6 +15,7 @@
 #include "ac_config.h"
 #include "ac_proxy.h"
 #include "ac_registry.h"
+#include "ac_resolve.h"
 
 
 static int ac_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -43,6 +44,9 @@ static void ac_child_init(apr_pool_t *pchild, server_rec *s)
 {
     ac_registry_child_init(pchild, s);
     ac_proxy_child_init(pchild, s);
+    if (ac_resolve_child_init(pchild) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "cannot set up the web.config cache");
+    }
 }
 
 /* A request in a scope that runs an app goes to the app, unless that scope
@@ -69,7 +73,7 @@ static int ac_handler(request_rec *r)
                       "SetHandler aspnetcore in a scope without an app (no AspNetCoreProcessPath)");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    return ac_proxy_handle(r, d->app);
+    return ac_proxy_handle(r, d);
 }
 
 static void ac_register_hooks(apr_pool_t *p)
@@ -87,7 +91,7 @@ AP_DECLARE_MODULE(aspnetcore) = {
     STANDARD20_MODULE_STUFF,
     ac_dir_conf_create,
     ac_dir_conf_merge,
-    NULL,
+    ac_server_conf_create,
     NULL,
     ac_directives,
     ac_register_hooks,

@@ -6,44 +6,71 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #define REQUEST_MAGIC 0x41435251u   /* "ACRQ" */
 
 apr_status_t ac_request_send(int fd, ac_request_type_e type, uint32_t app,
-                             uint32_t slot, uint64_t incarnation)
+                             uint32_t slot, uint64_t incarnation,
+                             const void *payload, apr_size_t len)
 {
     ac_request_msg_t m;
+    struct iovec iov[2];
+    struct msghdr mh;
     ssize_t n;
 
+    if (len > AC_REQ_MAX_PAYLOAD) {
+        return APR_EINVAL;
+    }
     memset(&m, 0, sizeof(m));
     m.magic = REQUEST_MAGIC;
     m.type = (uint32_t)type;
     m.app = app;
     m.slot = slot;
     m.incarnation = incarnation;
+    iov[0].iov_base = &m;
+    iov[0].iov_len = sizeof(m);
+    iov[1].iov_base = (void *)payload;
+    iov[1].iov_len = len;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = iov;
+    mh.msg_iovlen = len ? 2 : 1;
     do {
-        n = send(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL);
+        n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
-    return n == (ssize_t)sizeof(m) ? APR_SUCCESS : APR_EGENERAL;
+    return n == (ssize_t)(sizeof(m) + len) ? APR_SUCCESS : APR_EGENERAL;
 }
 
-apr_status_t ac_request_recv(int fd, ac_request_msg_t *msg)
+apr_status_t ac_request_recv(int fd, ac_request_msg_t *msg, char *payload, apr_size_t *len)
 {
     for (;;) {
-        ssize_t n = recv(fd, msg, sizeof(*msg), MSG_DONTWAIT);
+        struct iovec iov[2];
+        struct msghdr mh;
+        ssize_t n;
+
+        iov[0].iov_base = msg;
+        iov[0].iov_len = sizeof(*msg);
+        iov[1].iov_base = payload;
+        iov[1].iov_len = AC_REQ_MAX_PAYLOAD;
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = iov;
+        mh.msg_iovlen = 2;
+        n = recvmsg(fd, &mh, MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
             }
             return APR_FROM_OS_ERROR(errno);
         }
-        if (n == (ssize_t)sizeof(*msg) && msg->magic == REQUEST_MAGIC) {
+        if (n >= (ssize_t)sizeof(*msg) && msg->magic == REQUEST_MAGIC
+            && !(mh.msg_flags & MSG_TRUNC)) {
+            *len = (apr_size_t)n - sizeof(*msg);
             return APR_SUCCESS;
         }
-        /* a malformed datagram: drop it and look at the next one */
+        /* a malformed or truncated datagram: drop it and look at the next one */
     }
 }
 
@@ -116,10 +143,12 @@ static void push_u32(apr_array_header_t *a, uint32_t v)
     }
 }
 
-void ac_config_payload_begin(apr_array_header_t *payload, uint32_t napps, uint32_t flags)
+void ac_config_payload_begin(apr_array_header_t *payload, uint32_t napps,
+                             const ac_config_globals_t *globals)
 {
     push_u32(payload, napps);
-    push_u32(payload, flags);
+    push_u32(payload, globals->port_low);
+    push_u32(payload, globals->port_high);
 }
 
 void ac_config_payload_add(apr_array_header_t *payload, const apr_array_header_t *blob)
@@ -132,17 +161,18 @@ void ac_config_payload_add(apr_array_header_t *payload, const apr_array_header_t
 }
 
 const char *ac_config_payload_parse(apr_pool_t *p, const char *payload, uint32_t len,
-                                    uint32_t *flags, apr_array_header_t **blobs)
+                                    ac_config_globals_t *globals, apr_array_header_t **blobs)
 {
     uint32_t napps, i, n;
     const char *end = payload + len;
 
-    if (len < 8) {
+    if (len < 12) {
         return "config message too short";
     }
     memcpy(&napps, payload, 4);
-    memcpy(flags, payload + 4, 4);
-    payload += 8;
+    memcpy(&globals->port_low, payload + 4, 4);
+    memcpy(&globals->port_high, payload + 8, 4);
+    payload += 12;
     if (napps > len / 4) {
         return "config message counts more apps than it holds";
     }

@@ -20,8 +20,11 @@
 
 typedef enum {
     AC_REQ_START = 1,       /* an app has no ready process: start what is missing */
-    AC_REQ_BROKEN = 2       /* a ready slot refused a connection */
+    AC_REQ_BROKEN = 2,      /* a ready slot refused a connection */
+    AC_REQ_REGISTER = 3     /* an app known only at request time: payload = launch settings */
 } ac_request_type_e;
+
+#define AC_REQ_MAX_PAYLOAD (60u * 1024)
 
 typedef struct {
     uint32_t magic;
@@ -40,11 +43,13 @@ typedef enum {
 #define AC_CTL_MAX_PAYLOAD (16u * 1024 * 1024)
 #define AC_APP_NO_INDEX 0xFFFFFFFFu
 
-/* Sends one request datagram without blocking. */
+/* Sends one request datagram (with an optional payload) without blocking. */
 apr_status_t ac_request_send(int fd, ac_request_type_e type, uint32_t app,
-                             uint32_t slot, uint64_t incarnation);
-/* Receives one request datagram without blocking (APR_EAGAIN: none). */
-apr_status_t ac_request_recv(int fd, ac_request_msg_t *msg);
+                             uint32_t slot, uint64_t incarnation,
+                             const void *payload, apr_size_t len);
+/* Receives one request datagram without blocking (APR_EAGAIN: none). The
+ * payload lands in `payload` (AC_REQ_MAX_PAYLOAD bytes), its size in *len. */
+apr_status_t ac_request_recv(int fd, ac_request_msg_t *msg, char *payload, apr_size_t *len);
 
 /* Writes one frame (type, length, payload) on the control stream. */
 apr_status_t ac_control_write(int fd, uint32_t type, const void *payload, uint32_t len,
@@ -53,11 +58,17 @@ apr_status_t ac_control_write(int fd, uint32_t type, const void *payload, uint32
 apr_status_t ac_control_read(int fd, apr_pool_t *p, uint32_t *type, char **payload,
                              uint32_t *len, apr_interval_time_t timeout);
 
-/* CONFIG payload: a count, then each app's serialized launch settings. */
+/* CONFIG payload: server-wide settings, a count, then each app's
+ * serialized launch settings. */
+typedef struct {
+    uint32_t port_low, port_high;    /* AspNetCorePortRange */
+} ac_config_globals_t;
+
+void ac_config_payload_begin(apr_array_header_t *payload, uint32_t napps,
+                             const ac_config_globals_t *globals);
 void ac_config_payload_add(apr_array_header_t *payload, const apr_array_header_t *launch_blob);
-void ac_config_payload_begin(apr_array_header_t *payload, uint32_t napps, uint32_t flags);
 /* Splits a CONFIG payload into blobs (arrays of char). NULL or an error message. */
 const char *ac_config_payload_parse(apr_pool_t *p, const char *payload, uint32_t len,
-                                    uint32_t *flags, apr_array_header_t **blobs);
+                                    ac_config_globals_t *globals, apr_array_header_t **blobs);
 
 #endif /* AC_CHANNEL_H */

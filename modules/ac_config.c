@@ -1,6 +1,8 @@
 /* ac_config: AspNetCore* directives and the merging of per-directory config. */
 #include "ac_config.h"
 #include "ac_channel.h"
+#include "ac_parse.h"
+#include "ac_shared.h"
 
 #include <string.h>
 #include <http_log.h>
@@ -11,13 +13,13 @@
 
 APLOG_USE_MODULE(aspnetcore);
 
-/* Apps declared while reading the current configuration. Reset at
- * pre_config; lives in pconf like the sections that declare them. */
+/* Scopes of the main configuration that declare an app, in reading order.
+ * Reset at pre_config; lives in pconf like the sections themselves. */
 static apr_array_header_t *declared_apps;
 
 void ac_config_reset(apr_pool_t *pconf)
 {
-    declared_apps = apr_array_make(pconf, 8, sizeof(ac_app_decl_t *));
+    declared_apps = apr_array_make(pconf, 8, sizeof(ac_app_scope_t *));
 }
 
 apr_array_header_t *ac_config_declared_apps(void)
@@ -30,11 +32,30 @@ void *ac_dir_conf_create(apr_pool_t *p, char *dir)
     ac_dir_conf_t *d = apr_pcalloc(p, sizeof(*d));
     (void)dir;
     d->enabled = AC_UNSET;
+    d->stdout_log_enabled = AC_UNSET;
+    d->startup_time_limit = AC_UNSET;
+    d->shutdown_time_limit = AC_UNSET;
+    d->rapid_fails_per_minute = AC_UNSET;
+    d->processes = AC_UNSET;
+    d->start_mode = AC_UNSET;
+    d->hosting_inprocess = AC_UNSET;
+    d->forward_windows_auth = AC_UNSET;
+    d->request_timeout = AC_UNSET;
+    d->disable_startup_error_page = AC_UNSET;
     return d;
 }
 
 #define MERGE_PTR(f) (add->f ? add->f : base->f)
 #define MERGE_INT(f) (add->f != AC_UNSET ? add->f : base->f)
+
+static apr_array_header_t *merge_list(apr_pool_t *p, apr_array_header_t *base,
+                                      apr_array_header_t *add)
+{
+    if (base && add) {
+        return apr_array_append(p, base, add);
+    }
+    return add ? add : base;
+}
 
 void *ac_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
 {
@@ -45,27 +66,58 @@ void *ac_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     d->process_path = MERGE_PTR(process_path);
     d->arguments = MERGE_PTR(arguments);
     d->app_root = MERGE_PTR(app_root);
-    if (base->env && add->env) {
-        d->env = apr_array_append(p, base->env, add->env);
-    }
-    else {
-        d->env = MERGE_PTR(env);
-    }
+    d->env = merge_list(p, base->env, add->env);
+    d->stdout_log_enabled = MERGE_INT(stdout_log_enabled);
+    d->stdout_log_file = MERGE_PTR(stdout_log_file);
+    d->startup_time_limit = MERGE_INT(startup_time_limit);
+    d->shutdown_time_limit = MERGE_INT(shutdown_time_limit);
+    d->rapid_fails_per_minute = MERGE_INT(rapid_fails_per_minute);
+    d->processes = MERGE_INT(processes);
+    d->start_mode = MERGE_INT(start_mode);
+    d->hosting_inprocess = MERGE_INT(hosting_inprocess);
+    d->forward_windows_auth = MERGE_INT(forward_windows_auth);
+    d->handler_settings = merge_list(p, base->handler_settings, add->handler_settings);
+    d->web_config = MERGE_PTR(web_config);
+    d->request_timeout = MERGE_INT(request_timeout);
+    d->disable_startup_error_page = MERGE_INT(disable_startup_error_page);
     d->app = MERGE_PTR(app);
     return d;
 }
 
-/* The name of the section a directive stands in ("<Location", ...), or NULL
- * at server or virtual host level. */
+void *ac_server_conf_create(apr_pool_t *p, server_rec *s)
+{
+    ac_server_conf_t *c = apr_pcalloc(p, sizeof(*c));
+    (void)s;
+    c->port_low = AC_DEFAULT_PORT_LOW;
+    c->port_high = AC_DEFAULT_PORT_HIGH;
+    return c;
+}
+
+/* ---- where a directive stands ---------------------------------------- */
+
+static int in_htaccess(cmd_parms *cmd)
+{
+    return !(cmd->override & (ACCESS_CONF | RSRC_CONF));
+}
+
+/* The section a directive stands in ("<Location", "<Directory", ...), or
+ * NULL at server or virtual host level. Conditional sections do not count. */
 static const char *enclosing_section(cmd_parms *cmd)
 {
+    static const char *const transparent[] = {
+        "<VirtualHost", "<IfModule", "<IfDefine", "<If", "<ElseIf", "<Else", "<IfVersion",
+        "<IfFile", "<IfDirective", "<IfSection", "<Macro", NULL
+    };
     const ap_directive_t *d;
     for (d = cmd->directive ? cmd->directive->parent : NULL; d; d = d->parent) {
-        if (strcasecmp(d->directive, "<VirtualHost") && strcasecmp(d->directive, "<IfModule")
-            && strcasecmp(d->directive, "<IfDefine") && strcasecmp(d->directive, "<If")
-            && strcasecmp(d->directive, "<IfVersion") && strcasecmp(d->directive, "<IfFile")
-            && strcasecmp(d->directive, "<IfDirective") && strcasecmp(d->directive, "<IfSection")
-            && strcasecmp(d->directive, "<Macro")) {
+        int i, skip = 0;
+        for (i = 0; transparent[i]; i++) {
+            if (!strcasecmp(d->directive, transparent[i])) {
+                skip = 1;
+                break;
+            }
+        }
+        if (!skip) {
             return d->directive;
         }
     }
@@ -76,34 +128,52 @@ static const char *enclosing_section(cmd_parms *cmd)
  * scope declare an app, once. */
 static const char *declare_app(cmd_parms *cmd, ac_dir_conf_t *d)
 {
-    const char *section = enclosing_section(cmd);
-    ac_app_decl_t *app;
+    ac_app_scope_t *app;
+    ac_scope_kind_e kind;
+    const char *section = NULL;
 
-    if (section && strcasecmp(section, "<Location")) {
-        return apr_psprintf(cmd->pool, "%s: an app can be declared at server level, in "
-                            "<VirtualHost> or in <Location> (not in %s>)",
-                            cmd->cmd->name, section);
+    if (in_htaccess(cmd)) {
+        kind = AC_SCOPE_HTACCESS;
     }
-    if (section && (!cmd->path || cmd->path[0] != '/')) {
-        return apr_psprintf(cmd->pool, "%s: the enclosing <Location> must be a URL path "
-                            "starting with '/' (regular expressions are not supported)",
-                            cmd->cmd->name);
+    else {
+        section = enclosing_section(cmd);
+        if (!section) {
+            kind = AC_SCOPE_HOST;
+        }
+        else if (!strcasecmp(section, "<Location") && cmd->path && cmd->path[0] == '/') {
+            kind = AC_SCOPE_LOCATION;
+        }
+        else if (!strcasecmp(section, "<Directory") && cmd->path && cmd->path[0] == '/'
+                 && !strchr(cmd->path, '*') && !strchr(cmd->path, '?')
+                 && !strchr(cmd->path, '[')) {
+            kind = AC_SCOPE_DIRECTORY;
+        }
+        else {
+            return apr_psprintf(cmd->pool, "%s: an app is declared at server level, in "
+                                "<VirtualHost>, <Location /path>, <Directory /dir> or "
+                                ".htaccess; not in %s> (nor with wildcards or regular "
+                                "expressions)", cmd->cmd->name, section);
+        }
     }
-    if (d->app && d->app->scope == d) {
+    if (d->app && d->app->conf == d) {
         return NULL;
     }
     app = apr_pcalloc(cmd->pool, sizeof(*app));
-    app->scope = d;
+    app->kind = kind;
+    app->conf = d;
     app->server = cmd->server;
-    app->location = section ? apr_pstrdup(cmd->pool, cmd->path) : NULL;
+    app->path = cmd->path ? apr_pstrdup(cmd->pool, cmd->path) : NULL;
     app->defined_at = cmd->directive
         ? apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename, cmd->directive->line_num)
-        : "(unknown)";
-    app->index = AC_APP_NO_INDEX;
+        : (cmd->config_file ? cmd->config_file->name : "(unknown)");
     d->app = app;
-    APR_ARRAY_PUSH(declared_apps, ac_app_decl_t *) = app;
+    if (kind != AC_SCOPE_HTACCESS) {
+        APR_ARRAY_PUSH(declared_apps, ac_app_scope_t *) = app;
+    }
     return NULL;
 }
+
+/* ---- launch directives ------------------------------------------------- */
 
 static const char *set_process_path(cmd_parms *cmd, void *dv, const char *arg)
 {
@@ -120,7 +190,8 @@ static const char *set_arguments(cmd_parms *cmd, void *dv, const char *arg)
     ac_dir_conf_t *d = dv;
     char **argv;
     if (apr_tokenize_to_argv(arg, &argv, cmd->temp_pool) != APR_SUCCESS) {
-        return apr_psprintf(cmd->pool, "AspNetCoreArguments: cannot split '%s'", arg);
+        return apr_psprintf(cmd->pool, "AspNetCoreArguments: cannot split '%s' into arguments",
+                            arg);
     }
     d->arguments = arg;
     return declare_app(cmd, d);
@@ -140,33 +211,62 @@ static int valid_env_name(const char *name)
     return 1;
 }
 
+static apr_array_header_t *add_pair(apr_pool_t *p, apr_array_header_t *list,
+                                    const char *name, const char *value)
+{
+    ac_env_entry_t *e;
+    if (!list) {
+        list = apr_array_make(p, 4, sizeof(ac_env_entry_t));
+    }
+    e = apr_array_push(list);
+    e->name = name;
+    e->value = value;
+    return list;
+}
+
 static const char *set_env(cmd_parms *cmd, void *dv, const char *name, const char *value)
 {
     ac_dir_conf_t *d = dv;
-    ac_env_entry_t *e;
-
     if (!valid_env_name(name)) {
         return apr_psprintf(cmd->pool, "AspNetCoreEnvironmentVariable: '%s' is not a valid "
                             "variable name (letters, digits, '_', '.', '-'; not starting "
                             "with a digit)", name);
     }
-    if (!d->env) {
-        d->env = apr_array_make(cmd->pool, 4, sizeof(ac_env_entry_t));
+    d->env = add_pair(cmd->pool, d->env, name, value);
+    return declare_app(cmd, d);
+}
+
+static const char *set_handler_setting(cmd_parms *cmd, void *dv, const char *name,
+                                       const char *value)
+{
+    ac_dir_conf_t *d = dv;
+    if (!*name) {
+        return "AspNetCoreHandlerSetting: the name must not be empty";
     }
-    e = apr_array_push(d->env);
-    e->name = name;
-    e->value = value;
+    d->handler_settings = add_pair(cmd->pool, d->handler_settings, name, value);
     return declare_app(cmd, d);
 }
 
 static const char *set_app_root(cmd_parms *cmd, void *dv, const char *arg)
 {
     ac_dir_conf_t *d = dv;
-    const char *path = ap_server_root_relative(cmd->pool, arg);
+    const char *path;
     apr_finfo_t fi;
 
-    if (!path) {
-        return apr_psprintf(cmd->pool, "AspNetCoreAppRoot: invalid path '%s'", arg);
+    if (in_htaccess(cmd)) {
+        /* relative to the .htaccess directory, and never above it */
+        if (apr_filepath_merge((char **)&path, cmd->path, arg,
+                               APR_FILEPATH_SECUREROOT | APR_FILEPATH_NOTABOVEROOT,
+                               cmd->pool) != APR_SUCCESS) {
+            return apr_psprintf(cmd->pool, "AspNetCoreAppRoot: '%s' is outside %s", arg,
+                                cmd->path);
+        }
+    }
+    else {
+        path = ap_server_root_relative(cmd->pool, arg);
+        if (!path) {
+            return apr_psprintf(cmd->pool, "AspNetCoreAppRoot: invalid path '%s'", arg);
+        }
     }
     if (apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
         || fi.filetype != APR_DIR) {
@@ -174,6 +274,133 @@ static const char *set_app_root(cmd_parms *cmd, void *dv, const char *arg)
     }
     d->app_root = path;
     return declare_app(cmd, d);
+}
+
+static const char *set_web_config(cmd_parms *cmd, void *dv, const char *args)
+{
+    ac_dir_conf_t *d = dv;
+    const char *arg = ap_getword_conf(cmd->temp_pool, &args);
+
+    if (*args) {
+        return "AspNetCoreWebConfig: takes at most one file";
+    }
+    if (!*arg) {
+        d->web_config = "";     /* <app root>/web.config */
+    }
+    else if (in_htaccess(cmd)) {
+        if (apr_filepath_merge((char **)&d->web_config, cmd->path, arg,
+                               APR_FILEPATH_SECUREROOT | APR_FILEPATH_NOTABOVEROOT,
+                               cmd->pool) != APR_SUCCESS) {
+            return apr_psprintf(cmd->pool, "AspNetCoreWebConfig: '%s' is outside %s", arg,
+                                cmd->path);
+        }
+    }
+    else {
+        d->web_config = ap_server_root_relative(cmd->pool, arg);
+        if (!d->web_config) {
+            return apr_psprintf(cmd->pool, "AspNetCoreWebConfig: invalid path '%s'", arg);
+        }
+    }
+    return declare_app(cmd, d);
+}
+
+static const char *set_stdout_log_file(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_dir_conf_t *d = dv;
+    if (!*arg) {
+        return "AspNetCoreStdoutLogFile: the path must not be empty";
+    }
+    d->stdout_log_file = arg;    /* relative to the app root, like ANCM */
+    return declare_app(cmd, d);
+}
+
+static const char *set_stdout_log_enabled(cmd_parms *cmd, void *dv, int flag)
+{
+    ac_dir_conf_t *d = dv;
+    d->stdout_log_enabled = flag;
+    return declare_app(cmd, d);
+}
+
+/* Whole-number directives: the offset of the field and its range. */
+typedef struct {
+    apr_size_t offset;
+    long min, max;
+    int declares;                /* part of how the app is launched */
+} int_directive_t;
+
+static const int_directive_t startup_limit = {
+    APR_OFFSETOF(ac_dir_conf_t, startup_time_limit), 0, 3600, 1 };
+static const int_directive_t shutdown_limit = {
+    APR_OFFSETOF(ac_dir_conf_t, shutdown_time_limit), 0, 600, 1 };
+static const int_directive_t rapid_fails = {
+    APR_OFFSETOF(ac_dir_conf_t, rapid_fails_per_minute), 0, 100, 1 };
+static const int_directive_t processes = {
+    APR_OFFSETOF(ac_dir_conf_t, processes), 1, AC_MAX_PROCESSES, 1 };
+
+static const char *set_int(cmd_parms *cmd, void *dv, const char *arg)
+{
+    const int_directive_t *spec = cmd->info;
+    long v;
+    const char *err = ac_parse_int_range(cmd->pool, arg, spec->min, spec->max, &v);
+    if (err) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+    }
+    *(int *)((char *)dv + spec->offset) = (int)v;
+    return spec->declares ? declare_app(cmd, dv) : NULL;
+}
+
+static const char *set_hosting_model(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_dir_conf_t *d = dv;
+    int inprocess;
+    const char *err = ac_parse_hosting_model(cmd->pool, arg, &inprocess);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "AspNetCoreHostingModel: ", err, NULL);
+    }
+    d->hosting_inprocess = inprocess;
+    return NULL;
+}
+
+static const char *set_forward_windows_auth(cmd_parms *cmd, void *dv, int flag)
+{
+    ac_dir_conf_t *d = dv;
+    (void)cmd;
+    d->forward_windows_auth = flag;   /* accepted for web.config parity; no effect on Linux */
+    return NULL;
+}
+
+static const char *set_start_mode(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_dir_conf_t *d = dv;
+    int always;
+    const char *err = ac_parse_start_mode(cmd->pool, arg, &always);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "AspNetCoreStartMode: ", err, NULL);
+    }
+    d->start_mode = always ? AC_START_ALWAYS : AC_START_ONDEMAND;
+    return NULL;
+}
+
+/* ---- request directives ------------------------------------------------ */
+
+static const char *set_request_timeout(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_dir_conf_t *d = dv;
+    apr_interval_time_t t;
+    const char *err = ac_parse_timespan(cmd->pool, arg, AC_REQUEST_TIMEOUT_MAX, &t);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "AspNetCoreRequestTimeout: ", err, NULL);
+    }
+    d->request_timeout = t;
+    return NULL;
+}
+
+static const char *set_disable_startup_error_page(cmd_parms *cmd, void *dv, int flag)
+{
+    ac_dir_conf_t *d = dv;
+    (void)cmd;
+    d->disable_startup_error_page = flag;
+    return NULL;
 }
 
 static const char *set_enabled(cmd_parms *cmd, void *dv, int flag)
@@ -184,16 +411,64 @@ static const char *set_enabled(cmd_parms *cmd, void *dv, int flag)
     return NULL;
 }
 
+/* ---- server-wide ------------------------------------------------------- */
+
+static const char *set_port_range(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
+    const char *err;
+    (void)dv;
+    if (cmd->server->is_virtual) {
+        return "AspNetCorePortRange: server-wide only (not in <VirtualHost>)";
+    }
+    err = ac_parse_port_range(cmd->pool, arg, &c->port_low, &c->port_high);
+    return err ? apr_pstrcat(cmd->pool, "AspNetCorePortRange: ", err, NULL) : NULL;
+}
+
+/* Which .htaccess files may use what (AllowOverride): what decides the
+ * program and its environment needs Options (like ExecCGI); forwarding on or
+ * off and timeouts need FileInfo. AllowOverrideList can open single ones. */
+#define LAUNCH_CTX (RSRC_CONF | ACCESS_CONF | OR_OPTIONS)
+#define REQUEST_CTX (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
+
 const command_rec ac_directives[] = {
-    AP_INIT_TAKE1("AspNetCoreProcessPath", set_process_path, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_TAKE1("AspNetCoreProcessPath", set_process_path, NULL, LAUNCH_CTX,
                   "The program that runs the app (e.g. dotnet, or the app's own executable)"),
-    AP_INIT_TAKE1("AspNetCoreArguments", set_arguments, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_TAKE1("AspNetCoreArguments", set_arguments, NULL, LAUNCH_CTX,
                   "Arguments for the program, quoted like a shell command line"),
-    AP_INIT_TAKE2("AspNetCoreEnvironmentVariable", set_env, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_TAKE2("AspNetCoreEnvironmentVariable", set_env, NULL, LAUNCH_CTX,
                   "NAME VALUE: an environment variable for the app's processes"),
-    AP_INIT_TAKE1("AspNetCoreAppRoot", set_app_root, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_TAKE1("AspNetCoreAppRoot", set_app_root, NULL, LAUNCH_CTX,
                   "The app's directory (working directory of its processes)"),
-    AP_INIT_FLAG("AspNetCore", set_enabled, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_RAW_ARGS("AspNetCoreWebConfig", set_web_config, NULL, LAUNCH_CTX,
+                     "Import the app's settings from a web.config (default: <app root>/web.config)"),
+    AP_INIT_FLAG("AspNetCoreStdoutLogEnabled", set_stdout_log_enabled, NULL, LAUNCH_CTX,
+                 "On: the app's stdout/stderr go to files (AspNetCoreStdoutLogFile)"),
+    AP_INIT_TAKE1("AspNetCoreStdoutLogFile", set_stdout_log_file, NULL, LAUNCH_CTX,
+                  "Path prefix of the stdout log files, relative to the app root"),
+    AP_INIT_TAKE1("AspNetCoreStartupTimeLimit", set_int, (void *)&startup_limit, LAUNCH_CTX,
+                  "Seconds a new process has to start listening (0-3600)"),
+    AP_INIT_TAKE1("AspNetCoreShutdownTimeLimit", set_int, (void *)&shutdown_limit, LAUNCH_CTX,
+                  "Seconds a process has to stop before it is killed (0-600)"),
+    AP_INIT_TAKE1("AspNetCoreRapidFailsPerMinute", set_int, (void *)&rapid_fails, LAUNCH_CTX,
+                  "Crashes per minute after which the app is not restarted (0-100)"),
+    AP_INIT_TAKE1("AspNetCoreProcessesPerApplication", set_int, (void *)&processes, LAUNCH_CTX,
+                  "Number of processes of the app (1-100)"),
+    AP_INIT_TAKE2("AspNetCoreHandlerSetting", set_handler_setting, NULL, LAUNCH_CTX,
+                  "NAME VALUE: an ANCM handler setting (debugFile, debugLevel, ...)"),
+    AP_INIT_TAKE1("AspNetCoreHostingModel", set_hosting_model, NULL, REQUEST_CTX,
+                  "InProcess or OutOfProcess (both run out of process)"),
+    AP_INIT_FLAG("AspNetCoreForwardWindowsAuthToken", set_forward_windows_auth, NULL, REQUEST_CTX,
+                 "Accepted for web.config parity; has no effect on Linux"),
+    AP_INIT_TAKE1("AspNetCoreStartMode", set_start_mode, NULL, REQUEST_CTX,
+                  "AlwaysRunning (start with Apache) or OnDemand (start on the first request)"),
+    AP_INIT_TAKE1("AspNetCoreRequestTimeout", set_request_timeout, NULL, REQUEST_CTX,
+                  "hh:mm:ss the app has to answer a request (at most 360:00:00)"),
+    AP_INIT_FLAG("AspNetCoreDisableStartUpErrorPage", set_disable_startup_error_page, NULL,
+                 REQUEST_CTX, "On: a failed start answers a bare 502 (ErrorDocument applies)"),
+    AP_INIT_FLAG("AspNetCore", set_enabled, NULL, REQUEST_CTX,
                  "On: requests in this scope go to the app; Off: Apache serves them"),
+    AP_INIT_TAKE1("AspNetCorePortRange", set_port_range, NULL, RSRC_CONF,
+                  "LOW-HIGH: loopback ports the apps' processes listen on"),
     { NULL }
 };

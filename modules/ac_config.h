@@ -1,10 +1,12 @@
 /* ac_config: the AspNetCore* directives, per-directory config and merging.
  *
- * Every scope (server, <VirtualHost>, <Location>) gets an ac_dir_conf_t.
- * A scope in which a launch directive appears declares an app
- * (ac_app_decl_t); nested scopes inherit the app and may switch
- * forwarding off. Unset values are sentinels so that merging can tell
- * "not said here" from "said": the mod_h2 way.
+ * Every scope (server, <VirtualHost>, <Directory>, <Location>, .htaccess)
+ * gets an ac_dir_conf_t. A scope in which a launch directive appears
+ * declares an app (ac_app_scope_t); nested scopes inherit the app, may
+ * override its settings and may switch forwarding off. Unset values are
+ * sentinels, so merging can tell "not said here" from "said" (the mod_h2
+ * way). Values are checked when read: a bad one stops the configuration
+ * with a message naming the directive, the value and what is allowed.
  */
 #ifndef AC_CONFIG_H
 #define AC_CONFIG_H
@@ -17,38 +19,77 @@
 
 #define AC_UNSET (-1)
 
-typedef struct ac_app_decl_t ac_app_decl_t;
+typedef enum {
+    AC_SCOPE_HOST = 0,          /* server config or <VirtualHost> */
+    AC_SCOPE_LOCATION,
+    AC_SCOPE_DIRECTORY,
+    AC_SCOPE_HTACCESS
+} ac_scope_kind_e;
+
+typedef struct ac_resolved_t ac_resolved_t;
+
+/* Where an app is declared. Scopes from the main configuration live in
+ * pconf and are resolved before the server starts; .htaccess scopes live
+ * in the request and are resolved when a request needs them. */
+typedef struct {
+    ac_scope_kind_e kind;
+    const char *path;            /* <Location> URL path; <Directory>/.htaccess directory */
+    server_rec *server;
+    const char *defined_at;      /* "file:line" of its first launch directive */
+    void *conf;                  /* the section's own ac_dir_conf_t */
+    ac_resolved_t *resolved;     /* the app as of startup (main configuration only) */
+} ac_app_scope_t;
 
 typedef struct {
     int enabled;                     /* AspNetCore On|Off */
+    /* how the app is launched */
     const char *process_path;
     const char *arguments;
     const char *app_root;
-    apr_array_header_t *env;         /* ac_env_entry_t, NULL when none said here */
-    ac_app_decl_t *app;              /* the app requests in this scope go to */
+    apr_array_header_t *env;         /* ac_env_entry_t said in this scope (merged: outer first) */
+    int stdout_log_enabled;
+    const char *stdout_log_file;
+    int startup_time_limit;          /* seconds */
+    int shutdown_time_limit;         /* seconds */
+    int rapid_fails_per_minute;
+    int processes;
+    int start_mode;                  /* ac_start_mode_e */
+    int hosting_inprocess;
+    int forward_windows_auth;
+    apr_array_header_t *handler_settings;   /* ac_env_entry_t */
+    const char *web_config;          /* AspNetCoreWebConfig: a file, or "" for <app root>/web.config */
+    /* how requests are handled */
+    apr_interval_time_t request_timeout;
+    int disable_startup_error_page;
+    /* the app requests in this scope go to */
+    ac_app_scope_t *app;
 } ac_dir_conf_t;
 
-struct ac_app_decl_t {
-    ac_dir_conf_t *scope;            /* the config of the declaring section */
-    server_rec *server;              /* the (virtual) host it was declared in */
-    const char *location;            /* <Location> path, NULL at host level */
-    const char *defined_at;          /* "file:line" of the first launch directive */
-    /* resolved before the server starts (ac_registry) */
-    ac_launch_t *launch;
-    unsigned char key[AC_KEY_BYTES];
-    const char *label;
-    apr_uint32_t index;              /* in the shared app table; AC_APP_NO_INDEX if none */
-    apr_interval_time_t request_timeout;
-    apr_interval_time_t startup_wait;
-};
+typedef enum {
+    AC_START_ALWAYS = 0,             /* started with Apache, restarted after a crash */
+    AC_START_ONDEMAND = 1            /* started by the first request */
+} ac_start_mode_e;
+
+typedef struct {
+    unsigned port_low, port_high;    /* AspNetCorePortRange */
+} ac_server_conf_t;
 
 extern const command_rec ac_directives[];
 
 void *ac_dir_conf_create(apr_pool_t *p, char *dir);
 void *ac_dir_conf_merge(apr_pool_t *p, void *base, void *add);
+void *ac_server_conf_create(apr_pool_t *p, server_rec *s);
 
-/* Every app declared in the configuration being read (pconf lifetime). */
+/* Scopes of the main configuration that declare an app (pconf lifetime). */
 apr_array_header_t *ac_config_declared_apps(void);
 void ac_config_reset(apr_pool_t *pconf);
+
+#define AC_DEFAULT_STARTUP_TIME_LIMIT 120
+#define AC_DEFAULT_SHUTDOWN_TIME_LIMIT 10
+#define AC_DEFAULT_RAPID_FAILS 10
+#define AC_DEFAULT_REQUEST_TIMEOUT apr_time_from_sec(120)
+#define AC_DEFAULT_PORT_LOW 10000
+#define AC_DEFAULT_PORT_HIGH 48000
+#define AC_DEFAULT_STDOUT_LOG_FILE "./aspnetcore-stdout"
 
 #endif /* AC_CONFIG_H */

@@ -8,7 +8,7 @@
 #include <apr_strings.h>
 #include <apr_sha1.h>
 
-#define LAUNCH_FORMAT 1u
+#define LAUNCH_FORMAT 2u
 #define NULL_STRING 0xFFFFFFFFu
 
 static void put_u32(apr_array_header_t *out, apr_uint32_t v)
@@ -39,21 +39,30 @@ static void put_str(apr_array_header_t *out, const char *s)
     put_bytes(out, s, strlen(s));
 }
 
+static void put_pairs(apr_array_header_t *out, const apr_array_header_t *pairs)
+{
+    int i, n = pairs ? pairs->nelts : 0;
+    put_u32(out, (apr_uint32_t)n);
+    for (i = 0; i < n; i++) {
+        const ac_env_entry_t *e = &APR_ARRAY_IDX(pairs, i, ac_env_entry_t);
+        put_str(out, e->name);
+        put_str(out, e->value);
+    }
+}
+
 void ac_launch_serialize(const ac_launch_t *l, apr_array_header_t *out)
 {
-    int i, n = l->env ? l->env->nelts : 0;
-
     put_u32(out, LAUNCH_FORMAT);
     put_str(out, l->process_path);
     put_str(out, l->arguments);
     put_str(out, l->app_root);
     put_str(out, l->virtual_path);
-    put_u32(out, (apr_uint32_t)n);
-    for (i = 0; i < n; i++) {
-        const ac_env_entry_t *e = &APR_ARRAY_IDX(l->env, i, ac_env_entry_t);
-        put_str(out, e->name);
-        put_str(out, e->value);
-    }
+    put_str(out, l->site);
+    put_pairs(out, l->env);
+    put_u32(out, (apr_uint32_t)l->stdout_log_enabled);
+    put_str(out, l->stdout_log_file);
+    put_pairs(out, l->handler_settings);
+    put_u32(out, (apr_uint32_t)l->ondemand);
     put_u32(out, (apr_uint32_t)l->processes);
     put_u32(out, (apr_uint32_t)l->startup_time_limit);
     put_u32(out, (apr_uint32_t)l->shutdown_time_limit);
@@ -98,12 +107,32 @@ static const char *get_str(reader_t *r, apr_pool_t *p)
     return s;
 }
 
+static apr_array_header_t *get_pairs(reader_t *r, apr_pool_t *p, apr_size_t len)
+{
+    apr_uint32_t i, n = get_u32(r);
+    apr_array_header_t *pairs;
+
+    if (r->bad || n > len / 8) {
+        r->bad = 1;
+        return NULL;
+    }
+    pairs = apr_array_make(p, (int)n + 1, sizeof(ac_env_entry_t));
+    for (i = 0; i < n && !r->bad; i++) {
+        ac_env_entry_t *e = apr_array_push(pairs);
+        e->name = get_str(r, p);
+        e->value = get_str(r, p);
+        if (!e->name || !e->value) {
+            r->bad = 1;
+        }
+    }
+    return pairs;
+}
+
 const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len,
                                   ac_launch_t **out)
 {
     reader_t r = { (const unsigned char *)buf, len, 0 };
     ac_launch_t *l = apr_pcalloc(p, sizeof(*l));
-    apr_uint32_t i, n;
 
     if (get_u32(&r) != LAUNCH_FORMAT) {
         return "unknown launch settings format";
@@ -112,19 +141,12 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
     l->arguments = get_str(&r, p);
     l->app_root = get_str(&r, p);
     l->virtual_path = get_str(&r, p);
-    n = get_u32(&r);
-    if (r.bad || n > len / 8) {
-        return "truncated launch settings";
-    }
-    l->env = apr_array_make(p, (int)n + 1, sizeof(ac_env_entry_t));
-    for (i = 0; i < n && !r.bad; i++) {
-        ac_env_entry_t *e = apr_array_push(l->env);
-        e->name = get_str(&r, p);
-        e->value = get_str(&r, p);
-        if (!e->name || !e->value) {
-            r.bad = 1;
-        }
-    }
+    l->site = get_str(&r, p);
+    l->env = get_pairs(&r, p, len);
+    l->stdout_log_enabled = (int)get_u32(&r);
+    l->stdout_log_file = get_str(&r, p);
+    l->handler_settings = get_pairs(&r, p, len);
+    l->ondemand = (int)get_u32(&r);
     l->processes = (int)get_u32(&r);
     l->startup_time_limit = (int)get_u32(&r);
     l->shutdown_time_limit = (int)get_u32(&r);
@@ -133,8 +155,8 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
     if (r.bad || r.left != 0) {
         return "malformed launch settings";
     }
-    if (!l->process_path || !l->app_root || !l->virtual_path) {
-        return "launch settings lack a process path, app root or virtual path";
+    if (!l->process_path || !l->app_root || !l->virtual_path || !l->site) {
+        return "launch settings lack a process path, app root, virtual path or site";
     }
     if (l->processes < 1) {
         return "launch settings ask for no process";

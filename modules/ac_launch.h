@@ -25,12 +25,17 @@ typedef struct ac_launch_t {
     const char *arguments;       /* one string, split shell-like at launch */
     const char *app_root;        /* absolute directory: cwd of the backend */
     const char *virtual_path;    /* "/" or "/shop": ASPNETCORE_APPL_PATH */
+    const char *site;            /* the declaring scope: new settings there replace the app */
     apr_array_header_t *env;     /* ac_env_entry_t in configuration order; a later name wins */
     int processes;               /* processesPerApplication */
     int startup_time_limit;      /* seconds */
     int shutdown_time_limit;     /* seconds */
     int rapid_fails_per_minute;
     int websockets;              /* ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED */
+    int stdout_log_enabled;
+    const char *stdout_log_file; /* relative to app_root unless absolute */
+    apr_array_header_t *handler_settings;   /* ac_env_entry_t */
+    int ondemand;                /* start on the first request, not with Apache */
 } ac_launch_t;
 
 /* Appends the serialized form of `l` to `out` (an array of char). */

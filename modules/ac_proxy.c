@@ -4,6 +4,7 @@
 #include "ac_connpool.h"
 #include "ac_http1.h"
 #include "ac_registry.h"
+#include "ac_resolve.h"
 #include "ac_shared.h"
 #include "ac_sockio.h"
 
@@ -16,6 +17,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <ap_mpm.h>
+#include <mod_core.h>
 #include <util_filter.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
@@ -87,33 +89,34 @@ static int pick_ready(ac_app_t *app, uint32_t nslots, chosen_t *out)
     return found;
 }
 
+#define APP_GONE (-2)
+
 /* Finds a ready process, asking the supervisor to start one and waiting for
- * it when there is none. Returns OK or the HTTP status to answer with. */
-static int choose_process(request_rec *r, ac_app_decl_t *decl, chosen_t *out)
+ * it when there is none. Returns OK, APP_GONE when the app is no longer the
+ * current one, or the HTTP status to answer with. */
+static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t index,
+                          chosen_t *out)
 {
     ac_shared_t *sh = ac_registry_shared();
     apr_time_t deadline = apr_time_now() + decl->startup_wait;
     int asked = 0;
     ac_app_t *app;
 
-    if (!sh || decl->index == AC_APP_NO_INDEX || decl->index >= AC_MAX_APPS) {
+    if (!sh || index >= AC_MAX_APPS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] is not running (no table entry)",
                       decl->label);
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    app = &sh->apps[decl->index];
-    out->app_index = decl->index;
+    app = &sh->apps[index];
+    out->app_index = index;
     for (;;) {
-        uint32_t seen = ac_app_wake_word(app), state, nslots, failed;
+        uint32_t seen = ac_word_read(&app->wake), state, nslots, failed;
         unsigned char key[AC_KEY_BYTES];
         apr_time_t now;
 
         ac_app_read(app, &state, key, &nslots, &failed);
         if (state != AC_APP_ACTIVE || memcmp(key, decl->key, AC_KEY_BYTES)) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "[%s] is not (or no longer) registered with the supervisor",
-                          decl->label);
-            return HTTP_SERVICE_UNAVAILABLE;
+            return APP_GONE;     /* replaced by a newer version: the caller looks again */
         }
         if (pick_ready(app, nslots, out)) {
             return OK;
@@ -126,7 +129,7 @@ static int choose_process(request_rec *r, ac_app_decl_t *decl, chosen_t *out)
         }
         if (!asked) {
             apr_status_t rv = ac_request_send(ac_registry_request_fd(), AC_REQ_START,
-                                              decl->index, 0, 0);
+                                              index, 0, 0, NULL, 0);
             if (rv != APR_SUCCESS) {
                 ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
                               "[%s] cannot reach the supervisor", decl->label);
@@ -141,7 +144,7 @@ static int choose_process(request_rec *r, ac_app_decl_t *decl, chosen_t *out)
                           apr_time_sec(decl->startup_wait));
             return HTTP_BAD_GATEWAY;
         }
-        ac_app_wait(app, seen, deadline - now);
+        ac_word_wait(&app->wake, seen, deadline - now);
     }
 }
 
@@ -190,7 +193,7 @@ static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse)
                       (long)b->proc->view.pid, b->proc->view.port);
         /* let the supervisor look at that process */
         ac_request_send(ac_registry_request_fd(), AC_REQ_BROKEN, b->proc->app_index,
-                        b->proc->slot_index, b->proc->view.incarnation);
+                        b->proc->slot_index, b->proc->view.incarnation, NULL, 0);
     }
     return rv;
 }
@@ -741,14 +744,34 @@ client_gone:
 
 /* ---- the whole exchange ---------------------------------------------- */
 
-int ac_proxy_handle(request_rec *r, ac_app_decl_t *app)
+/* The app cannot run as configured (a broken web.config, say): a 500 that
+ * names the problem, unless the site has its own ErrorDocument for 500. */
+static int config_error(request_rec *r, const char *label, const char *why)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] configuration error: %s",
+                  label ? label : "app", why);
+    if (!ap_response_code_string(r, ap_index_of_response(HTTP_INTERNAL_SERVER_ERROR))) {
+        ap_custom_response(r, HTTP_INTERNAL_SERVER_ERROR, apr_pstrcat(r->pool,
+            "<!DOCTYPE html>\n<html><head><title>500 Configuration error</title></head><body>\n"
+            "<h1>The app's configuration is invalid</h1>\n<p>",
+            ap_escape_html(r->pool, why),
+            "</p>\n<p>Fix it and the next request uses it; no restart of Apache is needed.</p>\n"
+            "</body></html>\n", NULL));
+    }
+    return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
 {
     chosen_t *proc = apr_pcalloc(r->pool, sizeof(*proc));   /* outlives this call: cleanups */
+    ac_resolved_t *app;
+    apr_uint32_t index;
     backend_t *b;
     response_t resp;
     body_state_t bs;
     head_t *head;
     apr_off_t body_length;
+    apr_interval_time_t request_timeout;
     int mode, status, attempt, body_started = 0;
     const char *why = NULL;
     apr_status_t rv = APR_SUCCESS;
@@ -756,10 +779,34 @@ int ac_proxy_handle(request_rec *r, ac_app_decl_t *app)
     if (!connpool) {
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    status = choose_process(r, app, proc);
+    for (attempt = 0;; attempt++) {
+        /* a second look forces a fresh one: the app was replaced (its
+         * web.config changed, seen by another child first) */
+        app = ac_resolve_request(r, d, attempt > 0, &why);
+        if (!app) {
+            return config_error(r, NULL, why);
+        }
+        if (app->error) {
+            return config_error(r, app->label, app->error);
+        }
+        status = ac_registry_index(r, app, &index);
+        if (status == OK) {
+            status = choose_process(r, app, index, proc);
+        }
+        if (status != APP_GONE) {
+            break;
+        }
+        if (attempt > 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "[%s] is no longer registered with the supervisor", app->label);
+            apr_table_setn(r->err_headers_out, "Retry-After", "1");
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
+    }
     if (status != OK) {
         return status;
     }
+    request_timeout = d->request_timeout != AC_UNSET ? d->request_timeout : app->request_timeout;
     ac_slot_enter(proc->slot);
     apr_pool_cleanup_register(r->pool, proc->slot, leave_slot, apr_pool_cleanup_null);
 
@@ -782,11 +829,11 @@ int ac_proxy_handle(request_rec *r, ac_app_decl_t *app)
             /* writev consumes the iovecs: send a copy so a retry can resend */
             struct iovec *iov = apr_pmemdup(r->pool, head->iov->elts,
                                             sizeof(struct iovec) * (apr_size_t)head->iov->nelts);
-            rv = ac_sock_writev_all(b->fd, iov, head->iov->nelts, app->request_timeout);
+            rv = ac_sock_writev_all(b->fd, iov, head->iov->nelts, request_timeout);
         }
         if (rv == APR_SUCCESS && mode != BODY_NONE) {
             body_started = 1;
-            rv = send_body(r, b, mode, app->request_timeout, &client_status);
+            rv = send_body(r, b, mode, request_timeout, &client_status);
             if (client_status != OK) {
                 ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
                               "reading the request body from the client failed");
@@ -795,7 +842,7 @@ int ac_proxy_handle(request_rec *r, ac_app_decl_t *app)
             }
             /* a write error may still come with a response (an early 413) */
         }
-        rv = read_head(r, b, &resp, app->request_timeout, &why);
+        rv = read_head(r, b, &resp, request_timeout, &why);
         if (rv == APR_SUCCESS) {
             break;
         }
@@ -829,5 +876,5 @@ int ac_proxy_handle(request_rec *r, ac_app_decl_t *app)
         r->status_line = NULL;
         return HTTP_BAD_GATEWAY;
     }
-    return stream_body(r, b, &resp, &bs, app->request_timeout);
+    return stream_body(r, b, &resp, &bs, request_timeout);
 }

@@ -17,7 +17,7 @@
 /* child_init: the keep-alive pool of this child. */
 apr_status_t ac_proxy_child_init(apr_pool_t *pchild, server_rec *s);
 
-/* The handler's work for a request that belongs to `app`. */
-int ac_proxy_handle(request_rec *r, ac_app_decl_t *app);
+/* The handler's work for a request in a scope (`d`) that runs an app. */
+int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d);
 
 #endif /* AC_PROXY_H */

@@ -2,6 +2,7 @@
 #include "ac_registry.h"
 #include "ac_channel.h"
 #include "ac_config.h"
+#include "ac_resolve.h"
 #include "ac_supervisor.h"
 
 #include <errno.h>
@@ -24,13 +25,8 @@ APLOG_USE_MODULE(aspnetcore);
 #define STATE_KEY "mod_aspnetcore.process_state"
 #define CONTROL_TIMEOUT apr_time_from_sec(15)
 #define MAX_FORKS_PER_MINUTE 10
+#define REGISTER_WAIT apr_time_from_sec(5)
 
-#define DEFAULT_STARTUP_TIME_LIMIT 120
-#define DEFAULT_SHUTDOWN_TIME_LIMIT 10
-#define DEFAULT_RAPID_FAILS 10
-#define DEFAULT_REQUEST_TIMEOUT apr_time_from_sec(120)
-#define DEFAULT_PORT_LOW 10000
-#define DEFAULT_PORT_HIGH 48000
 
 /* What outlives a config generation; allocated from the process pool. */
 typedef struct {
@@ -62,20 +58,32 @@ int ac_registry_request_fd(void)
     return state ? state->request_fds[0] : -1;
 }
 
-static const char *document_root(server_rec *s)
+/* The URL path of a <Directory> inside its host's DocumentRoot, or NULL
+ * (then only a request can tell). */
+static const char *directory_virtual_path(apr_pool_t *p, const ac_app_scope_t *scope)
 {
-    core_server_config *core = ap_get_core_module_config(s->module_config);
-    return core ? core->ap_document_root : NULL;
-}
+    core_server_config *core = ap_get_core_module_config(scope->server->module_config);
+    const char *root = core ? core->ap_document_root : NULL;
+    apr_size_t n;
 
-static const char *normalize_virtual_path(apr_pool_t *p, const char *location)
-{
-    char *v = apr_pstrdup(p, location);
-    apr_size_t n = strlen(v);
-    while (n > 1 && v[n - 1] == '/') {
-        v[--n] = '\0';
+    if (!root) {
+        return NULL;
     }
-    return v;
+    n = strlen(root);
+    while (n > 1 && root[n - 1] == '/') {
+        n--;
+    }
+    if (strncmp(scope->path, root, n) || (scope->path[n] && scope->path[n] != '/')) {
+        return NULL;
+    }
+    {
+        char *v = apr_pstrdup(p, scope->path + n);
+        apr_size_t vl = strlen(v);
+        while (vl > 0 && v[vl - 1] == '/') {
+            v[--vl] = '\0';
+        }
+        return *v ? v : "/";
+    }
 }
 
 int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
@@ -85,51 +93,48 @@ int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     (void)ptemp;
 
     for (i = 0; apps && i < apps->nelts; i++) {
-        ac_app_decl_t *app = APR_ARRAY_IDX(apps, i, ac_app_decl_t *);
-        ac_dir_conf_t *host = ap_get_module_config(app->server->lookup_defaults,
+        ac_app_scope_t *scope = APR_ARRAY_IDX(apps, i, ac_app_scope_t *);
+        ac_dir_conf_t *host = ap_get_module_config(scope->server->lookup_defaults,
                                                    &aspnetcore_module);
-        ac_dir_conf_t *eff = app->location ? ac_dir_conf_merge(pconf, host, app->scope) : host;
-        ac_launch_t *l = apr_pcalloc(pconf, sizeof(*l));
+        ac_dir_conf_t *eff = scope->kind == AC_SCOPE_HOST
+                             ? host : ac_dir_conf_merge(pconf, host, scope->conf);
+        const char *vpath = NULL, *err;
 
-        if (!eff->process_path) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         "The app declared at %s has no AspNetCoreProcessPath: say which "
-                         "program runs it (e.g. AspNetCoreProcessPath dotnet)",
-                         app->defined_at);
+        switch (scope->kind) {
+        case AC_SCOPE_HOST:
+            vpath = "/";
+            break;
+        case AC_SCOPE_LOCATION:
+            vpath = scope->path;
+            while (strlen(vpath) > 1 && vpath[strlen(vpath) - 1] == '/') {
+                vpath = apr_pstrmemdup(pconf, vpath, strlen(vpath) - 1);
+            }
+            break;
+        default:
+            vpath = directory_virtual_path(pconf, scope);
+            break;
+        }
+        if (!vpath) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                         "the app in <Directory %s> (%s) is outside the DocumentRoot: its URL "
+                         "path, and so the app, is worked out at the first request",
+                         scope->path, scope->defined_at);
+            continue;
+        }
+        err = ac_resolve(pconf, eff, scope, vpath, &scope->resolved);
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s", err);
             return !OK;
         }
-        l->process_path = eff->process_path;
-        l->arguments = eff->arguments ? eff->arguments : "";
-        l->app_root = eff->app_root;
-        if (!l->app_root && app->location) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         "The app in <Location %s> declared at %s needs AspNetCoreAppRoot "
-                         "(its directory)", app->location, app->defined_at);
-            return !OK;
+        if (scope->resolved->error) {
+            /* one app's broken web.config must not keep the others from starting */
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "[%s] cannot run until this is fixed: %s",
+                         scope->resolved->label, scope->resolved->error);
         }
-        if (!l->app_root) {
-            l->app_root = document_root(app->server);
+        if (scope->resolved->inprocess && !scope->resolved->error) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "[%s] hostingModel InProcess: runs out "
+                         "of process (the only model on Linux)", scope->resolved->label);
         }
-        if (!l->app_root) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
-                         "The app declared at %s has neither AspNetCoreAppRoot nor a "
-                         "DocumentRoot", app->defined_at);
-            return !OK;
-        }
-        l->virtual_path = app->location ? normalize_virtual_path(pconf, app->location) : "/";
-        l->env = eff->env ? eff->env : apr_array_make(pconf, 1, sizeof(ac_env_entry_t));
-        l->processes = 1;
-        l->startup_time_limit = DEFAULT_STARTUP_TIME_LIMIT;
-        l->shutdown_time_limit = DEFAULT_SHUTDOWN_TIME_LIMIT;
-        l->rapid_fails_per_minute = DEFAULT_RAPID_FAILS;
-        l->websockets = 0;      /* no tunnel yet: tell the app so */
-
-        app->launch = l;
-        ac_launch_key(l, pconf, app->key);
-        app->label = ac_launch_label(pconf, l);
-        app->request_timeout = DEFAULT_REQUEST_TIMEOUT;
-        app->startup_wait = apr_time_from_sec(l->startup_time_limit);
-        app->index = AC_APP_NO_INDEX;
     }
     return OK;
 }
@@ -223,8 +228,8 @@ static apr_status_t start_supervisor(process_state_t *st)
         args.shared = st->shared;
         args.control_fd = ctl[1];
         args.request_fd = st->request_fds[1];
-        args.port_low = DEFAULT_PORT_LOW;
-        args.port_high = DEFAULT_PORT_HIGH;
+        args.port_low = AC_DEFAULT_PORT_LOW;
+        args.port_high = AC_DEFAULT_PORT_HIGH;
         ac_supervisor_run(&args);
     }
     close(ctl[1]);
@@ -334,6 +339,8 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     apr_array_header_t *apps = ac_config_declared_apps();
     apr_array_header_t *unique;
     apr_uint32_t *indexes = NULL;
+    ac_server_conf_t *sconf;
+    ac_config_globals_t globals;
     process_state_t *st;
     apr_status_t rv;
     int i, j;
@@ -349,17 +356,20 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     st->pconf = pconf;
     st->server = s;
 
-    /* One CONFIG message: each distinct app once. */
-    unique = apr_array_make(ptemp, apps->nelts + 1, sizeof(ac_app_decl_t *));
+    /* One CONFIG message: each distinct runnable app once. */
+    unique = apr_array_make(ptemp, apps->nelts + 1, sizeof(ac_resolved_t *));
     for (i = 0; i < apps->nelts; i++) {
-        ac_app_decl_t *a = APR_ARRAY_IDX(apps, i, ac_app_decl_t *);
+        ac_resolved_t *a = APR_ARRAY_IDX(apps, i, ac_app_scope_t *)->resolved;
+        if (!a || a->error) {
+            continue;
+        }
         for (j = 0; j < unique->nelts; j++) {
-            if (!memcmp(APR_ARRAY_IDX(unique, j, ac_app_decl_t *)->key, a->key, AC_KEY_BYTES)) {
+            if (!memcmp(APR_ARRAY_IDX(unique, j, ac_resolved_t *)->key, a->key, AC_KEY_BYTES)) {
                 break;
             }
         }
         if (j == unique->nelts) {
-            APR_ARRAY_PUSH(unique, ac_app_decl_t *) = a;
+            APR_ARRAY_PUSH(unique, ac_resolved_t *) = a;
         }
     }
     if (unique->nelts > AC_MAX_APPS) {
@@ -367,11 +377,14 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
                      unique->nelts, AC_MAX_APPS);
         return !OK;
     }
+    sconf = ap_get_module_config(s->module_config, &aspnetcore_module);
+    globals.port_low = sconf->port_low;
+    globals.port_high = sconf->port_high;
     st->payload = apr_array_make(pconf, 1024, 1);
-    ac_config_payload_begin(st->payload, (uint32_t)unique->nelts, 0);
+    ac_config_payload_begin(st->payload, (uint32_t)unique->nelts, &globals);
     for (i = 0; i < unique->nelts; i++) {
         apr_array_header_t *blob = apr_array_make(ptemp, 256, 1);
-        ac_launch_serialize(APR_ARRAY_IDX(unique, i, ac_app_decl_t *)->launch, blob);
+        ac_launch_serialize(APR_ARRAY_IDX(unique, i, ac_resolved_t *)->launch, blob);
         ac_config_payload_add(st->payload, blob);
     }
 
@@ -400,18 +413,21 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
             return !OK;
         }
     }
-    for (i = 0; i < apps->nelts; i++) {
-        ac_app_decl_t *a = APR_ARRAY_IDX(apps, i, ac_app_decl_t *);
-        for (j = 0; j < unique->nelts; j++) {
-            if (!memcmp(APR_ARRAY_IDX(unique, j, ac_app_decl_t *)->key, a->key, AC_KEY_BYTES)) {
-                a->index = indexes[j];
-                break;
-            }
-        }
+    for (j = 0; j < unique->nelts; j++) {
+        ac_resolved_t *a = APR_ARRAY_IDX(unique, j, ac_resolved_t *);
+        a->index = indexes[j];
         if (a->index == AC_APP_NO_INDEX) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                         "no room in the app table for %s (declared at %s)",
-                         a->label, a->defined_at);
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "no room in the app table for %s", a->label);
+        }
+    }
+    /* scopes that resolved to the same app share its index */
+    for (i = 0; i < apps->nelts; i++) {
+        ac_resolved_t *a = APR_ARRAY_IDX(apps, i, ac_app_scope_t *)->resolved;
+        for (j = 0; a && !a->error && j < unique->nelts; j++) {
+            ac_resolved_t *u = APR_ARRAY_IDX(unique, j, ac_resolved_t *);
+            if (!memcmp(u->key, a->key, AC_KEY_BYTES)) {
+                a->index = u->index;
+            }
         }
     }
     return OK;
@@ -432,5 +448,52 @@ void ac_registry_child_init(apr_pool_t *pchild, server_rec *s)
     if (state->request_fds[1] >= 0) {
         close(state->request_fds[1]);
         state->request_fds[1] = -1;
+    }
+}
+
+int ac_registry_index(request_rec *r, ac_resolved_t *res, apr_uint32_t *index)
+{
+    ac_shared_t *sh = state ? state->shared : NULL;
+    apr_time_t deadline;
+    apr_array_header_t *blob;
+    int i, sent = 0;
+
+    if (!sh) {
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    if (res->index != AC_APP_NO_INDEX) {
+        *index = res->index;
+        return OK;
+    }
+    deadline = apr_time_now() + REGISTER_WAIT;
+    for (;;) {
+        uint32_t seen = ac_word_read(&sh->table_wake);
+        apr_time_t now;
+        i = ac_shared_find(sh, res->key);
+        if (i >= 0) {
+            *index = (apr_uint32_t)i;
+            return OK;
+        }
+        if (!sent) {
+            apr_status_t rv;
+            blob = apr_array_make(r->pool, 512, 1);
+            ac_launch_serialize(res->launch, blob);
+            rv = ac_request_send(state->request_fds[0], AC_REQ_REGISTER, 0, 0, 0, blob->elts,
+                                 (apr_size_t)blob->nelts);
+            if (rv != APR_SUCCESS) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                              "[%s] cannot register the app with the supervisor", res->label);
+                return HTTP_SERVICE_UNAVAILABLE;
+            }
+            sent = 1;
+        }
+        now = apr_time_now();
+        if (now >= deadline) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "[%s] the supervisor did not take the app in time (is the app table "
+                          "full?)", res->label);
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
+        ac_word_wait(&sh->table_wake, seen, deadline - now);
     }
 }

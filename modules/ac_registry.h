@@ -13,6 +13,7 @@
 
 #include <httpd.h>
 #include "ac_shared.h"
+#include "ac_config.h"
 
 /* check_config: resolves every declared app (launch settings, key).
  * Returns OK, or !OK after logging which app is misconfigured. */
@@ -24,6 +25,11 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 
 /* child_init: drops the parent-only descriptors. */
 void ac_registry_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* The table index of a resolved app; an app known only now (.htaccess, a
+ * changed web.config) is registered with the supervisor first. OK, or the
+ * HTTP status to answer with. */
+int ac_registry_index(request_rec *r, ac_resolved_t *res, apr_uint32_t *index);
 
 /* For the request path in children. */
 ac_shared_t *ac_registry_shared(void);

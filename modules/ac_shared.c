@@ -92,21 +92,20 @@ void ac_app_read(const ac_app_t *app, uint32_t *state, unsigned char key[AC_KEY_
     }
 }
 
-uint32_t ac_app_wake_word(const ac_app_t *app)
+uint32_t ac_word_read(const uint32_t *word)
 {
-    return __atomic_load_n(&app->wake, __ATOMIC_ACQUIRE);
+    return __atomic_load_n(word, __ATOMIC_ACQUIRE);
 }
 
-void ac_app_notify(ac_app_t *app)
+void ac_word_bump(uint32_t *word)
 {
-    __atomic_add_fetch(&app->wake, 1, __ATOMIC_RELEASE);
-    /* Not FUTEX_PRIVATE: the word lives in memory shared between processes. */
-    if (syscall(SYS_futex, &app->wake, FUTEX_WAKE, INT_MAX, NULL, NULL, 0) < 0) {
-        /* Nothing to do: waiters also wake on their timeout. */
-    }
+    __atomic_add_fetch(word, 1, __ATOMIC_RELEASE);
+    /* Not FUTEX_PRIVATE: the word lives in memory shared between processes.
+     * A failed wake needs no handling: waiters also wake on their timeout. */
+    (void)syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-void ac_app_wait(ac_app_t *app, uint32_t seen, apr_interval_time_t timeout)
+void ac_word_wait(uint32_t *word, uint32_t seen, apr_interval_time_t timeout)
 {
     struct timespec ts;
     if (timeout <= 0) {
@@ -115,7 +114,31 @@ void ac_app_wait(ac_app_t *app, uint32_t seen, apr_interval_time_t timeout)
     ts.tv_sec = (time_t)apr_time_sec(timeout);
     ts.tv_nsec = (long)apr_time_usec(timeout) * 1000;
     /* EAGAIN (the word already changed), EINTR and ETIMEDOUT all mean: look again. */
-    (void)syscall(SYS_futex, &app->wake, FUTEX_WAIT, seen, &ts, NULL, 0);
+    (void)syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0);
+}
+
+void ac_app_notify(ac_app_t *app)
+{
+    ac_word_bump(&app->wake);
+}
+
+void ac_shared_table_notify(ac_shared_t *sh)
+{
+    ac_word_bump(&sh->table_wake);
+}
+
+int ac_shared_find(const ac_shared_t *sh, const unsigned char key[AC_KEY_BYTES])
+{
+    int i;
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        uint32_t state, nslots, failed;
+        unsigned char k[AC_KEY_BYTES];
+        ac_app_read(&sh->apps[i], &state, k, &nslots, &failed);
+        if (state == AC_APP_ACTIVE && !memcmp(k, key, AC_KEY_BYTES)) {
+            return i;
+        }
+    }
+    return -1;
 }
 
 void ac_slot_enter(ac_slot_t *slot)

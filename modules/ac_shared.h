@@ -63,6 +63,7 @@ typedef struct {
     uint32_t layout;                    /* sizeof-based check across module versions */
     int32_t supervisor_pid;
     uint32_t supervisor_starts;
+    uint32_t table_wake;                /* futex word, bumped when an app is added or removed */
     ac_app_t apps[AC_MAX_APPS];
 } ac_shared_t;
 
@@ -84,15 +85,23 @@ void ac_seq_write_begin(uint32_t *seq);
 void ac_seq_write_end(uint32_t *seq);
 /* Bumps the app's wake word and wakes every waiter. */
 void ac_app_notify(ac_app_t *app);
+/* Bumps the table's wake word (an app was added or removed). */
+void ac_shared_table_notify(ac_shared_t *sh);
+
+/* Futex words shared between processes: read, wait for a change, wake. */
+uint32_t ac_word_read(const uint32_t *word);
+/* Sleeps until *word differs from `seen` or `timeout` passes. */
+void ac_word_wait(uint32_t *word, uint32_t seen, apr_interval_time_t timeout);
+void ac_word_bump(uint32_t *word);
+
+/* The index of the active app with this key, or -1. */
+int ac_shared_find(const ac_shared_t *sh, const unsigned char key[AC_KEY_BYTES]);
 
 /* Reader side. */
 void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view);
 /* Copies the app's state and key consistently. */
 void ac_app_read(const ac_app_t *app, uint32_t *state, unsigned char key[AC_KEY_BYTES],
                  uint32_t *nslots, uint32_t *failed);
-uint32_t ac_app_wake_word(const ac_app_t *app);
-/* Sleeps until the wake word differs from `seen` or `timeout` passes. */
-void ac_app_wait(ac_app_t *app, uint32_t seen, apr_interval_time_t timeout);
 
 void ac_slot_enter(ac_slot_t *slot);      /* a request starts using the slot */
 void ac_slot_leave(ac_slot_t *slot);      /* ... and is done with it */

@@ -10,6 +10,8 @@
 #include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 
 /* What the child reports back when a step before execve fails. */
@@ -62,8 +64,54 @@ static void child_fail(int report_fd, int step)
     _exit(127);
 }
 
+/* mkdir -p of the directory part of `path` (in the child: no allocation). */
+static int make_parents(const char *path)
+{
+    char dir[4096];
+    size_t n = strlen(path), i;
+
+    if (n >= sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, path, n + 1);
+    for (i = 1; i < n; i++) {
+        if (dir[i] == '/') {
+            dir[i] = '\0';
+            if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+                return -1;
+            }
+            dir[i] = '/';
+        }
+    }
+    return 0;
+}
+
+/* The stdout log file, named as ANCM names it: <prefix>_<yyyyMMddHHmmss>_<pid>.log (UTC). */
+static int open_stdout_log(const char *prefix, char *name, size_t len)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    char stamp[32];
+
+    if (!gmtime_r(&now, &tm) || !strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm)) {
+        errno = EINVAL;
+        return -1;
+    }
+    if ((size_t)snprintf(name, len, "%s_%s_%ld.log", prefix, stamp, (long)getpid()) >= len) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (make_parents(name) < 0) {
+        return -1;
+    }
+    return open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+}
+
 static void child(const ac_spawn_t *req, pid_t supervisor, int report_fd)
 {
+    int out_fd = req->output_fd;
+
     sigset_t none;
     int sig, devnull;
 
@@ -92,7 +140,19 @@ static void child(const ac_spawn_t *req, pid_t supervisor, int report_fd)
     if (devnull < 0) {
         child_fail(report_fd, 4);
     }
-    if (dup2(devnull, 0) < 0 || dup2(req->output_fd, 1) < 0 || dup2(req->output_fd, 2) < 0) {
+    if (req->log_prefix) {
+        char name[4096];
+        int fd = open_stdout_log(req->log_prefix, name, sizeof(name));
+        if (fd >= 0) {
+            out_fd = fd;
+        }
+        else {
+            /* as ANCM does: the app runs anyway; say why in the error log */
+            dprintf(req->output_fd, "mod_aspnetcore: cannot open the stdout log %s_*.log: %s\n",
+                    req->log_prefix, strerror(errno));
+        }
+    }
+    if (dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0) {
         child_fail(report_fd, 5);
     }
     if (cloexec_from_3() < 0) {

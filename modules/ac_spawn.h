@@ -19,6 +19,9 @@ typedef struct {
     char *const *envp;
     const char *cwd;
     int output_fd;               /* becomes fds 1 and 2 */
+    const char *log_prefix;      /* absolute: fds 1 and 2 go to <prefix>_<UTC time>_<pid>.log
+                                  * instead (folders created; on failure the pipe is kept
+                                  * and says why) */
 } ac_spawn_t;
 
 /* Returns 0 with *pid set, or an errno with `err` describing which step failed. */

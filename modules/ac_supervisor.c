@@ -54,6 +54,8 @@ typedef struct {
 typedef struct {
     int in_use;
     int active;                  /* configured now (else retired, draining) */
+    int dynamic;                 /* registered by a request (.htaccess, changed web.config) */
+    int wanted;                  /* OnDemand: a request asked for it */
     apr_pool_t *pool;
     ac_launch_t *launch;
     const char *label;
@@ -79,6 +81,7 @@ static struct {
     int control_fd;
     int stopping;                /* httpd is gone: stop all, then exit */
     int held;                    /* stop-all received: start nothing until new config */
+    unsigned port_low, port_high;
 } sup;
 
 static apr_time_t mono(void)
@@ -196,7 +199,7 @@ static unsigned port_in_use_by_us(unsigned port)
 
 static unsigned pick_port(void)
 {
-    unsigned span = sup.args->port_high - sup.args->port_low + 1;
+    unsigned span = sup.port_high - sup.port_low + 1;
     int t;
     for (t = 0; t < PORT_TRIES; t++) {
         unsigned r;
@@ -204,7 +207,7 @@ static unsigned pick_port(void)
         if (apr_generate_random_bytes((unsigned char *)&r, sizeof(r)) != APR_SUCCESS) {
             r = (unsigned)rand();
         }
-        port = sup.args->port_low + r % span;
+        port = sup.port_low + r % span;
         if (!port_in_use_by_us(port) && ac_port_is_free(port)) {
             return port;
         }
@@ -294,7 +297,7 @@ static void spawn_slot(int ai, int si)
     }
     port = pick_port();
     if (!err && !port) {
-        err = apr_psprintf(p, "no free port in %u-%u", sup.args->port_low, sup.args->port_high);
+        err = apr_psprintf(p, "no free port in %u-%u", sup.port_low, sup.port_high);
     }
     if (!err && new_token(token) < 0) {
         err = "no random bytes for a token";
@@ -316,6 +319,11 @@ static void spawn_slot(int ai, int si)
     req.envp = envp;
     req.cwd = a->launch->app_root;
     req.output_fd = out[1];
+    req.log_prefix = NULL;
+    if (a->launch->stdout_log_enabled && a->launch->stdout_log_file) {
+        const char *f = a->launch->stdout_log_file;
+        req.log_prefix = f[0] == '/' ? f : apr_pstrcat(p, a->launch->app_root, "/", f, NULL);
+    }
     if (ac_spawn(&req, &pid, why, sizeof(why)) != 0) {
         close(out[0]);
         close(out[1]);
@@ -420,6 +428,9 @@ static void reap(void)
                         a->consecutive = 0;
                     }
                     record_failure(ai, how);
+                    if (a->launch->ondemand) {
+                        a->wanted = 0;     /* like ANCM: the next request starts one */
+                    }
                 }
                 else {
                     ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
@@ -530,11 +541,12 @@ static apr_interval_time_t tick(void)
             app->state = AC_APP_FREE;
             ac_seq_write_end(&app->seq);
             ac_app_notify(app);
+            ac_shared_table_notify(sup.sh);
             apr_pool_destroy(a->pool);
             memset(a, 0, sizeof(*a));
             continue;
         }
-        if (!a->active || sup.stopping || sup.held) {
+        if (!a->active || sup.stopping || sup.held || (a->launch->ondemand && !a->wanted)) {
             continue;
         }
         if (now < a->not_before) {
@@ -614,7 +626,33 @@ static int allocate_app(void)
     return -1;
 }
 
-static uint32_t activate(apr_array_header_t *blob, int *seen)
+static void retire_app(int i, const char *why)
+{
+    sup_app_t *a = &sup.apps[i];
+    int si;
+
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] %s: stopping it", a->label, why);
+    a->active = 0;
+    ac_seq_write_begin(&shared_app(i)->seq);
+    shared_app(i)->state = AC_APP_RETIRED;
+    ac_seq_write_end(&shared_app(i)->seq);
+    for (si = 0; si < AC_MAX_PROCESSES; si++) {
+        stop_slot(i, si, 0);
+    }
+    ac_app_notify(shared_app(i));
+    ac_shared_table_notify(sup.sh);
+}
+
+/* Apps declared by the same scope for the same path are versions of one
+ * site: a new version replaces the old one. */
+static int same_site(const ac_launch_t *a, const ac_launch_t *b)
+{
+    return !strcmp(a->site, b->site) && !strcmp(a->virtual_path, b->virtual_path);
+}
+
+/* Makes the app with these settings active (adding it if new). Returns its
+ * index, or AC_APP_NO_INDEX. */
+static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *seen)
 {
     apr_pool_t *p;
     ac_launch_t *l;
@@ -627,7 +665,7 @@ static uint32_t activate(apr_array_header_t *blob, int *seen)
     if (apr_pool_create(&p, sup.pool) != APR_SUCCESS) {
         return AC_APP_NO_INDEX;
     }
-    err = ac_launch_deserialize(p, blob->elts, (apr_size_t)blob->nelts, &l);
+    err = ac_launch_deserialize(p, blob, len, &l);
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s, "bad app settings from httpd: %s", err);
         apr_pool_destroy(p);
@@ -636,13 +674,19 @@ static uint32_t activate(apr_array_header_t *blob, int *seen)
     ac_launch_key(l, p, key);
     i = find_app(key);
     if (i >= 0) {
-        seen[i] = 1;
+        if (seen) {
+            seen[i] = 1;
+        }
+        if (!dynamic) {
+            sup.apps[i].dynamic = 0;    /* now part of the configuration */
+        }
         if (!sup.apps[i].active) {
             /* configured again while it was draining: keep it */
             sup.apps[i].active = 1;
             ac_seq_write_begin(&shared_app(i)->seq);
             shared_app(i)->state = AC_APP_ACTIVE;
             ac_seq_write_end(&shared_app(i)->seq);
+            ac_shared_table_notify(sup.sh);
         }
         apr_pool_destroy(p);
         return (uint32_t)i;
@@ -658,6 +702,7 @@ static uint32_t activate(apr_array_header_t *blob, int *seen)
     memset(a, 0, sizeof(*a));
     a->in_use = 1;
     a->active = 1;
+    a->dynamic = dynamic;
     a->pool = p;
     a->launch = l;
     a->label = ac_launch_label(p, l);
@@ -665,7 +710,9 @@ static uint32_t activate(apr_array_header_t *blob, int *seen)
     for (si = 0; si < AC_MAX_PROCESSES; si++) {
         a->slots[si].out_fd = -1;
     }
-    seen[i] = 1;
+    if (seen) {
+        seen[i] = 1;
+    }
 
     app = shared_app(i);
     ac_seq_write_begin(&app->seq);
@@ -684,8 +731,19 @@ static uint32_t activate(apr_array_header_t *blob, int *seen)
     }
     ac_seq_write_end(&app->seq);
     ac_app_notify(app);
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] configured: %s %s, %d process(es)",
-                 a->label, l->process_path, l->arguments, l->processes);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
+                 "[%s] %s: %s %s, %d process(es), %s", a->label,
+                 dynamic ? "registered by a request" : "configured", l->process_path,
+                 l->arguments, l->processes, l->ondemand ? "OnDemand" : "AlwaysRunning");
+
+    /* an older version of the same site steps down */
+    for (si = 0; si < AC_MAX_APPS; si++) {
+        if (si != i && sup.apps[si].in_use && sup.apps[si].active
+            && same_site(sup.apps[si].launch, l)) {
+            retire_app(si, "replaced by new settings");
+        }
+    }
+    ac_shared_table_notify(sup.sh);
     return (uint32_t)i;
 }
 
@@ -693,7 +751,8 @@ static void apply_config(const char *payload, uint32_t len)
 {
     apr_pool_t *p;
     apr_array_header_t *blobs;
-    uint32_t flags, *reply;
+    ac_config_globals_t globals;
+    uint32_t *reply;
     int seen[AC_MAX_APPS];
     const char *err;
     int i;
@@ -702,29 +761,25 @@ static void apply_config(const char *payload, uint32_t len)
         return;
     }
     memset(seen, 0, sizeof(seen));
-    err = ac_config_payload_parse(p, payload, len, &flags, &blobs);
+    err = ac_config_payload_parse(p, payload, len, &globals, &blobs);
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s, "bad configuration from httpd: %s", err);
         blobs = apr_array_make(p, 1, sizeof(apr_array_header_t *));
     }
+    else if (globals.port_low >= 1 && globals.port_low <= globals.port_high
+             && globals.port_high <= 65535) {
+        sup.port_low = globals.port_low;
+        sup.port_high = globals.port_high;
+    }
     reply = apr_pcalloc(p, sizeof(uint32_t) * (apr_size_t)(blobs->nelts + 1));
     for (i = 0; i < blobs->nelts; i++) {
-        reply[i] = activate(APR_ARRAY_IDX(blobs, i, apr_array_header_t *), seen);
+        apr_array_header_t *blob = APR_ARRAY_IDX(blobs, i, apr_array_header_t *);
+        reply[i] = activate(blob->elts, (apr_size_t)blob->nelts, 0, seen);
     }
     for (i = 0; i < AC_MAX_APPS; i++) {
         sup_app_t *a = &sup.apps[i];
-        int si;
-        if (a->in_use && a->active && !seen[i]) {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
-                         "[%s] no longer configured: stopping it", a->label);
-            a->active = 0;
-            ac_seq_write_begin(&shared_app(i)->seq);
-            shared_app(i)->state = AC_APP_RETIRED;
-            ac_seq_write_end(&shared_app(i)->seq);
-            for (si = 0; si < AC_MAX_PROCESSES; si++) {
-                stop_slot(i, si, 0);
-            }
-            ac_app_notify(shared_app(i));
+        if (a->in_use && a->active && !a->dynamic && !seen[i]) {
+            retire_app(i, "no longer configured");
         }
     }
     sup.held = 0;
@@ -770,19 +825,28 @@ static void handle_control(void)
 
 static void handle_requests(void)
 {
+    static char payload[AC_REQ_MAX_PAYLOAD];
     ac_request_msg_t m;
-    while (ac_request_recv(sup.args->request_fd, &m) == APR_SUCCESS) {
+    apr_size_t len;
+
+    while (ac_request_recv(sup.args->request_fd, &m, payload, &len) == APR_SUCCESS) {
         sup_app_t *a;
         sup_slot_t *s;
         int fd;
+        if (m.type == AC_REQ_REGISTER) {
+            if (!sup.stopping) {
+                activate(payload, len, 1, NULL);
+            }
+            continue;
+        }
         if (m.app >= AC_MAX_APPS || !sup.apps[m.app].in_use) {
             continue;
         }
         a = &sup.apps[m.app];
         if (m.type == AC_REQ_START) {
-            /* Ready or starting apps need nothing; the tick starts what is
-             * missing, and re-tries a start that failed once its back-off
-             * has passed. */
+            /* The tick starts what is missing (and re-tries a failed start once
+             * its back-off has passed); an OnDemand app now is wanted. */
+            a->wanted = 1;
             continue;
         }
         if (m.type != AC_REQ_BROKEN || m.slot >= AC_MAX_PROCESSES) {
@@ -819,6 +883,8 @@ static void become_supervisor(const ac_supervisor_args_t *args)
     sup.sh = args->shared;
     sup.s = args->server;
     sup.control_fd = args->control_fd;
+    sup.port_low = args->port_low;
+    sup.port_high = args->port_high;
 
     /* Our own process group: signals httpd sends to its group (prefork
      * does on restarts) are not for us; the control channel tells us. */
@@ -883,6 +949,7 @@ static void become_supervisor(const ac_supervisor_args_t *args)
     }
     sup.sh->supervisor_pid = getpid();
     sup.sh->supervisor_starts++;
+    ac_shared_table_notify(sup.sh);
 }
 
 static void handle_signals(void)

@@ -10,17 +10,29 @@ START_TEST(request_datagrams)
 {
     int sv[2];
     ac_request_msg_t m;
+    static char payload[AC_REQ_MAX_PAYLOAD];
+    apr_size_t len;
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_DGRAM, 0, sv), 0);
-    ck_assert_int_eq(ac_request_recv(sv[1], &m), APR_EAGAIN);
-    ck_assert_int_eq(ac_request_send(sv[0], AC_REQ_BROKEN, 3, 7, 99), APR_SUCCESS);
+    ck_assert_int_eq(ac_request_recv(sv[1], &m, payload, &len), APR_EAGAIN);
+    ck_assert_int_eq(ac_request_send(sv[0], AC_REQ_BROKEN, 3, 7, 99, NULL, 0), APR_SUCCESS);
     /* garbage datagrams are skipped */
     ck_assert_int_eq(send(sv[0], "junk", 4, 0), 4);
-    ck_assert_int_eq(ac_request_recv(sv[1], &m), APR_SUCCESS);
+    ck_assert_int_eq(ac_request_send(sv[0], AC_REQ_REGISTER, 0, 0, 0, "launch", 6),
+                     APR_SUCCESS);
+    ck_assert_int_eq(ac_request_recv(sv[1], &m, payload, &len), APR_SUCCESS);
     ck_assert_uint_eq(m.type, AC_REQ_BROKEN);
     ck_assert_uint_eq(m.app, 3);
     ck_assert_uint_eq(m.slot, 7);
     ck_assert_uint_eq(m.incarnation, 99);
-    ck_assert_int_eq(ac_request_recv(sv[1], &m), APR_EAGAIN);
+    ck_assert_uint_eq(len, 0);
+    ck_assert_int_eq(ac_request_recv(sv[1], &m, payload, &len), APR_SUCCESS);
+    ck_assert_uint_eq(m.type, AC_REQ_REGISTER);
+    ck_assert_uint_eq(len, 6);
+    ck_assert(!memcmp(payload, "launch", 6));
+    ck_assert_int_eq(ac_request_recv(sv[1], &m, payload, &len), APR_EAGAIN);
+    /* too large to send */
+    ck_assert_int_eq(ac_request_send(sv[0], AC_REQ_REGISTER, 0, 0, 0, payload,
+                                     AC_REQ_MAX_PAYLOAD + 1), APR_EINVAL);
     close(sv[0]);
     close(sv[1]);
 }
@@ -67,22 +79,23 @@ START_TEST(config_payload)
 {
     apr_array_header_t *payload = apr_array_make(test_pool, 64, 1), *blobs;
     apr_array_header_t *a = apr_array_make(test_pool, 4, 1), *b = apr_array_make(test_pool, 4, 1);
-    uint32_t flags;
+    ac_config_globals_t g = { 20000, 20100 }, back;
     int n;
 
     memcpy(apr_array_push(a), "x", 1);
-    ac_config_payload_begin(payload, 2, 5);
+    ac_config_payload_begin(payload, 2, &g);
     ac_config_payload_add(payload, a);
     ac_config_payload_add(payload, b);
     ck_assert_ptr_null(ac_config_payload_parse(test_pool, payload->elts,
-                                               (uint32_t)payload->nelts, &flags, &blobs));
-    ck_assert_uint_eq(flags, 5);
+                                               (uint32_t)payload->nelts, &back, &blobs));
+    ck_assert_uint_eq(back.port_low, 20000);
+    ck_assert_uint_eq(back.port_high, 20100);
     ck_assert_int_eq(blobs->nelts, 2);
     ck_assert_int_eq(APR_ARRAY_IDX(blobs, 0, apr_array_header_t *)->nelts, 1);
     ck_assert_int_eq(APR_ARRAY_IDX(blobs, 1, apr_array_header_t *)->nelts, 0);
     for (n = 0; n < payload->nelts; n++) {
         ck_assert_ptr_nonnull(ac_config_payload_parse(test_pool, payload->elts, (uint32_t)n,
-                                                      &flags, &blobs));
+                                                      &back, &blobs));
     }
 }
 END_TEST

@@ -17,6 +17,7 @@ static ac_launch_t *sample(void)
     l->arguments = "MyApp.dll \"--urls with space\" 'single q'";
     l->app_root = "/srv/app";
     l->virtual_path = "/shop";
+    l->site = "example.com:80 location /shop";
     l->env = apr_array_make(test_pool, 2, sizeof(ac_env_entry_t));
     e = apr_array_push(l->env);
     e->name = "ASPNETCORE_ENVIRONMENT";
