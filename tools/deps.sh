@@ -7,7 +7,21 @@ packages=(
   build-essential autoconf automake libtool pkg-config
   apache2 apache2-dev libapr1-dev libaprutil1-dev libxml2-dev
   check python3 python3-pytest curl
+  clang
 )
+
+# clang's -fsanitize=fuzzer (tests/fuzz) links libFuzzer and the sanitizer
+# runtimes from libclang-rt-<major>-dev, which clang only recommends (and we
+# install without recommends): Debian 12's clang is 14.
+clang_major() {
+  if command -v clang >/dev/null; then
+    clang -dumpversion | cut -d. -f1
+    return
+  fi
+  apt-cache show --no-all-versions clang 2>/dev/null \
+    | sed -n 's/^Depends:.*clang-\([0-9][0-9]*\).*/\1/p' | head -n 1 | grep . || echo 14
+}
+packages+=("libclang-rt-$(clang_major)-dev")
 
 missing=()
 for p in "${packages[@]}"; do

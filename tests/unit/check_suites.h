@@ -8,6 +8,8 @@
 Suite *http1_suite(void);
 Suite *launch_suite(void);
 Suite *channel_suite(void);
+Suite *parse_suite(void);
+Suite *webconfig_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
