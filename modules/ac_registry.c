@@ -17,6 +17,7 @@
 #include <apr_shm.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
+#include <libxml/parser.h>
 
 #include "mod_aspnetcore.h"
 
@@ -92,6 +93,9 @@ int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     int i;
     (void)ptemp;
 
+    /* libxml2 must be set up once, before any thread uses it; children
+     * inherit it from here */
+    xmlInitParser();
     for (i = 0; apps && i < apps->nelts; i++) {
         ac_app_scope_t *scope = APR_ARRAY_IDX(apps, i, ac_app_scope_t *);
         ac_dir_conf_t *host = ap_get_module_config(scope->server->lookup_defaults,
