@@ -89,7 +89,7 @@ class Httpd:
     """One httpd instance.  Create through HttpdFactory (the `apache` fixture)."""
 
     def __init__(self, factory, name, mpm, body="", log_level=None, modules=(),
-                 aspnetcore=True, mpm_conf=None, base_dir=None, placeholders=None):
+                 aspnetcore=True, mpm_conf=None, base_dir=None, placeholders=None, env=None):
         if mpm not in MPMS:
             raise ValueError("unknown MPM %r (known: %s)" % (mpm, ", ".join(MPMS)))
         self.factory = factory
@@ -112,6 +112,7 @@ class Httpd:
         self.access_log_path = os.path.join(self.dir, "access.log")
         self.port = free_port()
         self.extra_placeholders = dict(placeholders or {})
+        self.extra_env = {k: str(v) for k, v in (env or {}).items()}   # added to apache2's environment
         self.body = body
         self.expected = []              # compiled regexes of tolerated bad log lines
         self.problems = []              # strings; reported at finish
@@ -222,6 +223,7 @@ class Httpd:
         env = dict(os.environ)
         env.pop("PYTEST_CURRENT_TEST", None)
         env.setdefault("LANG", "C")
+        env.update(self.extra_env)
         return env
 
     def apache2(self, *args, timeout=60, check=False):
