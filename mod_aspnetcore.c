@@ -50,11 +50,13 @@ static void ac_child_init(apr_pool_t *pchild, server_rec *s)
 }
 
 /* A request in a scope that runs an app goes to the app, unless that scope
- * says AspNetCore Off. Decided here, before mod_dir and friends look at it. */
+ * says AspNetCore Off. Decided here, before mod_dir and friends look at it.
+ * Launch settings without a program (AspNetCoreProcessPath, or a web.config
+ * to take it from) are only defaults: no app runs there. */
 static int ac_fixups(request_rec *r)
 {
     ac_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &aspnetcore_module);
-    if (d && d->app && d->enabled != 0) {
+    if (d && d->app && d->enabled != 0 && (d->process_path || d->web_config)) {
         r->handler = AC_HANDLER;
     }
     return DECLINED;
@@ -68,7 +70,7 @@ static int ac_handler(request_rec *r)
         return DECLINED;
     }
     d = ap_get_module_config(r->per_dir_config, &aspnetcore_module);
-    if (!d || !d->app) {
+    if (!d || !d->app || !(d->process_path || d->web_config)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "SetHandler aspnetcore in a scope without an app (no AspNetCoreProcessPath)");
         return HTTP_INTERNAL_SERVER_ERROR;

@@ -42,6 +42,7 @@ void *ac_dir_conf_create(apr_pool_t *p, char *dir)
     d->forward_windows_auth = AC_UNSET;
     d->request_timeout = AC_UNSET;
     d->disable_startup_error_page = AC_UNSET;
+    d->max_queued = AC_UNSET;
     return d;
 }
 
@@ -80,6 +81,7 @@ void *ac_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     d->web_config = MERGE_PTR(web_config);
     d->request_timeout = MERGE_INT(request_timeout);
     d->disable_startup_error_page = MERGE_INT(disable_startup_error_page);
+    d->max_queued = MERGE_INT(max_queued);
     d->app = MERGE_PTR(app);
     return d;
 }
@@ -282,7 +284,8 @@ static const char *set_web_config(cmd_parms *cmd, void *dv, const char *args)
     const char *arg = ap_getword_conf(cmd->temp_pool, &args);
 
     if (*args) {
-        return "AspNetCoreWebConfig: takes at most one file";
+        return apr_psprintf(cmd->pool, "AspNetCoreWebConfig: takes at most one file, not '%s %s'",
+                            arg, args);
     }
     if (!*arg) {
         d->web_config = "";     /* <app root>/web.config */
@@ -336,6 +339,8 @@ static const int_directive_t rapid_fails = {
     APR_OFFSETOF(ac_dir_conf_t, rapid_fails_per_minute), 0, 100, 1 };
 static const int_directive_t processes = {
     APR_OFFSETOF(ac_dir_conf_t, processes), 1, AC_MAX_PROCESSES, 1 };
+static const int_directive_t max_queued = {
+    APR_OFFSETOF(ac_dir_conf_t, max_queued), 0, AC_MAX_QUEUED_LIMIT, 0 };
 
 static const char *set_int(cmd_parms *cmd, void *dv, const char *arg)
 {
@@ -466,6 +471,8 @@ const command_rec ac_directives[] = {
                   "hh:mm:ss the app has to answer a request (at most 360:00:00)"),
     AP_INIT_FLAG("AspNetCoreDisableStartUpErrorPage", set_disable_startup_error_page, NULL,
                  REQUEST_CTX, "On: a failed start answers a bare 502 (ErrorDocument applies)"),
+    AP_INIT_TAKE1("AspNetCoreMaxQueuedRequests", set_int, (void *)&max_queued, REQUEST_CTX,
+                  "Requests that may wait for a process of the app; more get 503 at once"),
     AP_INIT_FLAG("AspNetCore", set_enabled, NULL, REQUEST_CTX,
                  "On: requests in this scope go to the app; Off: Apache serves them"),
     AP_INIT_TAKE1("AspNetCorePortRange", set_port_range, NULL, RSRC_CONF,

@@ -61,6 +61,7 @@ typedef struct {
     /* how requests are handled */
     apr_interval_time_t request_timeout;
     int disable_startup_error_page;
+    int max_queued;                  /* AspNetCoreMaxQueuedRequests */
     /* the app requests in this scope go to */
     ac_app_scope_t *app;
 } ac_dir_conf_t;
@@ -88,6 +89,8 @@ void ac_config_reset(apr_pool_t *pconf);
 #define AC_DEFAULT_SHUTDOWN_TIME_LIMIT 10
 #define AC_DEFAULT_RAPID_FAILS 10
 #define AC_DEFAULT_REQUEST_TIMEOUT apr_time_from_sec(120)
+#define AC_DEFAULT_MAX_QUEUED 100
+#define AC_MAX_QUEUED_LIMIT 100000
 #define AC_DEFAULT_PORT_LOW 10000
 #define AC_DEFAULT_PORT_HIGH 48000
 #define AC_DEFAULT_STDOUT_LOG_FILE "./aspnetcore-stdout"

@@ -9,6 +9,7 @@
 #include "ac_sockio.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -90,42 +91,94 @@ static int pick_ready(ac_app_t *app, uint32_t nslots, chosen_t *out)
 }
 
 #define APP_GONE (-2)
+#define MAX_HOPS 4                         /* successor links followed at most */
+#define WAIT_SLICE apr_time_from_sec(1)    /* waiting: look at the supervisor this often */
+
+/* The supervisor runs (or is being replaced right now by the parent)? */
+static int supervisor_alive(const ac_shared_t *sh)
+{
+    pid_t pid = (pid_t)__atomic_load_n(&sh->supervisor_pid, __ATOMIC_ACQUIRE);
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static int unavailable(request_rec *r, const char *label, const char *why)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] %s (503)", label, why);
+    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    return HTTP_SERVICE_UNAVAILABLE;
+}
+
+static apr_status_t leave_queue(void *data)
+{
+    __atomic_sub_fetch((uint32_t *)data, 1, __ATOMIC_RELAXED);
+    return APR_SUCCESS;
+}
 
 /* Finds a ready process, asking the supervisor to start one and waiting for
- * it when there is none. Returns OK, APP_GONE when the app is no longer the
- * current one, or the HTTP status to answer with. */
+ * it when there is none. While a new version of the app starts, the one it
+ * replaces serves; a request that holds a replaced version follows it to its
+ * successor. Returns OK, APP_GONE when the app is no longer current, or the
+ * HTTP status to answer with. */
 static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t index,
                           chosen_t *out)
 {
     ac_shared_t *sh = ac_registry_shared();
     apr_time_t deadline = apr_time_now() + decl->startup_wait;
-    int asked = 0;
+    int asked = 0, queued = 0, hops = 0, keyed = 1;
     ac_app_t *app;
 
     if (!sh || index >= AC_MAX_APPS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] is not running (no table entry)",
-                      decl->label);
-        return HTTP_SERVICE_UNAVAILABLE;
+        return unavailable(r, decl->label, "is not running (no table entry)");
     }
     app = &sh->apps[index];
-    out->app_index = index;
     for (;;) {
-        uint32_t seen = ac_word_read(&app->wake), state, nslots, failed;
-        unsigned char key[AC_KEY_BYTES];
+        uint32_t seen = ac_word_read(&app->wake);
+        ac_app_view_t v;
         apr_time_t now;
 
-        ac_app_read(app, &state, key, &nslots, &failed);
-        if (state != AC_APP_ACTIVE || memcmp(key, decl->key, AC_KEY_BYTES)) {
-            return APP_GONE;     /* replaced by a newer version: the caller looks again */
+        ac_app_read(app, &v);
+        if (v.state != AC_APP_ACTIVE || (keyed && memcmp(v.key, decl->key, AC_KEY_BYTES))) {
+            if (v.state == AC_APP_RETIRED && v.successor >= 0 && hops++ < MAX_HOPS) {
+                index = (apr_uint32_t)v.successor;     /* a newer version of the same site */
+                app = &sh->apps[index];
+                keyed = 0;
+                asked = 0;
+                continue;
+            }
+            return APP_GONE;
         }
-        if (pick_ready(app, nslots, out)) {
+        out->app_index = index;
+        if (pick_ready(app, v.nslots, out)) {
             return OK;
         }
-        if (failed) {
+        if (v.predecessor >= 0) {
+            ac_app_t *prev = &sh->apps[v.predecessor];
+            ac_app_view_t pv;
+            ac_app_read(prev, &pv);
+            if (pv.state == AC_APP_ACTIVE && pick_ready(prev, pv.nslots, out)) {
+                out->app_index = (apr_uint32_t)v.predecessor;
+                return OK;
+            }
+        }
+        if (v.failed) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           "[%s] failed to start (502.5); see the error log for why",
                           decl->label);
             return HTTP_BAD_GATEWAY;
+        }
+        if (!supervisor_alive(sh)) {
+            return unavailable(r, decl->label, "the supervisor is being restarted");
+        }
+        if (!queued) {
+            uint32_t n = __atomic_add_fetch(&app->waiters, 1, __ATOMIC_RELAXED);
+            apr_pool_cleanup_register(r->pool, &app->waiters, leave_queue,
+                                      apr_pool_cleanup_null);
+            queued = 1;
+            if (n > (uint32_t)decl->max_queued) {
+                return unavailable(r, decl->label, apr_psprintf(r->pool,
+                                   "more than %d requests wait for a process "
+                                   "(AspNetCoreMaxQueuedRequests)", decl->max_queued));
+            }
         }
         if (!asked) {
             apr_status_t rv = ac_request_send(ac_registry_request_fd(), AC_REQ_START,
@@ -144,7 +197,7 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
                           apr_time_sec(decl->startup_wait));
             return HTTP_BAD_GATEWAY;
         }
-        ac_word_wait(&app->wake, seen, deadline - now);
+        ac_word_wait(&app->wake, seen, deadline - now < WAIT_SLICE ? deadline - now : WAIT_SLICE);
     }
 }
 
@@ -823,6 +876,9 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
         memset(&resp, 0, sizeof(resp));
         rv = backend_open(r, b, attempt == 0);
         if (rv != APR_SUCCESS) {
+            if (!supervisor_alive(ac_registry_shared())) {
+                return unavailable(r, app->label, "the supervisor is being restarted");
+            }
             return HTTP_BAD_GATEWAY;
         }
         {

@@ -104,6 +104,11 @@ int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
                              ? host : ac_dir_conf_merge(pconf, host, scope->conf);
         const char *vpath = NULL, *err;
 
+        if (!eff->process_path && !eff->web_config) {
+            /* launch settings without a program: defaults for the apps declared
+             * in nested scopes, not an app of its own */
+            continue;
+        }
         switch (scope->kind) {
         case AC_SCOPE_HOST:
             vpath = "/";
@@ -130,17 +135,32 @@ int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s", err);
             return !OK;
         }
-        if (scope->resolved->error) {
-            /* one app's broken web.config must not keep the others from starting */
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "[%s] cannot run until this is fixed: %s",
-                         scope->resolved->label, scope->resolved->error);
-        }
-        if (scope->resolved->inprocess && !scope->resolved->error) {
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "[%s] hostingModel InProcess: runs out "
-                         "of process (the only model on Linux)", scope->resolved->label);
-        }
     }
     return OK;
+}
+
+/* What an admin must hear about the apps once the error log is open (at
+ * check_config it is not yet: those lines would go to the terminal). */
+static void log_app_notes(server_rec *s)
+{
+    apr_array_header_t *apps = ac_config_declared_apps();
+    int i;
+
+    for (i = 0; apps && i < apps->nelts; i++) {
+        const ac_resolved_t *res = APR_ARRAY_IDX(apps, i, ac_app_scope_t *)->resolved;
+        if (!res) {
+            continue;
+        }
+        if (res->error) {
+            /* one app's broken web.config must not keep the others from starting */
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "[%s] cannot run until this is fixed: %s",
+                         res->label, res->error);
+        }
+        else if (res->inprocess) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "[%s] hostingModel InProcess: runs out "
+                         "of process (the only model on Linux)", res->label);
+        }
+    }
 }
 
 static process_state_t *process_state(server_rec *s)
@@ -359,6 +379,7 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     state = st;
     st->pconf = pconf;
     st->server = s;
+    log_app_notes(s);
 
     /* One CONFIG message: each distinct runnable app once. */
     unique = apr_array_make(ptemp, apps->nelts + 1, sizeof(ac_resolved_t *));

@@ -179,6 +179,7 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
     res->startup_wait = apr_time_from_sec(l->startup_time_limit);
     res->disable_startup_error_page = PICK_INT(eff->disable_startup_error_page,
                                                wc ? wc->disable_startup_error_page : -1, 0);
+    res->max_queued = eff->max_queued != AC_UNSET ? eff->max_queued : AC_DEFAULT_MAX_QUEUED;
     res->inprocess = PICK_INT(eff->hosting_inprocess, wc ? wc->hosting_inprocess : -1, 0);
     ac_launch_key(l, p, res->key);
     res->label = ac_launch_label(p, l);

@@ -33,6 +33,7 @@ struct ac_resolved_t {
     apr_interval_time_t request_timeout;
     apr_interval_time_t startup_wait;
     int disable_startup_error_page;
+    int max_queued;                      /* requests that may wait for a process */
     int inprocess;                       /* hostingModel InProcess was asked for (runs out of process) */
     /* the imported web.config, if any, and what it looked like */
     const char *web_config;

@@ -19,7 +19,12 @@ apr_size_t ac_shared_size(void)
 
 void ac_shared_init(ac_shared_t *sh)
 {
+    int i;
     memset(sh, 0, sizeof(*sh));
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        sh->apps[i].predecessor = -1;
+        sh->apps[i].successor = -1;
+    }
     sh->layout = (uint32_t)sizeof(*sh);
     __atomic_store_n(&sh->magic, AC_SHARED_MAGIC, __ATOMIC_RELEASE);
 }
@@ -69,21 +74,28 @@ void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view)
     }
 }
 
-void ac_app_read(const ac_app_t *app, uint32_t *state, unsigned char key[AC_KEY_BYTES],
-                 uint32_t *nslots, uint32_t *failed)
+void ac_app_read(const ac_app_t *app, ac_app_view_t *v)
 {
     unsigned spins = 0;
     for (;;) {
         uint32_t s1 = __atomic_load_n(&app->seq, __ATOMIC_ACQUIRE);
         if (!(s1 & 1)) {
-            *state = __atomic_load_n(&app->state, __ATOMIC_RELAXED);
-            *nslots = __atomic_load_n(&app->nslots, __ATOMIC_RELAXED);
-            *failed = __atomic_load_n(&app->failed, __ATOMIC_RELAXED);
-            memcpy(key, app->key, AC_KEY_BYTES);
+            v->state = __atomic_load_n(&app->state, __ATOMIC_RELAXED);
+            v->nslots = __atomic_load_n(&app->nslots, __ATOMIC_RELAXED);
+            v->failed = __atomic_load_n(&app->failed, __ATOMIC_RELAXED);
+            v->predecessor = __atomic_load_n(&app->predecessor, __ATOMIC_RELAXED);
+            v->successor = __atomic_load_n(&app->successor, __ATOMIC_RELAXED);
+            memcpy(v->key, app->key, AC_KEY_BYTES);
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
             if (__atomic_load_n(&app->seq, __ATOMIC_RELAXED) == s1) {
-                if (*nslots > AC_MAX_PROCESSES) {
-                    *nslots = AC_MAX_PROCESSES;
+                if (v->nslots > AC_MAX_PROCESSES) {
+                    v->nslots = AC_MAX_PROCESSES;
+                }
+                if (v->predecessor >= AC_MAX_APPS) {
+                    v->predecessor = -1;
+                }
+                if (v->successor >= AC_MAX_APPS) {
+                    v->successor = -1;
                 }
                 return;
             }
@@ -131,10 +143,9 @@ int ac_shared_find(const ac_shared_t *sh, const unsigned char key[AC_KEY_BYTES])
 {
     int i;
     for (i = 0; i < AC_MAX_APPS; i++) {
-        uint32_t state, nslots, failed;
-        unsigned char k[AC_KEY_BYTES];
-        ac_app_read(&sh->apps[i], &state, k, &nslots, &failed);
-        if (state == AC_APP_ACTIVE && !memcmp(k, key, AC_KEY_BYTES)) {
+        ac_app_view_t v;
+        ac_app_read(&sh->apps[i], &v);
+        if (v.state == AC_APP_ACTIVE && !memcmp(v.key, key, AC_KEY_BYTES)) {
             return i;
         }
     }

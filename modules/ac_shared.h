@@ -52,7 +52,11 @@ typedef struct {
     unsigned char key[AC_KEY_BYTES];
     uint32_t nslots;
     uint32_t failed;                    /* nonzero: the last start failed and no slot is ready */
+    int32_t predecessor;                /* the version this one replaces, serving until this one
+                                         * is ready; -1 none */
+    int32_t successor;                  /* the version that replaced this one; -1 none */
     uint32_t wake;                      /* futex word, bumped on every change */
+    uint32_t waiters;                   /* requests waiting for a process (children, atomic) */
     uint32_t restarts;
     char label[AC_LABEL_CHARS];
     ac_slot_t slots[AC_MAX_PROCESSES];
@@ -66,6 +70,15 @@ typedef struct {
     uint32_t table_wake;                /* futex word, bumped when an app is added or removed */
     ac_app_t apps[AC_MAX_APPS];
 } ac_shared_t;
+
+/* A consistent copy of an app's identity. */
+typedef struct {
+    uint32_t state;
+    unsigned char key[AC_KEY_BYTES];
+    uint32_t nslots;
+    uint32_t failed;
+    int32_t predecessor, successor;
+} ac_app_view_t;
 
 /* A consistent copy of a slot's identity. */
 typedef struct {
@@ -99,9 +112,8 @@ int ac_shared_find(const ac_shared_t *sh, const unsigned char key[AC_KEY_BYTES])
 
 /* Reader side. */
 void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view);
-/* Copies the app's state and key consistently. */
-void ac_app_read(const ac_app_t *app, uint32_t *state, unsigned char key[AC_KEY_BYTES],
-                 uint32_t *nslots, uint32_t *failed);
+/* Copies the app's identity consistently. */
+void ac_app_read(const ac_app_t *app, ac_app_view_t *view);
 
 void ac_slot_enter(ac_slot_t *slot);      /* a request starts using the slot */
 void ac_slot_leave(ac_slot_t *slot);      /* ... and is done with it */

@@ -35,6 +35,7 @@ extern char **environ;
 #define OUTPUT_LINES_PER_SECOND 200
 #define PORT_TRIES 50
 #define MAX_FAIL_RECORD 101
+#define MAX_COLLISIONS 5
 
 typedef struct {
     int state;                   /* ac_slot_state_e, as published */
@@ -49,6 +50,8 @@ typedef struct {
     apr_time_t kill_at;          /* STARTING/STOPPING: when SIGKILL goes out */
     int term_sent, kill_sent;
     int failed_start;            /* killed for not listening in time */
+    int shutdown_fd;             /* the shutdown event's connection, -1 when none */
+    apr_time_t shutdown_answer_by;
 } sup_slot_t;
 
 typedef struct {
@@ -64,6 +67,8 @@ typedef struct {
     apr_time_t fails[MAX_FAIL_RECORD];   /* monotonic times of recent failures */
     unsigned nfails;
     unsigned consecutive;
+    unsigned collisions;         /* port collisions in a row */
+    int replaced_by;             /* index of the newer version it serves for until ready; -1 */
     apr_time_t not_before;       /* back-off: no start before this */
     int tripped;                 /* over rapidFailsPerMinute */
     apr_time_t output_second;
@@ -340,6 +345,7 @@ static void spawn_slot(int ai, int si)
                      "[%s] cannot make the output pipe non-blocking", a->label);
     }
     memset(s, 0, sizeof(*s));
+    s->shutdown_fd = -1;
     s->state = AC_SLOT_STARTING;
     s->pid = pid;
     s->port = port;
@@ -367,6 +373,64 @@ static void spawn_slot(int ai, int si)
                      ap_escape_logitem(p, cmdline));
     }
     apr_pool_destroy(p);
+}
+
+/* Asks a backend to stop the way ANCM does: POST <path>/iisintegration with
+ * the shutdown event and its token; the app answers 202 and stops. The
+ * answer is read by the loop; no answer, another one, or no connection
+ * means SIGTERM to its group. */
+static void send_shutdown_event(int ai, int si)
+{
+    sup_app_t *a = &sup.apps[ai];
+    sup_slot_t *s = &a->slots[si];
+    ac_slot_view_t v;
+    const char *vp = a->launch->virtual_path;
+    char req[512];
+    struct iovec iov;
+    int fd, n;
+
+    ac_slot_read(&shared_app(ai)->slots[si], &v);
+    n = apr_snprintf(req, sizeof(req),
+                     "POST %s/iisintegration HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                     "MS-ASPNETCORE-TOKEN: %s\r\nMS-ASPNETCORE-EVENT: shutdown\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n",
+                     strcmp(vp, "/") ? vp : "", s->port, v.token);
+    if (n <= 0 || n >= (int)sizeof(req)
+        || ac_sock_connect_loopback(s->port, apr_time_from_msec(100), &fd) != APR_SUCCESS) {
+        ac_spawn_signal_group(s->pid, SIGTERM);
+        return;
+    }
+    iov.iov_base = req;
+    iov.iov_len = (size_t)n;
+    if (ac_sock_writev_all(fd, &iov, 1, apr_time_from_msec(100)) != APR_SUCCESS) {
+        close(fd);
+        ac_spawn_signal_group(s->pid, SIGTERM);
+        return;
+    }
+    s->shutdown_fd = fd;
+    s->shutdown_answer_by = mono() + apr_time_from_sec(1);
+}
+
+/* The app answered the shutdown event (or the time to do so is up). */
+static void finish_shutdown_event(int ai, int si, int timed_out)
+{
+    sup_slot_t *s = &sup.apps[ai].slots[si];
+    char buf[64];
+    apr_size_t n = 0;
+    int accepted = 0;
+
+    if (!timed_out && ac_sock_read(s->shutdown_fd, buf, sizeof(buf) - 1, &n, 0) == APR_SUCCESS) {
+        buf[n] = '\0';
+        accepted = !strncmp(buf, "HTTP/1.1 202", 12) || !strncmp(buf, "HTTP/1.0 202", 12);
+    }
+    close(s->shutdown_fd);
+    s->shutdown_fd = -1;
+    if (!accepted) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, sup.s,
+                     "[%s] process %ld did not accept the shutdown event: SIGTERM",
+                     sup.apps[ai].label, (long)s->pid);
+        ac_spawn_signal_group(s->pid, SIGTERM);
+    }
 }
 
 static void stop_slot(int ai, int si, int now_please)
@@ -412,6 +476,10 @@ static void reap(void)
                 if (s->out_fd >= 0) {
                     read_output(a, s);
                 }
+                if (s->shutdown_fd >= 0) {
+                    close(s->shutdown_fd);
+                    s->shutdown_fd = -1;
+                }
                 /* Whatever the app left running in its group goes too. */
                 ac_spawn_signal_group(pid, SIGKILL);
                 was = s->state;
@@ -432,6 +500,16 @@ static void reap(void)
                         a->wanted = 0;     /* like ANCM: the next request starts one */
                     }
                 }
+                else if (was == AC_SLOT_STARTING && !ac_port_is_free(s->port)
+                         && a->collisions < MAX_COLLISIONS) {
+                    /* another program took the port between our check and the
+                     * app's bind: not the app's fault */
+                    a->collisions++;
+                    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sup.s,
+                                 "[%s] process %ld %s: port %u was taken by another program; "
+                                 "starting again on another port", a->label, (long)pid, how,
+                                 s->port);
+                }
                 else {
                     ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
                                  "[%s] process %ld %s before it listened on port %u",
@@ -444,6 +522,7 @@ static void reap(void)
                 }
                 memset(s, 0, sizeof(*s));
                 s->out_fd = -1;
+                s->shutdown_fd = -1;
                 s->state = AC_SLOT_EMPTY;
                 publish_slot(ai, si);
                 ac_app_notify(shared_app(ai));
@@ -463,6 +542,8 @@ static int any_ready(int ai)
     }
     return 0;
 }
+
+static void retire_predecessors(int ai);
 
 /* Timers: readiness probes, stop deadlines, (re)starts. Returns how long
  * the loop may sleep. */
@@ -494,6 +575,8 @@ static apr_interval_time_t tick(void)
                     publish_failed(ai, 0);
                     ac_app_notify(shared_app(ai));
                     a->tripped = 0;
+                    a->collisions = 0;
+                    retire_predecessors(ai);
                     ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
                                  "[%s] process %ld listens on port %u after %ld ms", a->label,
                                  (long)s->pid, s->port,
@@ -518,7 +601,15 @@ static apr_interval_time_t tick(void)
                 ac_slot_t *slot = &shared_app(ai)->slots[si];
                 if (!s->term_sent && (now >= s->term_at || ac_slot_inflight(slot) == 0)) {
                     s->term_sent = 1;
-                    ac_spawn_signal_group(s->pid, SIGTERM);
+                    if (s->ready_at && !sup.stopping) {
+                        send_shutdown_event(ai, si);
+                    }
+                    else {
+                        ac_spawn_signal_group(s->pid, SIGTERM);
+                    }
+                }
+                if (s->shutdown_fd >= 0 && now >= s->shutdown_answer_by) {
+                    finish_shutdown_event(ai, si, 1);
                 }
                 if (now >= s->kill_at) {
                     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sup.s,
@@ -643,6 +734,23 @@ static void retire_app(int i, const char *why)
     ac_shared_table_notify(sup.sh);
 }
 
+/* App `ai` has a ready process: the versions it replaces stop serving. */
+static void retire_predecessors(int ai)
+{
+    int i;
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        if (sup.apps[i].in_use && sup.apps[i].active && sup.apps[i].replaced_by == ai) {
+            retire_app(i, "replaced, and the new version is ready");
+        }
+    }
+    if (shared_app(ai)->predecessor >= 0) {
+        ac_seq_write_begin(&shared_app(ai)->seq);
+        shared_app(ai)->predecessor = -1;
+        ac_seq_write_end(&shared_app(ai)->seq);
+        ac_app_notify(shared_app(ai));
+    }
+}
+
 /* Apps declared by the same scope for the same path are versions of one
  * site: a new version replaces the old one. */
 static int same_site(const ac_launch_t *a, const ac_launch_t *b)
@@ -707,8 +815,10 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
     a->launch = l;
     a->label = ac_launch_label(p, l);
     memcpy(a->key, key, AC_KEY_BYTES);
+    a->replaced_by = -1;
     for (si = 0; si < AC_MAX_PROCESSES; si++) {
         a->slots[si].out_fd = -1;
+        a->slots[si].shutdown_fd = -1;
     }
     if (seen) {
         seen[i] = 1;
@@ -720,6 +830,8 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
     memcpy(app->key, key, AC_KEY_BYTES);
     app->nslots = (uint32_t)l->processes;
     app->failed = 0;
+    app->predecessor = -1;
+    app->successor = -1;
     apr_cpystrn(app->label, a->label, sizeof(app->label));
     for (si = 0; si < AC_MAX_PROCESSES; si++) {
         ac_slot_t *slot = &app->slots[si];
@@ -736,12 +848,27 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
                  dynamic ? "registered by a request" : "configured", l->process_path,
                  l->arguments, l->processes, l->ondemand ? "OnDemand" : "AlwaysRunning");
 
-    /* an older version of the same site steps down */
+    /* An older version of the same site steps down: at once if it has no
+     * ready process, else once this one has (a rolling restart). */
     for (si = 0; si < AC_MAX_APPS; si++) {
-        if (si != i && sup.apps[si].in_use && sup.apps[si].active
-            && same_site(sup.apps[si].launch, l)) {
-            retire_app(si, "replaced by new settings");
+        if (si == i || !sup.apps[si].in_use || !sup.apps[si].active
+            || !same_site(sup.apps[si].launch, l)) {
+            continue;
         }
+        if (!any_ready(si)) {
+            retire_app(si, "replaced by new settings");
+            continue;
+        }
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
+                     "[%s] replaced by new settings: serving until the new version is ready",
+                     sup.apps[si].label);
+        sup.apps[si].replaced_by = i;
+        ac_seq_write_begin(&shared_app(si)->seq);
+        shared_app(si)->successor = i;
+        ac_seq_write_end(&shared_app(si)->seq);
+        ac_seq_write_begin(&app->seq);
+        app->predecessor = si;
+        ac_seq_write_end(&app->seq);
     }
     ac_shared_table_notify(sup.sh);
     return (uint32_t)i;
@@ -778,7 +905,7 @@ static void apply_config(const char *payload, uint32_t len)
     }
     for (i = 0; i < AC_MAX_APPS; i++) {
         sup_app_t *a = &sup.apps[i];
-        if (a->in_use && a->active && !a->dynamic && !seen[i]) {
+        if (a->in_use && a->active && !a->dynamic && !seen[i] && a->replaced_by < 0) {
             retire_app(i, "no longer configured");
         }
     }
@@ -970,8 +1097,8 @@ static void handle_signals(void)
 
 void ac_supervisor_run(const ac_supervisor_args_t *args)
 {
-    static struct pollfd fds[3 + AC_MAX_APPS * AC_MAX_PROCESSES];
-    static struct { int ai, si; } owner[3 + AC_MAX_APPS * AC_MAX_PROCESSES];
+    static struct pollfd fds[3 + 2 * AC_MAX_APPS * AC_MAX_PROCESSES];
+    static struct { int ai, si, shutdown; } owner[3 + 2 * AC_MAX_APPS * AC_MAX_PROCESSES];
 
     become_supervisor(args);
     for (;;) {
@@ -990,12 +1117,18 @@ void ac_supervisor_run(const ac_supervisor_args_t *args)
         fds[n++].events = POLLIN;
         for (ai = 0; ai < AC_MAX_APPS; ai++) {
             for (si = 0; sup.apps[ai].in_use && si < AC_MAX_PROCESSES; si++) {
-                if (sup.apps[ai].slots[si].out_fd >= 0
-                    && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
-                    fds[n].fd = sup.apps[ai].slots[si].out_fd;
+                int which, fd;
+                for (which = 0; which < 2; which++) {
+                    fd = which ? sup.apps[ai].slots[si].shutdown_fd
+                               : sup.apps[ai].slots[si].out_fd;
+                    if (fd < 0) {
+                        continue;
+                    }
+                    fds[n].fd = fd;
                     fds[n].events = POLLIN;
                     owner[n].ai = ai;
                     owner[n].si = si;
+                    owner[n].shutdown = which;
                     n++;
                 }
             }
@@ -1022,7 +1155,13 @@ void ac_supervisor_run(const ac_supervisor_args_t *args)
             if (fds[i].revents) {
                 sup_app_t *a = &sup.apps[owner[i].ai];
                 sup_slot_t *s = &a->slots[owner[i].si];
-                if (a->in_use && s->out_fd == fds[i].fd) {
+                if (!a->in_use) {
+                    continue;
+                }
+                if (owner[i].shutdown && s->shutdown_fd == fds[i].fd) {
+                    finish_shutdown_event(owner[i].ai, owner[i].si, 0);
+                }
+                else if (!owner[i].shutdown && s->out_fd == fds[i].fd) {
                     read_output(a, s);
                 }
             }

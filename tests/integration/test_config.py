@@ -842,7 +842,7 @@ def test_web_config_change_replaces_processes(apache):
     assert not re.search(r"exit signal|Segmentation fault", srv.error_log()), srv.log_tail(40)
 
 
-@pytest.mark.expect_log(r"configuration error: ")
+@pytest.mark.expect_log(r"configuration error: ", r"cannot run until this is fixed")
 def test_web_config_refused_missing_dtd_or_too_big(apache):
     """A missing web.config, one with a DTD (an entity would set processPath) and one over
     1 MiB: the app answers 500 naming the file; the app next to them still runs."""
