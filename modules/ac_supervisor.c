@@ -576,11 +576,11 @@ static apr_interval_time_t tick(void)
                     ac_app_notify(shared_app(ai));
                     a->tripped = 0;
                     a->collisions = 0;
-                    retire_predecessors(ai);
                     ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
                                  "[%s] process %ld listens on port %u after %ld ms", a->label,
                                  (long)s->pid, s->port,
                                  (long)apr_time_as_msec(s->ready_at - s->spawned));
+                    retire_predecessors(ai);
                 }
                 else if (now >= s->kill_at) {
                     ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
