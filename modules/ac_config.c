@@ -366,14 +366,6 @@ static const char *set_hosting_model(cmd_parms *cmd, void *dv, const char *arg)
     return NULL;
 }
 
-static const char *set_forward_windows_auth(cmd_parms *cmd, void *dv, int flag)
-{
-    ac_dir_conf_t *d = dv;
-    (void)cmd;
-    d->forward_windows_auth = flag;   /* accepted for web.config parity; no effect on Linux */
-    return NULL;
-}
-
 static const char *set_start_mode(cmd_parms *cmd, void *dv, const char *arg)
 {
     ac_dir_conf_t *d = dv;
@@ -397,22 +389,6 @@ static const char *set_request_timeout(cmd_parms *cmd, void *dv, const char *arg
         return apr_pstrcat(cmd->pool, "AspNetCoreRequestTimeout: ", err, NULL);
     }
     d->request_timeout = t;
-    return NULL;
-}
-
-static const char *set_disable_startup_error_page(cmd_parms *cmd, void *dv, int flag)
-{
-    ac_dir_conf_t *d = dv;
-    (void)cmd;
-    d->disable_startup_error_page = flag;
-    return NULL;
-}
-
-static const char *set_enabled(cmd_parms *cmd, void *dv, int flag)
-{
-    ac_dir_conf_t *d = dv;
-    (void)cmd;
-    d->enabled = flag;
     return NULL;
 }
 
@@ -463,17 +439,20 @@ const command_rec ac_directives[] = {
                   "NAME VALUE: an ANCM handler setting (debugFile, debugLevel, ...)"),
     AP_INIT_TAKE1("AspNetCoreHostingModel", set_hosting_model, NULL, REQUEST_CTX,
                   "InProcess or OutOfProcess (both run out of process)"),
-    AP_INIT_FLAG("AspNetCoreForwardWindowsAuthToken", set_forward_windows_auth, NULL, REQUEST_CTX,
+    AP_INIT_FLAG("AspNetCoreForwardWindowsAuthToken", ap_set_flag_slot,
+                 (void *)APR_OFFSETOF(ac_dir_conf_t, forward_windows_auth), REQUEST_CTX,
                  "Accepted for web.config parity; has no effect on Linux"),
     AP_INIT_TAKE1("AspNetCoreStartMode", set_start_mode, NULL, REQUEST_CTX,
                   "AlwaysRunning (start with Apache) or OnDemand (start on the first request)"),
     AP_INIT_TAKE1("AspNetCoreRequestTimeout", set_request_timeout, NULL, REQUEST_CTX,
                   "hh:mm:ss the app has to answer a request (at most 360:00:00)"),
-    AP_INIT_FLAG("AspNetCoreDisableStartUpErrorPage", set_disable_startup_error_page, NULL,
-                 REQUEST_CTX, "On: a failed start answers a bare 502 (ErrorDocument applies)"),
+    AP_INIT_FLAG("AspNetCoreDisableStartUpErrorPage", ap_set_flag_slot,
+                 (void *)APR_OFFSETOF(ac_dir_conf_t, disable_startup_error_page), REQUEST_CTX,
+                 "On: a failed start answers a bare 502 (ErrorDocument applies)"),
     AP_INIT_TAKE1("AspNetCoreMaxQueuedRequests", set_int, (void *)&max_queued, REQUEST_CTX,
                   "Requests that may wait for a process of the app; more get 503 at once"),
-    AP_INIT_FLAG("AspNetCore", set_enabled, NULL, REQUEST_CTX,
+    AP_INIT_FLAG("AspNetCore", ap_set_flag_slot, (void *)APR_OFFSETOF(ac_dir_conf_t, enabled),
+                 REQUEST_CTX,
                  "On: requests in this scope go to the app; Off: Apache serves them"),
     AP_INIT_TAKE1("AspNetCorePortRange", set_port_range, NULL, RSRC_CONF,
                   "LOW-HIGH: loopback ports the apps' processes listen on"),

@@ -53,20 +53,18 @@ static void cpu_relax(unsigned spins)
     }
 }
 
-void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view)
+/* The reader side of the seqlock: copy, and copy again if the writer was
+ * at work meanwhile (odd counter, or a counter that moved). */
+static void seq_read(const uint32_t *seq, void (*copy)(void *view, const void *src),
+                     void *view, const void *src)
 {
     unsigned spins = 0;
     for (;;) {
-        uint32_t s1 = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
+        uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
         if (!(s1 & 1)) {
-            view->state = __atomic_load_n(&slot->state, __ATOMIC_RELAXED);
-            view->pid = __atomic_load_n(&slot->pid, __ATOMIC_RELAXED);
-            view->port = __atomic_load_n(&slot->port, __ATOMIC_RELAXED);
-            view->incarnation = __atomic_load_n(&slot->incarnation, __ATOMIC_RELAXED);
-            memcpy(view->token, slot->token, sizeof(view->token));
+            copy(view, src);
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
-            if (__atomic_load_n(&slot->seq, __ATOMIC_RELAXED) == s1) {
-                view->token[AC_TOKEN_CHARS] = '\0';
+            if (__atomic_load_n(seq, __ATOMIC_RELAXED) == s1) {
                 return;
             }
         }
@@ -74,33 +72,47 @@ void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view)
     }
 }
 
+static void copy_slot(void *view, const void *src)
+{
+    ac_slot_view_t *v = view;
+    const ac_slot_t *slot = src;
+    v->state = __atomic_load_n(&slot->state, __ATOMIC_RELAXED);
+    v->pid = __atomic_load_n(&slot->pid, __ATOMIC_RELAXED);
+    v->port = __atomic_load_n(&slot->port, __ATOMIC_RELAXED);
+    v->incarnation = __atomic_load_n(&slot->incarnation, __ATOMIC_RELAXED);
+    memcpy(v->token, slot->token, sizeof(v->token));
+}
+
+void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view)
+{
+    seq_read(&slot->seq, copy_slot, view, slot);
+    view->token[AC_TOKEN_CHARS] = '\0';
+}
+
+static void copy_app(void *view, const void *src)
+{
+    ac_app_view_t *v = view;
+    const ac_app_t *app = src;
+    v->state = __atomic_load_n(&app->state, __ATOMIC_RELAXED);
+    v->nslots = __atomic_load_n(&app->nslots, __ATOMIC_RELAXED);
+    v->failed = __atomic_load_n(&app->failed, __ATOMIC_RELAXED);
+    v->predecessor = __atomic_load_n(&app->predecessor, __ATOMIC_RELAXED);
+    v->successor = __atomic_load_n(&app->successor, __ATOMIC_RELAXED);
+    memcpy(v->key, app->key, AC_KEY_BYTES);
+}
+
 void ac_app_read(const ac_app_t *app, ac_app_view_t *v)
 {
-    unsigned spins = 0;
-    for (;;) {
-        uint32_t s1 = __atomic_load_n(&app->seq, __ATOMIC_ACQUIRE);
-        if (!(s1 & 1)) {
-            v->state = __atomic_load_n(&app->state, __ATOMIC_RELAXED);
-            v->nslots = __atomic_load_n(&app->nslots, __ATOMIC_RELAXED);
-            v->failed = __atomic_load_n(&app->failed, __ATOMIC_RELAXED);
-            v->predecessor = __atomic_load_n(&app->predecessor, __ATOMIC_RELAXED);
-            v->successor = __atomic_load_n(&app->successor, __ATOMIC_RELAXED);
-            memcpy(v->key, app->key, AC_KEY_BYTES);
-            __atomic_thread_fence(__ATOMIC_ACQUIRE);
-            if (__atomic_load_n(&app->seq, __ATOMIC_RELAXED) == s1) {
-                if (v->nslots > AC_MAX_PROCESSES) {
-                    v->nslots = AC_MAX_PROCESSES;
-                }
-                if (v->predecessor >= AC_MAX_APPS) {
-                    v->predecessor = -1;
-                }
-                if (v->successor >= AC_MAX_APPS) {
-                    v->successor = -1;
-                }
-                return;
-            }
-        }
-        cpu_relax(++spins);
+    seq_read(&app->seq, copy_app, v, app);
+    /* the segment is shared: never trust an index from it blindly */
+    if (v->nslots > AC_MAX_PROCESSES) {
+        v->nslots = AC_MAX_PROCESSES;
+    }
+    if (v->predecessor >= AC_MAX_APPS) {
+        v->predecessor = -1;
+    }
+    if (v->successor >= AC_MAX_APPS) {
+        v->successor = -1;
     }
 }
 
