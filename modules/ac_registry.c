@@ -3,6 +3,7 @@
 #include "ac_channel.h"
 #include "ac_config.h"
 #include "ac_resolve.h"
+#include "ac_strays.h"
 #include "ac_supervisor.h"
 
 #include <errno.h>
@@ -14,6 +15,8 @@
 #include <http_core.h>
 #include <http_log.h>
 #include <http_main.h>
+#include <unixd.h>
+#include <apr_file_info.h>
 #include <apr_shm.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
@@ -44,6 +47,7 @@ typedef struct {
     server_rec *server;
     apr_array_header_t *payload; /* the CONFIG message last sent */
     int stop_all_sent;
+    const char *record_path;     /* running backends (ac_strays), in our runtime dir */
 } process_state_t;
 
 /* The current generation's view; also what httpd children inherit. */
@@ -163,6 +167,39 @@ static void log_app_notes(server_rec *s)
     }
 }
 
+/* Our directory in Apache's runtime directory, owned by the User the
+ * supervisor runs as; backends recorded there by an Apache that was killed
+ * outright are cleaned up now. Returns the record's path, or NULL. */
+static const char *prepare_runtime_dir(apr_pool_t *pp, server_rec *s)
+{
+    const char *dir = ap_runtime_dir_relative(pp, "aspnetcore");
+    const char *record;
+    apr_status_t rv;
+    int killed;
+
+    if (!dir) {
+        return NULL;
+    }
+    rv = apr_dir_make(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE, pp);
+    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "cannot create %s: stray backends of a "
+                     "killed Apache will not be cleaned up", dir);
+        return NULL;
+    }
+    if (geteuid() == 0 && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), s,
+                     "cannot give %s to Apache's User", dir);
+        return NULL;
+    }
+    record = apr_pstrcat(pp, dir, "/backends", NULL);
+    killed = ac_strays_reap(pp, record, "/proc");
+    if (killed) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "killed %d process group(s) left running by "
+                     "an Apache that was killed outright", killed);
+    }
+    return record;
+}
+
 static process_state_t *process_state(server_rec *s)
 {
     apr_pool_t *pp = s->process->pool;
@@ -193,6 +230,7 @@ static process_state_t *process_state(server_rec *s)
         return NULL;
     }
     apr_pool_userdata_set(st, STATE_KEY, apr_pool_cleanup_null, pp);
+    st->record_path = prepare_runtime_dir(pp, s);
     return st;
 }
 
@@ -254,6 +292,7 @@ static apr_status_t start_supervisor(process_state_t *st)
         args.request_fd = st->request_fds[1];
         args.port_low = AC_DEFAULT_PORT_LOW;
         args.port_high = AC_DEFAULT_PORT_HIGH;
+        args.record_path = st->record_path;
         ac_supervisor_run(&args);
     }
     close(ctl[1]);

@@ -4,6 +4,7 @@
 #include "ac_launch.h"
 #include "ac_sockio.h"
 #include "ac_spawn.h"
+#include "ac_strays.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +100,32 @@ static apr_time_t mono(void)
 static ac_app_t *shared_app(int i)
 {
     return &sup.sh->apps[i];
+}
+
+/* Rewrites the record of running backends (see ac_strays.h). */
+static void record_backends(void)
+{
+    static ac_stray_t entries[AC_MAX_APPS * AC_MAX_PROCESSES];
+    int ai, si, n = 0, err;
+
+    if (!sup.args->record_path) {
+        return;
+    }
+    for (ai = 0; ai < AC_MAX_APPS; ai++) {
+        for (si = 0; si < AC_MAX_PROCESSES; si++) {
+            const ac_slot_t *slot = &shared_app(ai)->slots[si];
+            if (sup.apps[ai].in_use && sup.apps[ai].slots[si].pid) {
+                entries[n].pgid = sup.apps[ai].slots[si].pid;
+                memcpy(entries[n].token, slot->token, sizeof(slot->token));
+                n++;
+            }
+        }
+    }
+    err = ac_strays_write(sup.args->record_path, entries, n);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(err), sup.s,
+                     "cannot record the running backends in %s", sup.args->record_path);
+    }
 }
 
 static void publish_slot(int ai, int si)
@@ -362,6 +389,7 @@ static void spawn_slot(int ai, int si)
     memcpy(slot->token, token, sizeof(slot->token));
     ac_seq_write_end(&slot->seq);
     ac_app_notify(shared_app(ai));
+    record_backends();
 
     {
         const char *cmdline = program;
@@ -526,6 +554,7 @@ static void reap(void)
                 s->state = AC_SLOT_EMPTY;
                 publish_slot(ai, si);
                 ac_app_notify(shared_app(ai));
+                record_backends();
                 break;
             }
         }
@@ -1023,6 +1052,11 @@ static void become_supervisor(const ac_supervisor_args_t *args)
     if (geteuid() == 0 && ap_unixd_setup_child() != 0) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sup.s,
                      "supervisor: cannot switch to the User/Group of Apache");
+        _exit(1);
+    }
+    if (geteuid() == 0 || getuid() == 0) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, sup.s,
+                     "supervisor: Apache's User is root; apps are never run as root");
         _exit(1);
     }
     /* After the switch of user, which clears it: die with httpd. */

@@ -26,6 +26,7 @@ int main(void)
     sr = srunner_create(http1_suite());
     srunner_add_suite(sr, launch_suite());
     srunner_add_suite(sr, channel_suite());
+    srunner_add_suite(sr, strays_suite());
     srunner_add_suite(sr, parse_suite());
     srunner_add_suite(sr, webconfig_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -8,6 +8,7 @@
 Suite *http1_suite(void);
 Suite *launch_suite(void);
 Suite *channel_suite(void);
+Suite *strays_suite(void);
 Suite *parse_suite(void);
 Suite *webconfig_suite(void);
 
