@@ -47,7 +47,8 @@ typedef struct {
     server_rec *server;
     apr_array_header_t *payload; /* the CONFIG message last sent */
     int stop_all_sent;
-    const char *record_path;     /* running backends (ac_strays), in our runtime dir */
+    const char *runtime_dir;     /* ours, owned by the User */
+    const char *record_path;     /* running backends (ac_strays), in runtime_dir */
 } process_state_t;
 
 /* The current generation's view; also what httpd children inherit. */
@@ -170,7 +171,7 @@ static void log_app_notes(server_rec *s)
 /* Our directory in Apache's runtime directory, owned by the User the
  * supervisor runs as; backends recorded there by an Apache that was killed
  * outright are cleaned up now. Returns the record's path, or NULL. */
-static const char *prepare_runtime_dir(apr_pool_t *pp, server_rec *s)
+static const char *prepare_runtime_dir(apr_pool_t *pp, server_rec *s, const char **dirp)
 {
     const char *dir = ap_runtime_dir_relative(pp, "aspnetcore");
     const char *record;
@@ -191,6 +192,7 @@ static const char *prepare_runtime_dir(apr_pool_t *pp, server_rec *s)
                      "cannot give %s to Apache's User", dir);
         return NULL;
     }
+    *dirp = dir;
     record = apr_pstrcat(pp, dir, "/backends", NULL);
     killed = ac_strays_reap(pp, record, "/proc");
     if (killed) {
@@ -230,7 +232,7 @@ static process_state_t *process_state(server_rec *s)
         return NULL;
     }
     apr_pool_userdata_set(st, STATE_KEY, apr_pool_cleanup_null, pp);
-    st->record_path = prepare_runtime_dir(pp, s);
+    st->record_path = prepare_runtime_dir(pp, s, &st->runtime_dir);
     return st;
 }
 
@@ -293,6 +295,7 @@ static apr_status_t start_supervisor(process_state_t *st)
         args.port_low = AC_DEFAULT_PORT_LOW;
         args.port_high = AC_DEFAULT_PORT_HIGH;
         args.record_path = st->record_path;
+        args.runtime_dir = st->runtime_dir;
         ac_supervisor_run(&args);
     }
     close(ctl[1]);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@ extern char **environ;
 #define PORT_TRIES 50
 #define MAX_FAIL_RECORD 101
 #define MAX_COLLISIONS 5
+#define STARTUP_OUTPUT_MAX 30000
 
 typedef struct {
     int state;                   /* ac_slot_state_e, as published */
@@ -53,6 +55,8 @@ typedef struct {
     int failed_start;            /* killed for not listening in time */
     int shutdown_fd;             /* the shutdown event's connection, -1 when none */
     apr_time_t shutdown_answer_by;
+    char *startup_output;        /* the last STARTUP_OUTPUT_MAX bytes it wrote while starting */
+    apr_size_t startup_len;
 } sup_slot_t;
 
 typedef struct {
@@ -81,6 +85,7 @@ static struct {
     ac_shared_t *sh;
     server_rec *s;
     apr_pool_t *pool;
+    apr_pool_t *scratch;         /* cleared after each use */
     sup_app_t apps[AC_MAX_APPS];
     uint64_t incarnation;
     int sigfd;
@@ -155,25 +160,90 @@ static void publish_failed(int ai, int failed)
 
 /* ---- backend output ------------------------------------------------- */
 
+/* Keeps what a starting process writes (the last STARTUP_OUTPUT_MAX bytes),
+ * for the diagnostics of a failed start. */
+static void keep_startup_output(sup_slot_t *s, const char *line)
+{
+    apr_size_t n = strlen(line) + 1;
+    if (n > STARTUP_OUTPUT_MAX) {
+        line += n - STARTUP_OUTPUT_MAX;
+        n = STARTUP_OUTPUT_MAX;
+    }
+    if (!s->startup_output && !(s->startup_output = malloc(STARTUP_OUTPUT_MAX))) {
+        return;
+    }
+    if (s->startup_len + n > STARTUP_OUTPUT_MAX) {
+        apr_size_t drop = s->startup_len + n - STARTUP_OUTPUT_MAX;
+        memmove(s->startup_output, s->startup_output + drop, s->startup_len - drop);
+        s->startup_len -= drop;
+    }
+    memcpy(s->startup_output + s->startup_len, line, n - 1);
+    s->startup_output[s->startup_len + n - 1] = '\n';
+    s->startup_len += n;
+}
+
+static void forget_startup_output(sup_slot_t *s)
+{
+    free(s->startup_output);
+    s->startup_output = NULL;
+    s->startup_len = 0;
+}
+
+/* A failed start: its output goes to <runtime dir>/startup-<app>.log for
+ * the error page, replacing that of an earlier failure. */
+static void save_startup_output(int ai, sup_slot_t *s)
+{
+    char path[4096], tmp[4200];
+    int fd;
+
+    if (!sup.args->runtime_dir
+        || apr_snprintf(path, sizeof(path), "%s/startup-%d.log", sup.args->runtime_dir, ai)
+           >= (int)sizeof(path) - 1) {
+        return;
+    }
+    apr_snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), sup.s,
+                     "cannot keep the startup output in %s", tmp);
+        return;
+    }
+    if ((s->startup_len && write(fd, s->startup_output, s->startup_len) != (ssize_t)s->startup_len)
+        || close(fd) < 0 || rename(tmp, path) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), sup.s,
+                     "cannot keep the startup output in %s", path);
+        unlink(tmp);
+    }
+}
+
+static void report_dropped_output(sup_app_t *a, apr_time_t now)
+{
+    if (now - a->output_second < apr_time_from_sec(1)) {
+        return;
+    }
+    if (a->output_dropped) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sup.s,
+                     "[%s] %u lines of output not logged (more than %d a second)",
+                     a->label, a->output_dropped, OUTPUT_LINES_PER_SECOND);
+    }
+    a->output_second = now;
+    a->output_lines = 0;
+    a->output_dropped = 0;
+}
+
 static void log_output_line(sup_app_t *a, sup_slot_t *s, const char *line)
 {
-    apr_time_t now = mono();
-    if (now - a->output_second >= apr_time_from_sec(1)) {
-        if (a->output_dropped) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sup.s,
-                         "[%s] %u lines of output not logged (more than %d a second)",
-                         a->label, a->output_dropped, OUTPUT_LINES_PER_SECOND);
-        }
-        a->output_second = now;
-        a->output_lines = 0;
-        a->output_dropped = 0;
+    if (s->state == AC_SLOT_STARTING) {
+        keep_startup_output(s, line);
     }
+    report_dropped_output(a, mono());
     if (++a->output_lines > OUTPUT_LINES_PER_SECOND) {
         a->output_dropped++;
         return;
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s pid %ld] %s", a->label,
-                 (long)s->pid, ap_escape_logitem(sup.pool, line));
+                 (long)s->pid, ap_escape_logitem(sup.scratch, line));
+    apr_pool_clear(sup.scratch);
 }
 
 static void read_output(sup_app_t *a, sup_slot_t *s)
@@ -542,9 +612,11 @@ static void reap(void)
                     ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
                                  "[%s] process %ld %s before it listened on port %u",
                                  a->label, (long)pid, how, s->port);
+                    save_startup_output(ai, s);
                     record_failure(ai, how);
                     publish_failed(ai, 1);
                 }
+                forget_startup_output(s);
                 if (s->out_fd >= 0) {
                     close(s->out_fd);
                 }
@@ -588,6 +660,7 @@ static apr_interval_time_t tick(void)
         if (!a->in_use) {
             continue;
         }
+        report_dropped_output(a, now);
         for (si = 0; si < AC_MAX_PROCESSES; si++) {
             sup_slot_t *s = &a->slots[si];
             if (!s->pid) {
@@ -600,6 +673,7 @@ static apr_interval_time_t tick(void)
                     close(fd);
                     s->state = AC_SLOT_READY;
                     s->ready_at = mono();
+                    forget_startup_output(s);
                     publish_slot(ai, si);
                     publish_failed(ai, 0);
                     ac_app_notify(shared_app(ai));
@@ -1079,7 +1153,8 @@ static void become_supervisor(const ac_supervisor_args_t *args)
     sigdelset(&mask, SIGUSR1);
     sigdelset(&mask, SIGWINCH);
     sup.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sup.sigfd < 0 || apr_pool_create(&sup.pool, NULL) != APR_SUCCESS) {
+    if (sup.sigfd < 0 || apr_pool_create(&sup.pool, NULL) != APR_SUCCESS
+        || apr_pool_create(&sup.scratch, sup.pool) != APR_SUCCESS) {
         _exit(1);
     }
 

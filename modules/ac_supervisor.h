@@ -20,6 +20,7 @@ typedef struct {
     int control_fd;              /* stream to the parent; EOF = httpd is gone */
     int request_fd;              /* datagrams from the children */
     unsigned port_low, port_high;
+    const char *runtime_dir;     /* ours, owned by the User; NULL if unusable */
     const char *record_path;     /* ac_strays record of running backends, or NULL */
 } ac_supervisor_args_t;
 
