@@ -34,6 +34,7 @@ APLOG_USE_MODULE(aspnetcore);
 #define MAX_RESPONSE_FIELDS 200
 #define BODY_READ_SIZE 65536
 #define UPLOAD_READ_SIZE 65536
+#define CONTINUE_WAIT apr_time_from_sec(1)  /* for the app's 100 Continue */
 
 static ac_connpool_t *connpool;
 
@@ -300,6 +301,7 @@ static int copy_request_field(void *data, const char *name, const char *value)
 {
     copy_ctx_t *ctx = data;
 
+    /* Expect is answered hop by hop: we ask the app ourselves (build_head) */
     if (ac_http1_is_hop_by_hop(name) || !strcasecmp(name, "Content-Length")
         || !strcasecmp(name, "Expect") || !strncasecmp(name, "MS-ASPNETCORE", 13)) {
         return 1;
@@ -375,6 +377,10 @@ static head_t *build_head(request_rec *r, const chosen_t *proc, int body_mode,
     }
     else if (body_mode == 2) {
         ADD_LIT(h, "Transfer-Encoding: chunked\r\n");
+    }
+    if (body_mode && r->expecting_100) {
+        /* the client waits for a go-ahead: let the app give it (or refuse) */
+        ADD_LIT(h, "Expect: 100-continue\r\n");
     }
     add_field(h, "MS-ASPNETCORE-TOKEN", apr_pstrdup(r->pool, proc->view.token));
     add_field(h, "X-Forwarded-For",
@@ -486,18 +492,44 @@ typedef struct {
 } response_t;
 
 /* Reads until a final (non-1xx) response head is complete. */
+/* Reads until a final (or 101) response head is complete: APR_SUCCESS.
+ * With `until_continue`, a 100 Continue ends the wait too: APR_INCOMPLETE.
+ * Bytes after a head stay in the buffer for the next call. */
 static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
-                              apr_interval_time_t timeout, const char **why)
+                              apr_interval_time_t timeout, int until_continue,
+                              const char **why)
 {
     apr_size_t scanned = 0;
 
-    resp->size = HEAD_BUF_INITIAL;
-    resp->buf = apr_palloc(r->pool, resp->size);
-    resp->len = 0;
+    if (!resp->buf) {
+        resp->size = HEAD_BUF_INITIAL;
+        resp->buf = apr_palloc(r->pool, resp->size);
+        resp->len = 0;
+    }
     for (;;) {
         apr_size_t n, head_len;
         apr_status_t rv;
 
+        head_len = resp->len ? ac_http1_head_length(resp->buf, resp->len, &scanned) : 0;
+        if (head_len) {
+            *why = ac_http1_parse_response(r->pool, resp->buf, head_len, MAX_RESPONSE_FIELDS,
+                                           &resp->head);
+            if (*why) {
+                return APR_EGENERAL;
+            }
+            if (resp->head.status >= 200 || resp->head.status == 101) {
+                resp->head_len = head_len;
+                return APR_SUCCESS;
+            }
+            /* an interim response (100 Continue, 103 Early Hints): consumed here */
+            memmove(resp->buf, resp->buf + head_len, resp->len - head_len);
+            resp->len -= head_len;
+            scanned = 0;
+            if (until_continue && resp->head.status == 100) {
+                return APR_INCOMPLETE;
+            }
+            continue;
+        }
         if (resp->len == resp->size) {
             char *bigger;
             if (resp->size >= HEAD_BUF_MAX) {
@@ -521,23 +553,6 @@ static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
         }
         resp->got_bytes = 1;
         resp->len += n;
-        head_len = ac_http1_head_length(resp->buf, resp->len, &scanned);
-        if (!head_len) {
-            continue;
-        }
-        *why = ac_http1_parse_response(r->pool, resp->buf, head_len, MAX_RESPONSE_FIELDS,
-                                       &resp->head);
-        if (*why) {
-            return APR_EGENERAL;
-        }
-        if (resp->head.status >= 200 || resp->head.status == 101) {
-            resp->head_len = head_len;
-            return APR_SUCCESS;
-        }
-        /* an interim response (100 Continue, 103 Early Hints): skip it */
-        memmove(resp->buf, resp->buf + head_len, resp->len - head_len);
-        resp->len -= head_len;
-        scanned = 0;
     }
 }
 
@@ -825,7 +840,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     head_t *head;
     apr_off_t body_length;
     apr_interval_time_t request_timeout;
-    int mode, status, attempt, body_started = 0;
+    int mode, status, attempt, body_started = 0, answered = 0;
     const char *why = NULL;
     apr_status_t rv = APR_SUCCESS;
 
@@ -886,8 +901,22 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             struct iovec *iov = apr_pmemdup(r->pool, head->iov->elts,
                                             sizeof(struct iovec) * (apr_size_t)head->iov->nelts);
             rv = ac_sock_writev_all(b->fd, iov, head->iov->nelts, request_timeout);
+            why = "error writing the request";
         }
-        if (rv == APR_SUCCESS && mode != BODY_NONE) {
+        answered = 0;
+        if (rv == APR_SUCCESS && mode != BODY_NONE && r->expecting_100) {
+            /* Wait (briefly) for the app's go-ahead before taking the body from
+             * the client: an app that refuses it (413, 401) is answered at
+             * once, and the client never sends the body. */
+            rv = read_head(r, b, &resp, CONTINUE_WAIT, 1, &why);
+            if (rv == APR_SUCCESS) {
+                answered = 1;
+            }
+            else if (rv == APR_INCOMPLETE || rv == APR_TIMEUP) {
+                rv = APR_SUCCESS;   /* 100 Continue, or no word: send the body */
+            }
+        }
+        if (rv == APR_SUCCESS && mode != BODY_NONE && !answered) {
             body_started = 1;
             rv = send_body(r, b, mode, request_timeout, &client_status);
             if (client_status != OK) {
@@ -898,7 +927,9 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             }
             /* a write error may still come with a response (an early 413) */
         }
-        rv = read_head(r, b, &resp, request_timeout, &why);
+        if (!answered && (rv == APR_SUCCESS || body_started)) {
+            rv = read_head(r, b, &resp, request_timeout, 0, &why);
+        }
         if (rv == APR_SUCCESS) {
             break;
         }
@@ -924,6 +955,13 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     }
     memset(&bs, 0, sizeof(bs));
     why = apply_head(r, &resp, &bs);
+    if (!why && answered) {
+        /* The app answered before the body: neither it nor Apache reads a
+         * body that the client, still waiting for 100 Continue, never sends;
+         * both connections close after this response. */
+        bs.keepalive = 0;
+        r->connection->keepalive = AP_CONN_CLOSE;
+    }
     if (why) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] bad response: %s (502.3)",
                       app->label, why);
