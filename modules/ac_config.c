@@ -43,6 +43,7 @@ void *ac_dir_conf_create(apr_pool_t *p, char *dir)
     d->request_timeout = AC_UNSET;
     d->disable_startup_error_page = AC_UNSET;
     d->max_queued = AC_UNSET;
+    d->websocket_idle = AC_UNSET;
     return d;
 }
 
@@ -82,6 +83,7 @@ void *ac_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     d->request_timeout = MERGE_INT(request_timeout);
     d->disable_startup_error_page = MERGE_INT(disable_startup_error_page);
     d->max_queued = MERGE_INT(max_queued);
+    d->websocket_idle = MERGE_INT(websocket_idle);
     d->app = MERGE_PTR(app);
     return d;
 }
@@ -341,6 +343,8 @@ static const int_directive_t processes = {
     APR_OFFSETOF(ac_dir_conf_t, processes), 1, AC_MAX_PROCESSES, 1 };
 static const int_directive_t max_queued = {
     APR_OFFSETOF(ac_dir_conf_t, max_queued), 0, AC_MAX_QUEUED_LIMIT, 0 };
+static const int_directive_t websocket_idle = {
+    APR_OFFSETOF(ac_dir_conf_t, websocket_idle), 0, 86400, 0 };
 
 static const char *set_int(cmd_parms *cmd, void *dv, const char *arg)
 {
@@ -393,6 +397,23 @@ static const char *set_request_timeout(cmd_parms *cmd, void *dv, const char *arg
 }
 
 /* ---- server-wide ------------------------------------------------------- */
+
+static const char *set_max_websockets(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
+    long v;
+    const char *err;
+    (void)dv;
+    if (cmd->server->is_virtual) {
+        return "AspNetCoreMaxWebSockets: server-wide only (not in <VirtualHost>)";
+    }
+    err = ac_parse_int_range(cmd->pool, arg, 1, 1000000, &v);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "AspNetCoreMaxWebSockets: ", err, NULL);
+    }
+    c->max_websockets = (int)v;
+    return NULL;
+}
 
 static const char *set_port_range(cmd_parms *cmd, void *dv, const char *arg)
 {
@@ -454,6 +475,10 @@ const command_rec ac_directives[] = {
     AP_INIT_FLAG("AspNetCore", ap_set_flag_slot, (void *)APR_OFFSETOF(ac_dir_conf_t, enabled),
                  REQUEST_CTX,
                  "On: requests in this scope go to the app; Off: Apache serves them"),
+    AP_INIT_TAKE1("AspNetCoreWebSocketIdleTimeout", set_int, (void *)&websocket_idle, REQUEST_CTX,
+                  "Seconds a WebSocket may stay silent both ways before it is closed (0: never)"),
+    AP_INIT_TAKE1("AspNetCoreMaxWebSockets", set_max_websockets, NULL, RSRC_CONF,
+                  "WebSocket connections open at once, all apps together"),
     AP_INIT_TAKE1("AspNetCorePortRange", set_port_range, NULL, RSRC_CONF,
                   "LOW-HIGH: loopback ports the apps' processes listen on"),
     { NULL }

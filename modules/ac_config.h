@@ -62,6 +62,7 @@ typedef struct {
     apr_interval_time_t request_timeout;
     int disable_startup_error_page;
     int max_queued;                  /* AspNetCoreMaxQueuedRequests */
+    int websocket_idle;              /* AspNetCoreWebSocketIdleTimeout, seconds */
     /* the app requests in this scope go to */
     ac_app_scope_t *app;
 } ac_dir_conf_t;
@@ -73,6 +74,7 @@ typedef enum {
 
 typedef struct {
     unsigned port_low, port_high;    /* AspNetCorePortRange */
+    int max_websockets;              /* AspNetCoreMaxWebSockets; 0: half of MaxRequestWorkers */
 } ac_server_conf_t;
 
 extern const command_rec ac_directives[];
@@ -90,6 +92,7 @@ void ac_config_reset(apr_pool_t *pconf);
 #define AC_DEFAULT_RAPID_FAILS 10
 #define AC_DEFAULT_REQUEST_TIMEOUT apr_time_from_sec(120)
 #define AC_DEFAULT_MAX_QUEUED 100
+#define AC_DEFAULT_WEBSOCKET_IDLE 300
 #define AC_MAX_QUEUED_LIMIT 100000
 #define AC_DEFAULT_PORT_LOW 10000
 #define AC_DEFAULT_PORT_HIGH 48000

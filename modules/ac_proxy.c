@@ -7,6 +7,7 @@
 #include "ac_resolve.h"
 #include "ac_shared.h"
 #include "ac_sockio.h"
+#include "ac_tunnel.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -295,6 +296,7 @@ typedef struct {
     const char *connection;      /* the client's Connection field */
     const char *xff, *xfp;       /* client-sent X-Forwarded-For/-Proto */
     int has_host;
+    int websocket;               /* an upgrade to WebSocket is asked for */
 } copy_ctx_t;
 
 static int copy_request_field(void *data, const char *name, const char *value)
@@ -308,6 +310,9 @@ static int copy_request_field(void *data, const char *name, const char *value)
     }
     if (ctx->connection && ac_http1_has_token(ctx->connection, name)) {
         return 1;
+    }
+    if (ctx->websocket && !strcasecmp(name, "Sec-WebSocket-Extensions")) {
+        return 1;   /* compression and other extensions cannot cross the tunnel (ANCM) */
     }
     if (!strcasecmp(name, "X-Forwarded-For")) {
         ctx->xff = ctx->xff ? apr_pstrcat(ctx->h->p, ctx->xff, ", ", value, NULL) : value;
@@ -350,8 +355,18 @@ static const char *client_address(request_rec *r)
     return apr_psprintf(r->pool, "%s:%u", c->client_ip, (unsigned)port);
 }
 
+/* Does the client ask to switch this connection to WebSocket? */
+static int wants_websocket(request_rec *r)
+{
+    const char *upgrade = apr_table_get(r->headers_in, "Upgrade");
+    const char *connection = apr_table_get(r->headers_in, "Connection");
+    return upgrade && connection && r->proto_num >= HTTP_VERSION(1, 1)
+           && r->method_number == M_GET && ac_http1_has_token(upgrade, "websocket")
+           && ac_http1_has_token(connection, "upgrade");
+}
+
 static head_t *build_head(request_rec *r, const chosen_t *proc, int body_mode,
-                          apr_off_t body_length)
+                          apr_off_t body_length, int websocket)
 {
     head_t *h = apr_palloc(r->pool, sizeof(*h));
     copy_ctx_t ctx;
@@ -368,7 +383,11 @@ static head_t *build_head(request_rec *r, const chosen_t *proc, int body_mode,
     memset(&ctx, 0, sizeof(ctx));
     ctx.h = h;
     ctx.connection = apr_table_get(r->headers_in, "Connection");
+    ctx.websocket = websocket;
     apr_table_do(copy_request_field, &ctx, r->headers_in, NULL);
+    if (websocket) {
+        ADD_LIT(h, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
+    }
     if (!ctx.has_host) {
         add_field(h, "Host", r->hostname ? r->hostname : r->server->server_hostname);
     }
@@ -810,6 +829,67 @@ client_gone:
     return OK;
 }
 
+/* ---- WebSockets ------------------------------------------------------- */
+
+static apr_status_t give_back_tunnel(void *data)
+{
+    __atomic_sub_fetch(&((ac_shared_t *)data)->tunnels, 1, __ATOMIC_RELAXED);
+    return APR_SUCCESS;
+}
+
+/* A place among AspNetCoreMaxWebSockets tunnels (all children together):
+ * tunnels hold a worker for as long as they live, and must not take all. */
+static int take_tunnel(request_rec *r)
+{
+    ac_shared_t *sh = ac_registry_shared();
+    uint32_t n;
+
+    if (!sh) {
+        return 0;
+    }
+    n = __atomic_add_fetch(&sh->tunnels, 1, __ATOMIC_RELAXED);
+    apr_pool_cleanup_register(r->pool, sh, give_back_tunnel, apr_pool_cleanup_null);
+    return n <= __atomic_load_n(&sh->tunnel_limit, __ATOMIC_RELAXED);
+}
+
+/* The app said 101: tell the client, then relay both ways until done. */
+static int run_websocket(request_rec *r, const ac_dir_conf_t *d, backend_t *b,
+                         response_t *resp)
+{
+    conn_rec *c = r->connection;
+    apr_interval_time_t idle = apr_time_from_sec(d->websocket_idle != AC_UNSET
+                                                 ? d->websocket_idle
+                                                 : AC_DEFAULT_WEBSOCKET_IDLE);
+    apr_off_t moved;
+    int i;
+
+    apr_table_clear(r->headers_out);
+    for (i = 0; i < resp->head.headers->nelts; i++) {
+        ac_header_t *f = &APR_ARRAY_IDX(resp->head.headers, i, ac_header_t);
+        if (!ac_http1_is_hop_by_hop(f->name) && strcasecmp(f->name, "Sec-WebSocket-Extensions")
+            && strcasecmp(f->name, "Date") && strcasecmp(f->name, "Server")) {
+            apr_table_addn(r->headers_out, f->name, f->value);
+        }
+    }
+    apr_table_setn(r->headers_out, "Upgrade", "websocket");
+    apr_table_setn(r->headers_out, "Connection", "Upgrade");
+    r->status = HTTP_SWITCHING_PROTOCOLS;
+    r->status_line = "101 Switching Protocols";
+    ap_send_interim_response(r, 1);
+
+    /* From here on the connection is a tunnel: nothing HTTP may be written
+     * to it any more, and it is not kept alive afterwards. */
+    r->output_filters = r->proto_output_filters = c->output_filters;
+    r->input_filters = r->proto_input_filters = c->input_filters;
+    c->keepalive = AP_CONN_CLOSE;
+    moved = ac_tunnel_run(r, b->fd, resp->buf + resp->head_len, resp->len - resp->head_len,
+                          idle > 0 ? idle : -1);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "WebSocket closed after %" APR_OFF_T_FMT
+                  " bytes", moved);
+    backend_discard(b);
+    return DONE;
+}
+
 /* ---- the whole exchange ---------------------------------------------- */
 
 /* The app cannot run as configured (a broken web.config, say): a 500 that
@@ -840,7 +920,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     head_t *head;
     apr_off_t body_length;
     apr_interval_time_t request_timeout;
-    int mode, status, attempt, body_started = 0, answered = 0;
+    int mode, status, attempt, body_started = 0, answered = 0, websocket;
     const char *why = NULL;
     apr_status_t rv = APR_SUCCESS;
 
@@ -883,8 +963,13 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     b->proc = proc;
     apr_pool_cleanup_register(r->pool, b, backend_cleanup, apr_pool_cleanup_null);
 
+    websocket = wants_websocket(r);
+    if (websocket && !take_tunnel(r)) {
+        return unavailable(r, app->label, "too many WebSocket connections "
+                           "(AspNetCoreMaxWebSockets)");
+    }
     mode = request_body_mode(r, &body_length);
-    head = build_head(r, proc, mode, body_length);
+    head = build_head(r, proc, mode, body_length, websocket);
 
     for (attempt = 0; attempt < 2; attempt++) {
         int client_status = OK;
@@ -948,10 +1033,13 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
         return HTTP_BAD_GATEWAY;
     }
     if (resp.head.status == 101) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "[%s] the app switched protocols, which is not supported yet", app->label);
-        backend_discard(b);
-        return HTTP_BAD_GATEWAY;
+        if (!websocket) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "[%s] the app switched protocols unasked (502.3)", app->label);
+            backend_discard(b);
+            return HTTP_BAD_GATEWAY;
+        }
+        return run_websocket(r, d, b, &resp);
     }
     memset(&bs, 0, sizeof(bs));
     why = apply_head(r, &resp, &bs);

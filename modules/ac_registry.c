@@ -15,6 +15,7 @@
 #include <http_core.h>
 #include <http_log.h>
 #include <http_main.h>
+#include <ap_mpm.h>
 #include <unixd.h>
 #include <apr_file_info.h>
 #include <apr_shm.h>
@@ -400,6 +401,19 @@ static int supervisor_alive(process_state_t *st)
     return r == 0;
 }
 
+/* Half of MaxRequestWorkers: WebSockets never take every worker. */
+static int default_max_websockets(void)
+{
+    int daemons = 1, threads = 1;
+    if (ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons) != APR_SUCCESS || daemons < 1) {
+        daemons = 1;
+    }
+    if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS || threads < 1) {
+        threads = 1;
+    }
+    return daemons * threads / 2 > 0 ? daemons * threads / 2 : 1;
+}
+
 int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
     apr_array_header_t *apps = ac_config_declared_apps();
@@ -445,6 +459,8 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         return !OK;
     }
     sconf = ap_get_module_config(s->module_config, &aspnetcore_module);
+    st->shared->tunnel_limit = (uint32_t)(sconf->max_websockets > 0 ? sconf->max_websockets
+                                          : default_max_websockets());
     globals.port_low = sconf->port_low;
     globals.port_high = sconf->port_high;
     st->payload = apr_array_make(pconf, 1024, 1);

@@ -168,7 +168,7 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
                                          wc ? wc->rapid_fails_per_minute : -1,
                                          AC_DEFAULT_RAPID_FAILS);
     l->processes = PICK_INT(eff->processes, wc ? wc->processes_per_application : -1, 1);
-    l->websockets = 0;      /* no tunnel yet: tell the app so */
+    l->websockets = 1;      /* ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED=true: we tunnel them */
     l->ondemand = eff->start_mode != AC_UNSET ? eff->start_mode == AC_START_ONDEMAND
                                               : scope->kind == AC_SCOPE_HTACCESS;
 

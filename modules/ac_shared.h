@@ -68,6 +68,8 @@ typedef struct {
     int32_t supervisor_pid;
     uint32_t supervisor_starts;
     uint32_t table_wake;                /* futex word, bumped when an app is added or removed */
+    uint32_t tunnels;                   /* WebSocket tunnels open (children, atomic) */
+    uint32_t tunnel_limit;              /* AspNetCoreMaxWebSockets (parent) */
     ac_app_t apps[AC_MAX_APPS];
 } ac_shared_t;
 

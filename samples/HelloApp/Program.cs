@@ -86,4 +86,33 @@ app.MapMethods("/", TestEndpoints.GetAndHead, (HttpContext context) =>
 // diagnostic endpoints used by mod_aspnetcore's integration tests.
 app.MapTestEndpoints();
 
+// A WebSocket echo at /ws, for the tests of Apache's WebSocket tunnel (opt-in
+// like the other test endpoints).
+if (app.Configuration.GetValue("HelloApp:TestEndpoints", false))
+{
+    app.UseWebSockets();
+    app.Map("/ws", async (HttpContext context) =>
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = 400;
+            return;
+        }
+        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        var buffer = new byte[64 * 1024];
+        while (true)
+        {
+            var result = await socket.ReceiveAsync(buffer, context.RequestAborted);
+            if (result.MessageType == System.Net.WebSockets.WebSocketMessageType.Close)
+            {
+                await socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure,
+                                        "bye", context.RequestAborted);
+                break;
+            }
+            await socket.SendAsync(buffer.AsMemory(0, result.Count), result.MessageType,
+                                   result.EndOfMessage, context.RequestAborted);
+        }
+    });
+}
+
 app.Run();
