@@ -920,7 +920,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     head_t *head;
     apr_off_t body_length;
     apr_interval_time_t request_timeout;
-    int mode, status, attempt, body_started = 0, answered = 0, websocket;
+    int mode, status, attempt, body_started = 0, answered = 0, websocket, rechosen = 0;
     const char *why = NULL;
     apr_status_t rv = APR_SUCCESS;
 
@@ -979,7 +979,23 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             if (!supervisor_alive(ac_registry_shared())) {
                 return unavailable(r, app->label, "the supervisor is being restarted");
             }
-            return HTTP_BAD_GATEWAY;
+            if (rechosen) {
+                return HTTP_BAD_GATEWAY;
+            }
+            /* That process went away between our pick and our connect (it
+             * was being replaced, say): pick again, once. */
+            rechosen = 1;
+            ac_slot_leave(proc->slot);
+            apr_pool_cleanup_kill(r->pool, proc->slot, leave_slot);
+            status = choose_process(r, app, index, proc);
+            if (status != OK) {
+                return status == APP_GONE ? HTTP_BAD_GATEWAY : status;
+            }
+            ac_slot_enter(proc->slot);
+            apr_pool_cleanup_register(r->pool, proc->slot, leave_slot, apr_pool_cleanup_null);
+            head = build_head(r, proc, mode, body_length, websocket);
+            attempt--;
+            continue;
         }
         {
             /* writev consumes the iovecs: send a copy so a retry can resend */
