@@ -93,6 +93,7 @@ static int pick_ready(ac_app_t *app, uint32_t nslots, chosen_t *out)
 }
 
 #define APP_GONE (-2)
+#define APP_OFFLINE (-3)
 #define MAX_HOPS 4                         /* successor links followed at most */
 #define WAIT_SLICE apr_time_from_sec(1)    /* waiting: look at the supervisor this often */
 
@@ -150,6 +151,9 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
             return APP_GONE;
         }
         out->app_index = index;
+        if (v.offline) {
+            return APP_OFFLINE;
+        }
         if (pick_ready(app, v.nslots, out)) {
             return OK;
         }
@@ -829,6 +833,39 @@ client_gone:
     return OK;
 }
 
+/* ---- app_offline.htm -------------------------------------------------- */
+
+#define OFFLINE_MAX_BYTES (16 * 1024 * 1024)
+
+/* The app is offline for a deploy: 503 with the bytes of its app_offline.htm
+ * (ANCM), never cached, and a hint to come back soon. */
+static int serve_offline(request_rec *r, const ac_resolved_t *app)
+{
+    const char *path = apr_pstrcat(r->pool, app->launch->app_root, "/app_offline.htm", NULL);
+    apr_bucket_brigade *bb;
+    apr_file_t *f;
+    apr_finfo_t fi;
+
+    r->status = HTTP_SERVICE_UNAVAILABLE;
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "Retry-After", "5");
+    ap_set_content_type(r, "text/html");
+    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, r->pool) != APR_SUCCESS
+        || apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f) != APR_SUCCESS
+        || fi.filetype != APR_REG || fi.size > OFFLINE_MAX_BYTES) {
+        /* removed just now, or not a sensible page: a plain 503 */
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    ap_set_content_length(r, fi.size);
+    if (r->header_only) {
+        return OK;
+    }
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_brigade_insert_file(bb, f, 0, fi.size, r->pool);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS ? OK : AP_FILTER_ERROR;
+}
+
 /* ---- WebSockets ------------------------------------------------------- */
 
 static apr_status_t give_back_tunnel(void *data)
@@ -941,6 +978,9 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
         if (status == OK) {
             status = choose_process(r, app, index, proc);
         }
+        if (status == APP_OFFLINE) {
+            return serve_offline(r, app);
+        }
         if (status != APP_GONE) {
             break;
         }
@@ -988,6 +1028,9 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             ac_slot_leave(proc->slot);
             apr_pool_cleanup_kill(r->pool, proc->slot, leave_slot);
             status = choose_process(r, app, index, proc);
+            if (status == APP_OFFLINE) {
+                return serve_offline(r, app);
+            }
             if (status != OK) {
                 return status == APP_GONE ? HTTP_BAD_GATEWAY : status;
             }

@@ -96,6 +96,7 @@ static void copy_app(void *view, const void *src)
     v->state = __atomic_load_n(&app->state, __ATOMIC_RELAXED);
     v->nslots = __atomic_load_n(&app->nslots, __ATOMIC_RELAXED);
     v->failed = __atomic_load_n(&app->failed, __ATOMIC_RELAXED);
+    v->offline = __atomic_load_n(&app->offline, __ATOMIC_RELAXED);
     v->predecessor = __atomic_load_n(&app->predecessor, __ATOMIC_RELAXED);
     v->successor = __atomic_load_n(&app->successor, __ATOMIC_RELAXED);
     memcpy(v->key, app->key, AC_KEY_BYTES);

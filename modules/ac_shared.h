@@ -52,6 +52,7 @@ typedef struct {
     unsigned char key[AC_KEY_BYTES];
     uint32_t nslots;
     uint32_t failed;                    /* nonzero: the last start failed and no slot is ready */
+    uint32_t offline;                   /* app_offline.htm is in the app root */
     int32_t predecessor;                /* the version this one replaces, serving until this one
                                          * is ready; -1 none */
     int32_t successor;                  /* the version that replaced this one; -1 none */
@@ -79,6 +80,7 @@ typedef struct {
     unsigned char key[AC_KEY_BYTES];
     uint32_t nslots;
     uint32_t failed;
+    uint32_t offline;
     int32_t predecessor, successor;
 } ac_app_view_t;
 

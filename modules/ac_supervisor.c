@@ -74,6 +74,8 @@ typedef struct {
     unsigned consecutive;
     unsigned collisions;         /* port collisions in a row */
     int replaced_by;             /* index of the newer version it serves for until ready; -1 */
+    int offline;                 /* app_offline.htm is there: no process runs */
+    apr_time_t offline_checked;
     apr_time_t not_before;       /* back-off: no start before this */
     int tripped;                 /* over rapidFailsPerMinute */
     apr_time_t output_second;
@@ -645,13 +647,60 @@ static int any_ready(int ai)
 }
 
 static void retire_predecessors(int ai);
+static void stop_slot(int ai, int si, int now_please);
+
+#define OFFLINE_CHECK_INTERVAL apr_time_from_msec(500)
+
+/* app_offline.htm (ANCM): while it is in the app root the app runs no
+ * process and every request gets the file (children serve it). Looked at
+ * twice a second. Published before the processes are stopped, so that no
+ * request is sent to a stopping app in between. */
+static void check_offline(int ai, apr_time_t now)
+{
+    sup_app_t *a = &sup.apps[ai];
+    ac_app_t *app = shared_app(ai);
+    char path[4096];
+    int present, si;
+
+    if (now - a->offline_checked < OFFLINE_CHECK_INTERVAL) {
+        return;
+    }
+    a->offline_checked = now;
+    if (apr_snprintf(path, sizeof(path), "%s/app_offline.htm", a->launch->app_root)
+        >= (int)sizeof(path) - 1) {
+        return;
+    }
+    present = access(path, F_OK) == 0;
+    if (present == a->offline) {
+        return;
+    }
+    a->offline = present;
+    ac_seq_write_begin(&app->seq);
+    app->offline = (uint32_t)present;
+    app->failed = 0;
+    ac_seq_write_end(&app->seq);
+    ac_app_notify(app);
+    /* a deploy starts afresh: no back-off, no rapid-fail count */
+    a->nfails = 0;
+    a->consecutive = 0;
+    a->tripped = 0;
+    a->not_before = 0;
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sup.s, "[%s] %s: %s", a->label, path,
+                 present ? "appeared, stopping the app" : "removed, the app starts again");
+    if (present) {
+        for (si = 0; si < AC_MAX_PROCESSES; si++) {
+            stop_slot(ai, si, 0);
+        }
+        a->wanted = 0;
+    }
+}
 
 /* Timers: readiness probes, stop deadlines, (re)starts. Returns how long
  * the loop may sleep. */
 static apr_interval_time_t tick(void)
 {
     apr_time_t now = mono();
-    apr_interval_time_t sleep = apr_time_from_sec(1);
+    apr_interval_time_t sleep = OFFLINE_CHECK_INTERVAL;
     int ai, si;
 
     for (ai = 0; ai < AC_MAX_APPS; ai++) {
@@ -661,6 +710,9 @@ static apr_interval_time_t tick(void)
             continue;
         }
         report_dropped_output(a, now);
+        if (a->active) {
+            check_offline(ai, now);
+        }
         for (si = 0; si < AC_MAX_PROCESSES; si++) {
             sup_slot_t *s = &a->slots[si];
             if (!s->pid) {
@@ -740,7 +792,8 @@ static apr_interval_time_t tick(void)
             memset(a, 0, sizeof(*a));
             continue;
         }
-        if (!a->active || sup.stopping || sup.held || (a->launch->ondemand && !a->wanted)) {
+        if (!a->active || sup.stopping || sup.held || a->offline
+            || (a->launch->ondemand && !a->wanted)) {
             continue;
         }
         if (now < a->not_before) {
