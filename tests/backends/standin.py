@@ -19,13 +19,17 @@ methods get 405 like ASP.NET Core routing; unknown paths get 404):
   /                      text "hello from standin"
   /echo, /echo/<any>     any method, JSON description of the request
   /env                   JSON object of the process environment
-  /pid                   text pid
+  /pid                   text pid (/pid?ms=N: after sleeping N ms)
   /sleep?ms=N            "slept N" after N ms
   /stream?n=N&interval_ms=M   chunked, "event i\\n" for i = 0..N-1, flushed
   /crash                 process exits with code 3 without answering
   /status/NNN            status NNN (200-599) with a short body
   /bytes?n=N             N bytes, byte i = i % 251
   /cookies               two Set-Cookie headers
+  /print?n=N             writes N lines "standin print i of N pid P" to stdout at
+                         once (one write), then answers "printed N"
+  /spawn-child           forks a grandchild in the stand-in's process group that
+                         sleeps (up to an hour); answers its pid
 
 Environment knobs:
   ASPNETCORE_PORT, ASPNETCORE_APPL_PATH, ASPNETCORE_TOKEN  the ANCM contract
@@ -34,6 +38,50 @@ Environment knobs:
   STANDIN_EXIT_AT_START=CODE   print a line to stderr and exit CODE at once
   STANDIN_IGNORE_SIGTERM=1     ignore SIGTERM (to test SIGKILL escalation)
   STANDIN_SHUTDOWN_GRACE_MS=N  max wait for in-flight requests when stopping
+
+Opt-in knobs for the supervision tests (tests/integration/test_supervision.py):
+  STANDIN_IGNORE_SHUTDOWN=1    the shutdown event gets 400 and SIGTERM/SIGINT are
+                               ignored: only SIGKILL stops the process
+  STANDIN_CHILD_AT_START=1     first thing at start (before STANDIN_EXIT_AT_START and
+                               the startup delay): fork a grandchild as /spawn-child
+                               does and print "standin: started child PID" to stdout
+  STANDIN_LOG_ARRIVALS=1       print "standin[PID]: arrived METHOD TARGET" to stdout
+                               as each request arrives (before it is handled), so a
+                               test can see that a request reached this process
+  STANDIN_SQUAT_ONCE=MARKER    if the file MARKER does not exist: create it, start a
+                               detached process (new session) that binds
+                               127.0.0.1:$ASPNETCORE_PORT and writes its pid into
+                               MARKER (or "error: ..." if it cannot bind), then
+                               exit 1 saying "address already in use" (a port
+                               collision). The squatter listens once the
+                               stand-in has exited (bound but not listening before,
+                               so a readiness probe cannot mistake it for the app)
+                               and lives at most STANDIN_SQUAT_SECONDS (default 300);
+                               whoever set the knob kills it by the pid in MARKER.
+                               If MARKER exists: start normally.
+
+Opt-in additions for the forwarding tests (tests/integration/test_forwarding.py; their
+own section near the end of this file, hooked in around Handler's methods):
+  /fwd/reason?code=N&text=T    status N with the reason phrase T
+  /fwd/headers[?auth=1]        repeated Set-Cookie / WWW-Authenticate / X-Multi fields and
+                               hop-by-hop ones (Connection naming X-Private-Hop, Keep-Alive,
+                               Proxy-Connection, Upgrade, Trailer, Transfer-Encoding: chunked)
+  /fwd/bighead?fields=K&size=N a response head of exactly K fields (and N bytes)
+  /fwd/close-delimited?n=N[&version=1.0]  body without framing, ended by closing
+  /fwd/trailers?n=N            chunked body followed by trailer fields
+  /fwd/sse?n=N&interval_ms=M   server-sent events carrying their write time (monotonic)
+  /fwd/reset                   reads the request, then resets the connection (RST)
+  /fwd/garbage?kind=K          a malformed response head (kinds: see GARBAGE)
+  /fwd/truncate?framing=length|chunked&how=close|reset  10 of 100000 bytes, then fails
+  /fwd/expect?refuse=CODE | ?continue_after_ms=N  the app decides about 100 Continue
+  /fwd/log[?clear=1]           requests recorded with STANDIN_RECORD_REQUESTS=1
+  /fwd/conns                   connections open to this process
+  /fwd/ws[?ext=1], /fwd/ws-seen  WebSocket echo; request headers of its handshakes
+  STANDIN_RECORD_REQUESTS=1    record every request (method, raw target, headers; whether
+                               it was handled to the end)
+  STANDIN_IDLE_CLOSE_MS=N      close a connection silent for N ms before a request
+  STANDIN_KEEPALIVE_MAX=N      after N requests on a connection, read the next one and
+                               close the connection without answering (keep-alive race)
 
 Run it with Debian's /usr/bin/python3 (stdlib only, no third-party imports).
 """
@@ -45,6 +93,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -65,6 +114,9 @@ def env_int(name, default):
 
 
 VERBOSE = os.environ.get("STANDIN_VERBOSE") == "1"
+IGNORE_SHUTDOWN = os.environ.get("STANDIN_IGNORE_SHUTDOWN") == "1"
+LOG_ARRIVALS = os.environ.get("STANDIN_LOG_ARRIVALS") == "1"
+GRANDCHILDREN = []   # /spawn-child processes (kept referenced; reaped by Popen)
 PID = os.getpid()
 TOKEN = os.environ.get("ASPNETCORE_TOKEN") or None
 PATH_BASE = ""  # set in main()
@@ -359,6 +411,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.raw_target = self.path
         words = self.requestline.split()
         self.raw_target = words[1] if len(words) >= 2 else self.path
+        if LOG_ARRIVALS:
+            sys.stdout.write("standin[%d]: arrived %s %s\n" % (PID, self.command, self.raw_target))
+            sys.stdout.flush()
         target = self.raw_target
         if "://" in target.split("?", 1)[0]:  # absolute-form
             u = urllib.parse.urlsplit(target)
@@ -388,6 +443,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if (self.command == "POST" and self.route_path.lower() == "/iisintegration"
                 and (self.header_value("MS-ASPNETCORE-EVENT") or "").lower() == "shutdown"):
             self.body.drain()
+            if IGNORE_SHUTDOWN:
+                sys.stderr.write("standin: shutdown event refused (STANDIN_IGNORE_SHUTDOWN)\n")
+                sys.stderr.flush()
+                self.send_simple(400)
+                return
             self.send_simple(202)
             self.wfile.flush()
             self.server.begin_stop("shutdown event")
@@ -421,6 +481,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/crash": self.h_crash,
             "/bytes": self.h_bytes,
             "/cookies": self.h_cookies,
+            "/print": self.h_print,
+            "/spawn-child": self.h_spawn_child,
         }
         handler = get_routes.get(key)
         if handler is None and key.startswith("/status/"):
@@ -468,7 +530,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_json(dict(sorted(os.environ.items())))
 
     def h_pid(self):
+        ms = max(0, self.qint("ms", 0))
+        if ms:
+            time.sleep(ms / 1000.0)
         self.send_text(200, "%d" % PID)
+
+    def h_print(self):
+        n = max(0, self.qint("n", 1))
+        text = "".join("standin print %d of %d pid %d\n" % (i, n, PID) for i in range(n))
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        self.send_text(200, "printed %d" % n)
+
+    def h_spawn_child(self):
+        self.send_text(200, "%d" % spawn_child())
 
     def h_sleep(self):
         ms = max(0, self.qint("ms", 0))
@@ -528,7 +603,81 @@ def close_socket(sock):
         pass
 
 
+def spawn_child():
+    """A grandchild in the stand-in's process group and session (no setsid/setpgid), the
+    kind of helper process `dotnet` may start; its stdout/stderr stay the stand-in's."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time\ntime.sleep(3600)", "standin-grandchild"],
+        stdin=subprocess.DEVNULL, close_fds=True)
+    GRANDCHILDREN.append(child)
+    return child.pid
+
+
+SQUATTER_CODE = r"""
+import os, socket, sys, time
+port, marker, parent, lifetime = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)   # no SO_REUSEADDR: the port is ours
+tmp = marker + ".tmp"
+try:
+    s.bind(("127.0.0.1", port))
+    text = "%d\n" % os.getpid()
+except OSError as e:
+    text = "error: the squatter cannot bind 127.0.0.1:%d: %s\n" % (port, e)
+with open(tmp, "w") as f:
+    f.write(text)
+os.rename(tmp, marker)
+if text.startswith("error"):
+    sys.exit(1)
+deadline = time.monotonic() + lifetime
+while os.getppid() == parent and time.monotonic() < deadline:
+    time.sleep(0.005)
+s.listen(16)
+while time.monotonic() < deadline:
+    time.sleep(0.5)
+"""
+
+
+def squat_once(marker):
+    """STANDIN_SQUAT_ONCE: simulate another program taking our port (see the top)."""
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return          # second start: behave normally
+    os.close(fd)
+    port = env_int("ASPNETCORE_PORT", 5000)
+    lifetime = env_int("STANDIN_SQUAT_SECONDS", 300)
+    subprocess.Popen([sys.executable, "-c", SQUATTER_CODE, str(port), marker, str(PID),
+                      str(lifetime)],
+                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(marker) as f:
+                text = f.read().strip()
+            if text.isdigit():
+                break
+            if text.startswith("error"):
+                sys.stderr.write("standin: %s\n" % text)
+                break
+        except OSError:
+            pass
+        time.sleep(0.005)
+    sys.stderr.write("standin: cannot listen on 127.0.0.1:%d: [Errno 98] Address already in use "
+                     "(STANDIN_SQUAT_ONCE)\n" % port)
+    sys.stderr.flush()
+    os._exit(1)
+
+
 def main():
+    squat = os.environ.get("STANDIN_SQUAT_ONCE", "")
+    if squat:
+        squat_once(squat)
+
+    if os.environ.get("STANDIN_CHILD_AT_START") == "1":
+        sys.stdout.write("standin: started child %d\n" % spawn_child())
+        sys.stdout.flush()
+
     exit_code = os.environ.get("STANDIN_EXIT_AT_START", "")
     if exit_code.strip():
         sys.stderr.write("standin: STANDIN_EXIT_AT_START=%s, exiting without listening\n" % exit_code)
@@ -551,11 +700,11 @@ def main():
     def on_signal(signum, _frame):
         server.begin_stop(signal.Signals(signum).name)
 
-    if os.environ.get("STANDIN_IGNORE_SIGTERM") == "1":
+    if os.environ.get("STANDIN_IGNORE_SIGTERM") == "1" or IGNORE_SHUTDOWN:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     else:
         signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN if IGNORE_SHUTDOWN else on_signal)
 
     sys.stdout.write("standin: listening on 127.0.0.1:%d pid %d\n" % (port, PID))
     sys.stdout.flush()
@@ -582,6 +731,522 @@ def main():
     sys.stderr.flush()
     os._exit(0)
 
+
+# ==========================================================================
+# Opt-in additions for the forwarding tests (tests/integration/test_forwarding.py)
+#
+# Reached only through paths under /fwd/ and the knobs STANDIN_RECORD_REQUESTS,
+# STANDIN_IDLE_CLOSE_MS and STANDIN_KEEPALIVE_MAX (see the top of the file):
+# without them the stand-in behaves exactly as above. The hooks wrap Handler's
+# methods instead of editing them.
+# ==========================================================================
+
+import base64 as _fwd_base64
+import collections as _fwd_collections
+import struct as _fwd_struct
+
+FWD_RECORD = os.environ.get("STANDIN_RECORD_REQUESTS") == "1"
+FWD_IDLE_CLOSE_MS = env_int("STANDIN_IDLE_CLOSE_MS", 0)
+FWD_KEEPALIVE_MAX = env_int("STANDIN_KEEPALIVE_MAX", 0)
+FWD_LOG = _fwd_collections.deque(maxlen=20000)   # recorded requests (STANDIN_RECORD_REQUESTS)
+FWD_WS_SEEN = _fwd_collections.deque(maxlen=100)  # request headers of /fwd/ws handshakes
+FWD_LOCK = threading.Lock()
+FWD_SEQ = [0]
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def _fwd_framing(headers):
+    return [[k, v] for k, v in headers
+            if k.lower() in ("content-length", "transfer-encoding", "expect")]
+
+
+def _fwd_record(handler, **extra):
+    with FWD_LOCK:
+        FWD_SEQ[0] += 1
+        entry = {
+            "seq": FWD_SEQ[0],
+            "method": handler.command,
+            "target": handler.raw_target,
+            "headers": [[k, v] for k, v in handler.headers.items()],
+            "peer_port": handler.client_address[1],
+            "conn_request": handler.fwd_requests_on_conn,
+        }
+        entry.update(extra)
+        FWD_LOG.append(entry)
+        return entry
+
+
+# -- hooks --------------------------------------------------------------------
+
+_fwd_base_handle_one_request = Handler.handle_one_request
+_fwd_base_dispatch = Handler._dispatch
+_fwd_base_route = Handler.route
+_fwd_base_expect_100 = Handler.handle_expect_100
+
+
+def _fwd_handle_one_request(self):
+    """STANDIN_IDLE_CLOSE_MS: a connection that stays silent that long between requests
+    is closed (as Kestrel's KeepAliveTimeout does, only much shorter)."""
+    if FWD_IDLE_CLOSE_MS > 0:
+        got = b""
+        try:
+            self.connection.settimeout(FWD_IDLE_CLOSE_MS / 1000.0)
+            got = self.rfile.peek(1)
+        except OSError:           # socket.timeout included
+            got = b""
+        if not got:
+            self.close_connection = True
+            if VERBOSE:
+                sys.stderr.write("standin: closing a connection idle for %d ms\n" % FWD_IDLE_CLOSE_MS)
+            return
+        try:
+            self.connection.settimeout(None)
+        except OSError:
+            pass
+    return _fwd_base_handle_one_request(self)
+
+
+def _fwd_dispatch(self):
+    self.fwd_requests_on_conn = getattr(self, "fwd_requests_on_conn", 0) + 1
+    words = self.requestline.split()
+    self.raw_target = words[1] if len(words) >= 2 else self.path
+    is_log = "/fwd/log" in self.raw_target.split("?", 1)[0].lower()
+    if FWD_KEEPALIVE_MAX > 0 and self.fwd_requests_on_conn > FWD_KEEPALIVE_MAX:
+        # A keep-alive race: the request was read, and the app closes the connection
+        # without answering (as a server that just timed the connection out does).
+        if FWD_RECORD and not is_log:
+            _fwd_record(self, dropped=True)
+        self.close_connection = True
+        return None
+    entry = _fwd_record(self, dropped=False, finished=False, answered=False) \
+        if FWD_RECORD and not is_log else None
+    try:
+        result = _fwd_base_dispatch(self)
+        if entry is not None:
+            entry["answered"] = True     # handled to the end (not cut off by an error)
+        return result
+    finally:
+        if entry is not None:
+            entry["finished"] = True
+
+
+def _fwd_expect_100(self):
+    """Requests to /fwd/expect decide themselves when (and whether) to say 100 Continue."""
+    if "/fwd/expect" in self.path.split("?", 1)[0].lower():
+        self.fwd_continue_pending = True
+        return True
+    self.fwd_continue_pending = False
+    return _fwd_base_expect_100(self)
+
+
+def _fwd_route(self):
+    key = self.route_path.lower().rstrip("/")
+    if not key.startswith("/fwd/"):
+        return _fwd_base_route(self)
+    handler = FWD_ROUTES.get(key[len("/fwd/"):])
+    if handler is None:
+        return self.send_simple(404)
+    return handler(self)
+
+
+Handler.handle_one_request = _fwd_handle_one_request
+Handler._dispatch = _fwd_dispatch
+Handler.handle_expect_100 = _fwd_expect_100
+Handler.route = _fwd_route
+
+
+# -- helpers ------------------------------------------------------------------
+
+def _fwd_q(self, name, default=""):
+    return self.query_params.get(name, [default])[0]
+
+
+def _fwd_raw(self, data):
+    self.wfile.write(data)
+    self.wfile.flush()
+
+
+def _fwd_reset(self):
+    """Close the connection with a TCP RST (SO_LINGER 0) and nothing else: no FIN."""
+    sock = self.connection
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _fwd_struct.pack("ii", 1, 0))
+        os.close(sock.detach())
+    except OSError:
+        pass
+    self.close_connection = True
+    self.body.done = True
+
+
+def _fwd_close(self):
+    """Close the connection (FIN) once this request is done."""
+    self.close_connection = True
+    try:
+        self.connection.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+# -- endpoints ----------------------------------------------------------------
+
+def fwd_reason(self):
+    """/fwd/reason?code=N&text=T: status N with reason phrase T."""
+    code = int(_fwd_q(self, "code", "299"))
+    text = _fwd_q(self, "text", "Fine")
+    body = b"reason test\n"
+    _fwd_raw(self, ("HTTP/1.1 %03d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+                    % (code, text, len(body))).encode("latin-1") +
+             (b"" if self.command == "HEAD" else body))
+
+
+def fwd_headers(self):
+    """/fwd/headers: repeated end-to-end fields, and hop-by-hop fields that a proxy must
+    not pass on; the body is chunked (so the app's own Transfer-Encoding is in the head)."""
+    body = b"hop-by-hop test body\n"
+    head = [
+        "HTTP/1.1 %s" % ("401 Unauthorized" if _fwd_q(self, "auth") else "200 OK"),
+        "Content-Type: text/plain",
+        "Set-Cookie: one=1; Path=/",
+        "Set-Cookie: two=2; Path=/; HttpOnly",
+        'WWW-Authenticate: Basic realm="standin"',
+        "WWW-Authenticate: Bearer",
+        "X-Multi: first",
+        "X-Multi: second",
+        "Connection: X-Private-Hop, keep-alive",
+        "X-Private-Hop: must-not-pass",
+        "Keep-Alive: timeout=77, max=7",
+        "Proxy-Connection: keep-alive",
+        "Upgrade: example/1",
+        "Trailer: X-Never",
+        "Transfer-Encoding: chunked",
+        "X-End-To-End: kept",
+    ]
+    data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+    if self.command != "HEAD":
+        data += b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    _fwd_raw(self, data)
+
+
+def fwd_bighead(self):
+    """/fwd/bighead?fields=K&size=N: a response head of exactly K fields (Content-Length
+    included) and, with size, exactly N bytes (status line and final CRLF included)."""
+    k = max(1, self.qint("fields", 10))
+    size = max(0, self.qint("size", 0))
+    body = b"big head ok\n"
+    status = "HTTP/1.1 200 OK\r\n"
+    fixed = ["Content-Length: %d" % len(body)]
+    names = ["X-F-%04d" % i for i in range(k - 1)]
+    if size:
+        # the head with empty values, then spread the rest over the values
+        base = (len(status) + sum(len(f) + 2 for f in fixed)
+                + sum(len(n) + 4 for n in names) + 2)
+        left = size - base
+        vals = []
+        for i in range(len(names)):
+            n = max(0, left) // (len(names) - i)
+            vals.append("v" * n)
+            left -= n
+    else:
+        vals = ["v"] * len(names)
+    lines = fixed + ["%s: %s" % (n, v) for n, v in zip(names, vals)]
+    head = (status + "".join(l + "\r\n" for l in lines) + "\r\n").encode("latin-1")
+    if size and len(head) != size:
+        return self.send_text(500, "cannot make a head of %d bytes with %d fields (got %d)\n"
+                              % (size, k, len(head)))
+    _fwd_raw(self, head + (b"" if self.command == "HEAD" else body))
+
+
+def fwd_close_delimited(self):
+    """/fwd/close-delimited?n=N[&version=1.0]: no Content-Length, no chunking: the body is
+    N pattern bytes, ended by closing the connection."""
+    n = max(0, self.qint("n", 1000))
+    version = "HTTP/1.0" if _fwd_q(self, "version") == "1.0" else "HTTP/1.1"
+    _fwd_raw(self, ("%s 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n" % version)
+             .encode("latin-1"))
+    if self.command != "HEAD":
+        left = n
+        while left > 0:
+            k = min(left, len(BYTES_PATTERN))
+            self.wfile.write(BYTES_PATTERN[:k])
+            left -= k
+    _fwd_close(self)
+
+
+def fwd_trailers(self):
+    """/fwd/trailers?n=N: chunked body of N pattern bytes in chunks of 1000, then trailer
+    fields (X-Checksum, X-Trailer-Two) after the last chunk."""
+    n = max(0, self.qint("n", 5000))
+    data = (BYTES_PATTERN * (n // len(BYTES_PATTERN) + 1))[:n]
+    out = [b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+           b"Trailer: X-Checksum, X-Trailer-Two\r\nTransfer-Encoding: chunked\r\n\r\n"]
+    if self.command != "HEAD":
+        for i in range(0, n, 1000):
+            piece = data[i:i + 1000]
+            out.append(b"%x\r\n%s\r\n" % (len(piece), piece))
+        out.append(b"0\r\nX-Checksum: sha256=%s\r\nX-Trailer-Two: 2\r\n\r\n"
+                   % hashlib.sha256(data).hexdigest().encode())
+    _fwd_raw(self, b"".join(out))
+
+
+def fwd_sse(self):
+    """/fwd/sse?n=N&interval_ms=M: server-sent events, one every M ms, each written (and
+    sent: unbuffered socket, TCP_NODELAY) on its own; its data is the stand-in's
+    time.monotonic() just before the write (CLOCK_MONOTONIC: comparable across processes
+    on this machine)."""
+    n = max(0, self.qint("n", 5))
+    interval = max(0, self.qint("interval_ms", 200))
+    _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n")
+    if self.command == "HEAD":
+        return
+    for i in range(n):
+        if i:
+            time.sleep(interval / 1000.0)
+        event = b"id: %d\ndata: %.6f\n\n" % (i, time.monotonic())
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+    self.wfile.write(b"0\r\n\r\n")
+
+
+def fwd_reset(self):
+    """/fwd/reset: the request is read, then the connection is reset (RST, no answer)."""
+    self.body.drain()
+    _fwd_reset(self)
+
+
+GARBAGE = {
+    "garbage": b"this is not HTTP at all\r\n\r\n",
+    "status": b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n",
+    "version": b"HTTP/9 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "nocolon": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nThis line has no colon\r\n\r\nok",
+    "space": b"HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok",
+    "cl": b"HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\nok",
+    "cl2": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nok",
+    "te": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok",
+    "chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
+    "nul": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Bad: a\x00b\r\n\r\nok",
+    "bare-cr": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Bad: a\rSet-Cookie: evil=1\r\n\r\nok",
+    "fold": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Bad: a\r\n Set-Cookie: evil=1\r\n\r\nok",
+}
+
+
+def fwd_garbage(self):
+    """/fwd/garbage?kind=K: a malformed response (see GARBAGE), then the connection closes."""
+    kind = _fwd_q(self, "kind", "garbage")
+    data = GARBAGE.get(kind)
+    if data is None:
+        return self.send_text(400, "unknown kind %r\n" % kind)
+    self.body.drain()
+    _fwd_raw(self, data)
+    _fwd_close(self)
+
+
+def fwd_truncate(self):
+    """/fwd/truncate?framing=length|chunked&how=close|reset[&pause_ms=N]: a response that
+    announces 100000 bytes (Content-Length) or is chunked, sends 10 body bytes, waits N ms
+    (default 50), then the connection is closed (FIN) or reset (RST)."""
+    framing = _fwd_q(self, "framing", "length")
+    how = _fwd_q(self, "how", "close")
+    self.body.drain()
+    if framing == "chunked":
+        data = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (10, BYTES_PATTERN[:10]))
+    else:
+        data = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                b"Content-Length: 100000\r\n\r\n" + BYTES_PATTERN[:10])
+    _fwd_raw(self, data)
+    # let the proxy pass the first bytes on before the failure (pause_ms=0: fail at once)
+    time.sleep(max(0, self.qint("pause_ms", 50)) / 1000.0)
+    if how == "reset":
+        _fwd_reset(self)
+    else:
+        _fwd_close(self)
+
+
+def fwd_expect(self):
+    """/fwd/expect: for Expect: 100-continue tests.
+    ?refuse=CODE  answer CODE at once, without 100 Continue and without reading the body
+                  (the connection is closed afterwards)
+    otherwise     after continue_after_ms=N ms (default 0) say 100 Continue (if the
+                  request expects it), read the body, answer JSON: expect (the field as
+                  received), continue_sent (monotonic time of the 100, or null),
+                  body_length, body_sha256"""
+    expect = self.header_value("Expect")
+    pending = getattr(self, "fwd_continue_pending", False) and expect is not None
+    self.fwd_continue_pending = False
+    refuse = self.qint("refuse", 0)
+    if refuse:
+        self.body.done = True            # never read: the client was told not to send it
+        self.close_connection = True
+        body = b"refused by the app\n"
+        _fwd_raw(self, b"HTTP/1.1 %d Refused\r\nContent-Type: text/plain\r\nConnection: close\r\n"
+                       b"Content-Length: %d\r\n\r\n%s" % (refuse, len(body), body))
+        return
+    sent = None
+    if pending:
+        time.sleep(max(0, self.qint("continue_after_ms", 0)) / 1000.0)
+        sent = time.monotonic()
+        _fwd_raw(self, b"HTTP/1.1 100 Continue\r\n\r\n")
+    sha = hashlib.sha256()
+    length = 0
+    while True:
+        data = self.body.read()
+        if not data:
+            break
+        sha.update(data)
+        length += len(data)
+    self.send_json({"expect": expect, "continue_sent": sent, "body_length": length,
+                    "body_sha256": sha.hexdigest(), "framing": _fwd_framing(self.header_list)})
+
+
+def fwd_log(self):
+    """/fwd/log: the requests recorded with STANDIN_RECORD_REQUESTS=1 (oldest first),
+    without /fwd/log's own; ?clear=1 empties the record after reading it."""
+    with FWD_LOCK:
+        entries = list(FWD_LOG)
+        if _fwd_q(self, "clear") == "1":
+            FWD_LOG.clear()
+    self.send_json({"recording": FWD_RECORD, "requests": entries})
+
+
+def fwd_conns(self):
+    """/fwd/conns: connections open to this process right now (this one included) and
+    requests being handled."""
+    with self.server.lock:
+        self.send_json({"connections": len(self.server.handlers), "busy": self.server.busy,
+                        "threads": threading.active_count()})
+
+
+# -- WebSocket echo (RFC 6455, stdlib only) --------------------------------------
+
+def _ws_read_exact(rfile, n):
+    data = rfile.read(n) if n else b""
+    if len(data) != n:
+        raise ConnectionError("connection closed inside a WebSocket frame")
+    return data
+
+
+def _ws_read_frame(rfile):
+    b0, b1 = _ws_read_exact(rfile, 2)
+    fin, opcode, masked, n = b0 & 0x80, b0 & 0x0F, b1 & 0x80, b1 & 0x7F
+    if n == 126:
+        n = _fwd_struct.unpack("!H", _ws_read_exact(rfile, 2))[0]
+    elif n == 127:
+        n = _fwd_struct.unpack("!Q", _ws_read_exact(rfile, 8))[0]
+    key = _ws_read_exact(rfile, 4) if masked else None
+    payload = _ws_read_exact(rfile, n)
+    if key:
+        payload = _ws_unmask(payload, key)
+    return bool(fin), opcode, payload
+
+
+def _ws_unmask(payload, key):
+    n = len(payload)
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big") if n else b""
+
+
+def _ws_frame(opcode, payload, fin=True):
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if n < 126:
+        head += bytes([n])
+    elif n < 65536:
+        head += bytes([126]) + _fwd_struct.pack("!H", n)
+    else:
+        head += bytes([127]) + _fwd_struct.pack("!Q", n)
+    return head + payload
+
+
+def fwd_ws(self):
+    """/fwd/ws: a WebSocket echo. Each message comes back as it was received (text or
+    binary), in frames of at most 16 KiB (so a large one is fragmented). A text message
+    "server-close" makes the server start the closing handshake (1000 "bye"); a ping gets
+    a pong; a close frame is answered with the same code, then the server closes the TCP
+    connection. ?ext=1: the 101 also says Sec-WebSocket-Extensions: permessage-deflate
+    (which a proxy must not pass on). The handshake's request headers are recorded
+    (/fwd/ws-seen)."""
+    with FWD_LOCK:
+        FWD_WS_SEEN.append([[k, v] for k, v in self.header_list])
+    key = self.header_value("Sec-WebSocket-Key")
+    if (self.command != "GET" or not key or "websocket" not in (self.header_value("Upgrade") or "").lower()):
+        return self.send_text(400, "not a WebSocket request\n")
+    accept = _fwd_base64.b64encode(hashlib.sha1((key.strip() + WS_GUID).encode()).digest()).decode()
+    head = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade",
+            "Sec-WebSocket-Accept: " + accept, "X-Standin-Ws: 1"]
+    if _fwd_q(self, "ext") == "1":
+        head.append("Sec-WebSocket-Extensions: permessage-deflate")
+    _fwd_raw(self, ("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+    self.close_connection = True
+    self.body.done = True
+    rfile, wfile = self.rfile, self.wfile
+    message, msg_op, closing = [], None, False
+    try:
+        while True:
+            fin, opcode, payload = _ws_read_frame(rfile)
+            if opcode == 0x8:                               # close
+                if not closing:
+                    wfile.write(_ws_frame(0x8, payload[:2] or b""))
+                break
+            if opcode == 0x9:                               # ping
+                wfile.write(_ws_frame(0xA, payload))
+                continue
+            if opcode == 0xA:
+                continue
+            if opcode in (0x1, 0x2):
+                msg_op, message = opcode, [payload]
+            elif opcode == 0x0 and msg_op is not None:
+                message.append(payload)
+            else:
+                raise ConnectionError("unexpected WebSocket opcode %d" % opcode)
+            if not fin:
+                continue
+            data = b"".join(message)
+            if msg_op == 0x1 and data == b"server-close":
+                wfile.write(_ws_frame(0x8, _fwd_struct.pack("!H", 1000) + b"bye"))
+                closing = True
+                continue
+            if closing:
+                continue
+            if not data:
+                wfile.write(_ws_frame(msg_op, b""))
+            for i in range(0, len(data), 16384):
+                piece = data[i:i + 16384]
+                first, last = i == 0, i + 16384 >= len(data)
+                wfile.write(_ws_frame(msg_op if first else 0x0, piece, fin=last))
+    except (OSError, ConnectionError, ValueError):
+        pass
+    try:
+        self.connection.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def fwd_ws_seen(self):
+    """/fwd/ws-seen: request headers of every /fwd/ws handshake so far (oldest first)."""
+    with FWD_LOCK:
+        self.send_json({"handshakes": list(FWD_WS_SEEN)})
+
+
+FWD_ROUTES = {
+    "reason": fwd_reason,
+    "headers": fwd_headers,
+    "bighead": fwd_bighead,
+    "close-delimited": fwd_close_delimited,
+    "trailers": fwd_trailers,
+    "sse": fwd_sse,
+    "reset": fwd_reset,
+    "garbage": fwd_garbage,
+    "truncate": fwd_truncate,
+    "expect": fwd_expect,
+    "log": fwd_log,
+    "conns": fwd_conns,
+    "ws": fwd_ws,
+    "ws-seen": fwd_ws_seen,
+}
+
+# ==========================================================================
+# End of the forwarding tests' additions
+# ==========================================================================
 
 if __name__ == "__main__":
     main()

@@ -118,6 +118,7 @@ class Httpd:
         self.problems = []              # strings; reported at finish
         self.parent = None              # (pid, starttime) of the httpd parent
         self.running = False
+        self.parent_killed = None       # kill_parent(): Apache's children left behind
         self.seen = {}                  # (pid, starttime) -> description, all descendants seen
         self._sampler = None
         self._sampler_stop = threading.Event()
@@ -343,11 +344,64 @@ class Httpd:
         with self._lock:
             return dict(self.seen)
 
+    def kill_parent(self):
+        """SIGKILL the httpd parent (as `kill -9` or the OOM killer would); returns its
+        (pid, starttime).  Apache's own MPM children (the children in the parent's process
+        group) outlive a killed parent and keep serving, with or without this module: stop()
+        then SIGKILLs those by pid instead of running `apache2 -k stop`, and still requires
+        every other descendant ever seen (supervisor, backends) to be gone."""
+        if not self.running:
+            raise HttpdError("%s is not running" % self.name)
+        self._sample()
+        table = procs.all_procs()
+        pgrp = table[self.pid].pgrp
+        self.parent_killed = [(p.pid, p.starttime) for p in procs.children(self.pid, table)
+                              if p.pgrp == pgrp]
+        os.kill(self.pid, signal.SIGKILL)
+        return self.parent
+
+    def _stop_killed(self, timeout, gone_timeout, raise_on_problem):
+        problems = []
+        self._stop_sampler()
+        ppid, pstart = self.parent
+        try:
+            wait_until(lambda: not procs.alive(ppid, pstart), timeout,
+                       "killed httpd parent %d to be gone" % ppid)
+        except WaitTimeout as exc:
+            problems.append(str(exc))
+        mpm_children = set(self.parent_killed)
+        for k in mpm_children:
+            procs.kill_ident(*k)
+        self.running = False
+        seen = {k: v for k, v in self.seen_pids().items() if k not in mpm_children}
+
+        def survivors():
+            return {k: v for k, v in seen.items() if procs.alive(*k)}
+
+        try:
+            wait_until(lambda: not survivors(), gone_timeout,
+                       lambda: "descendants of killed httpd %d to exit: %s" % (
+                           ppid, "; ".join(survivors().values())))
+        except WaitTimeout:
+            left = survivors()
+            descr = ["%s [now: %s]" % (v, procs.describe(k[0])) for k, v in left.items()]
+            for k in left:
+                procs.kill_ident(*k)
+            problems.append("%d process(es) that descended from httpd parent %d survived its SIGKILL "
+                            "by %.0fs and were SIGKILLed: %s" % (len(left), ppid, gone_timeout,
+                                                                "\n  ".join([""] + descr)))
+        self.problems += problems
+        if problems and raise_on_problem:
+            raise HttpdError("\n".join(problems) + "\n--- error.log tail ---\n" + self.log_tail())
+        return problems
+
     def stop(self, timeout=STOP_TIMEOUT, gone_timeout=DESCENDANTS_GONE_TIMEOUT, raise_on_problem=True):
         """`apache2 -k stop`; wait for the parent to exit; then wait (bounded) until every
         descendant ever seen is gone; SIGKILL survivors by pid and report them."""
         if not self.running:
             return []
+        if self.parent_killed is not None:
+            return self._stop_killed(timeout, gone_timeout, raise_on_problem)
         problems = []
         self._sample()
         self._stop_sampler()
