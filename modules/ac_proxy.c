@@ -10,6 +10,7 @@
 #include "ac_tunnel.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -97,11 +98,31 @@ static int pick_ready(ac_app_t *app, uint32_t nslots, chosen_t *out)
 #define MAX_HOPS 4                         /* successor links followed at most */
 #define WAIT_SLICE apr_time_from_sec(1)    /* waiting: look at the supervisor this often */
 
-/* The supervisor runs (or is being replaced right now by the parent)? */
+/* Is the supervisor alive? A killed one stays a zombie until the parent
+ * reaps it (up to a second), so the process state counts, not just the pid. */
 static int supervisor_alive(const ac_shared_t *sh)
 {
     pid_t pid = (pid_t)__atomic_load_n(&sh->supervisor_pid, __ATOMIC_ACQUIRE);
-    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+    char path[64], stat[256], *paren;
+    int fd;
+    ssize_t n;
+
+    if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM)) {
+        return 0;
+    }
+    apr_snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 1;       /* no /proc to ask: trust the signal check */
+    }
+    n = read(fd, stat, sizeof(stat) - 1);
+    close(fd);
+    if (n <= 0) {
+        return 1;
+    }
+    stat[n] = '\0';
+    paren = strrchr(stat, ')');
+    return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
 }
 
 static int unavailable(request_rec *r, const char *label, const char *why)
@@ -247,7 +268,8 @@ static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse)
     rv = ac_sock_connect_loopback(b->proc->view.port, CONNECT_TIMEOUT, &b->fd);
     if (rv != APR_SUCCESS) {
         b->fd = -1;
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+        /* logged by the caller once it knows what it answers */
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
                       "cannot connect to the app's process %ld on port %u",
                       (long)b->proc->view.pid, b->proc->view.port);
         /* let the supervisor look at that process */
@@ -1020,6 +1042,9 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
                 return unavailable(r, app->label, "the supervisor is being restarted");
             }
             if (rechosen) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] cannot connect to the app's "
+                              "process %ld on port %u (502.3)", app->label,
+                              (long)proc->view.pid, proc->view.port);
                 return HTTP_BAD_GATEWAY;
             }
             /* That process went away between our pick and our connect (it
@@ -1084,6 +1109,10 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
                           "reused connection failed (%s): retrying on a new one", why);
             continue;
+        }
+        if (!resp.got_bytes && !supervisor_alive(ac_registry_shared())) {
+            /* the app went down with its supervisor: back soon */
+            return unavailable(r, app->label, "the supervisor is being restarted");
         }
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] %s (502.3)", app->label, why);
         return HTTP_BAD_GATEWAY;

@@ -87,7 +87,6 @@ static struct {
     ac_shared_t *sh;
     server_rec *s;
     apr_pool_t *pool;
-    apr_pool_t *scratch;         /* cleared after each use */
     sup_app_t apps[AC_MAX_APPS];
     uint64_t incarnation;
     int sigfd;
@@ -243,9 +242,10 @@ static void log_output_line(sup_app_t *a, sup_slot_t *s, const char *line)
         a->output_dropped++;
         return;
     }
+    /* as "%s": the app's bytes are never a format; httpd escapes control
+     * characters itself when it writes the error log */
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s pid %ld] %s", a->label,
-                 (long)s->pid, ap_escape_logitem(sup.scratch, line));
-    apr_pool_clear(sup.scratch);
+                 (long)s->pid, line);
 }
 
 static void read_output(sup_app_t *a, sup_slot_t *s)
@@ -470,7 +470,7 @@ static void spawn_slot(int ai, int si)
         }
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sup.s,
                      "[%s] started process %ld on port %u: %s", a->label, (long)pid, port,
-                     ap_escape_logitem(p, cmdline));
+                     cmdline);
     }
     apr_pool_destroy(p);
 }
@@ -854,6 +854,23 @@ static int find_app(const unsigned char *key)
     return -1;
 }
 
+/* An app a supervisor before us ran (active in the table, not ours yet). */
+static int adoptable_app(const unsigned char *key)
+{
+    int i;
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        ac_app_view_t v;
+        if (sup.apps[i].in_use) {
+            continue;
+        }
+        ac_app_read(shared_app(i), &v);
+        if (v.state == AC_APP_ACTIVE && !memcmp(v.key, key, AC_KEY_BYTES)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 static int allocate_app(void)
 {
     int i;
@@ -955,7 +972,11 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
         apr_pool_destroy(p);
         return (uint32_t)i;
     }
-    i = allocate_app();
+    /* a supervisor before us ran it: children know it by that index */
+    i = adoptable_app(key);
+    if (i < 0) {
+        i = allocate_app();
+    }
     if (i < 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s, "no room for %s: at most %d apps",
                      ac_launch_label(p, l), AC_MAX_APPS);
@@ -1063,6 +1084,16 @@ static void apply_config(const char *payload, uint32_t len)
         sup_app_t *a = &sup.apps[i];
         if (a->in_use && a->active && !a->dynamic && !seen[i] && a->replaced_by < 0) {
             retire_app(i, "no longer configured");
+        }
+        else if (!a->in_use && shared_app(i)->state == AC_APP_ACTIVE) {
+            /* Registered by requests with a supervisor before us, whose
+             * settings died with it: freed, so that the children, finding it
+             * gone, register it again. */
+            ac_seq_write_begin(&shared_app(i)->seq);
+            shared_app(i)->state = AC_APP_FREE;
+            ac_seq_write_end(&shared_app(i)->seq);
+            ac_app_notify(shared_app(i));
+            ac_shared_table_notify(sup.sh);
         }
     }
     sup.held = 0;
@@ -1206,8 +1237,7 @@ static void become_supervisor(const ac_supervisor_args_t *args)
     sigdelset(&mask, SIGUSR1);
     sigdelset(&mask, SIGWINCH);
     sup.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sup.sigfd < 0 || apr_pool_create(&sup.pool, NULL) != APR_SUCCESS
-        || apr_pool_create(&sup.scratch, sup.pool) != APR_SUCCESS) {
+    if (sup.sigfd < 0 || apr_pool_create(&sup.pool, NULL) != APR_SUCCESS) {
         _exit(1);
     }
 
