@@ -1041,7 +1041,10 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             if (!supervisor_alive(ac_registry_shared())) {
                 return unavailable(r, app->label, "the supervisor is being restarted");
             }
-            if (rechosen) {
+            /* On a retry (the request was sent once already) only the same
+             * process may be asked again: a process that died of the request
+             * must not pass it on to its successor. */
+            if (rechosen || attempt > 0) {
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] cannot connect to the app's "
                               "process %ld on port %u (502.3)", app->label,
                               (long)proc->view.pid, proc->view.port);

@@ -1,7 +1,9 @@
 /* ac_sockio: loopback sockets with poll()-bounded waits. */
 #include "ac_sockio.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -176,4 +178,148 @@ int ac_port_is_free(unsigned port)
     ok = bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0;
     close(s);
     return ok;
+}
+
+/* Inodes of the LISTEN sockets on `port` in one /proc/net/tcp* table. */
+static int listening_inodes(const char *table, unsigned port, unsigned long *inodes, int max)
+{
+    FILE *f = fopen(table, "re");
+    char line[512];
+    int n = 0;
+
+    if (!f) {
+        return -1;
+    }
+    if (!fgets(line, sizeof(line), f)) {      /* the header */
+        fclose(f);
+        return 0;
+    }
+    while (n < max && fgets(line, sizeof(line), f)) {
+        char local[64], remote[64];
+        unsigned st, lport;
+        unsigned long inode;
+        const char *colon;
+        /* sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode */
+        if (sscanf(line, "%*s %63s %63s %x %*s %*s %*s %*s %*s %lu", local, remote, &st,
+                   &inode) != 4) {
+            continue;
+        }
+        colon = strrchr(local, ':');
+        if (!colon || sscanf(colon + 1, "%x", &lport) != 1) {
+            continue;
+        }
+        if (st == 0x0A && lport == port && inode) {    /* TCP_LISTEN */
+            inodes[n++] = inode;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+static int holds_socket(const char *proc_root, const char *pid, const unsigned long *inodes,
+                        int n)
+{
+    char dir[256], link[512], target[64];
+    DIR *d;
+    struct dirent *de;
+    int found = 0;
+
+    if ((size_t)snprintf(dir, sizeof(dir), "%s/%s/fd", proc_root, pid) >= sizeof(dir)) {
+        return 0;
+    }
+    d = opendir(dir);
+    if (!d) {
+        return 0;
+    }
+    while (!found && (de = readdir(d))) {
+        ssize_t len;
+        unsigned long inode;
+        int i;
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        if ((size_t)snprintf(link, sizeof(link), "%s/%s", dir, de->d_name) >= sizeof(link)) {
+            continue;
+        }
+        len = readlink(link, target, sizeof(target) - 1);
+        if (len <= 0) {
+            continue;
+        }
+        target[len] = '\0';
+        if (sscanf(target, "socket:[%lu]", &inode) != 1) {
+            continue;
+        }
+        for (i = 0; i < n; i++) {
+            found |= inodes[i] == inode;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+static pid_t group_of(const char *proc_root, const char *pid)
+{
+    char path[256], buf[512], *paren;
+    long pgrp = -1;
+    FILE *f;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s/stat", proc_root, pid) >= sizeof(path)) {
+        return -1;
+    }
+    f = fopen(path, "re");
+    if (!f) {
+        return -1;
+    }
+    if (fgets(buf, sizeof(buf), f) && (paren = strrchr(buf, ')'))) {
+        char state;
+        long ppid;
+        if (sscanf(paren + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) {
+            pgrp = -1;
+        }
+    }
+    fclose(f);
+    return (pid_t)pgrp;
+}
+
+int ac_port_listener_in_group(unsigned port, pid_t pgid, const char *proc_root)
+{
+    unsigned long inodes[16];
+    char path[256], leader[32];
+    int n = 0, m;
+    DIR *d;
+    struct dirent *de;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/net/tcp", proc_root) >= sizeof(path) - 1) {
+        return -1;
+    }
+    m = listening_inodes(path, port, inodes, 16);
+    if (m < 0) {
+        return -1;
+    }
+    n += m;
+    snprintf(path, sizeof(path), "%s/net/tcp6", proc_root);
+    m = listening_inodes(path, port, inodes + n, 16 - n);
+    n += m > 0 ? m : 0;
+    if (!n) {
+        return 0;
+    }
+    /* the leader first: dotnet listens in the process it was started as */
+    snprintf(leader, sizeof(leader), "%ld", (long)pgid);
+    if (holds_socket(proc_root, leader, inodes, n)) {
+        return 1;
+    }
+    d = opendir(proc_root);
+    if (!d) {
+        return -1;
+    }
+    while ((de = readdir(d))) {
+        if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && strcmp(de->d_name, leader)
+            && group_of(proc_root, de->d_name) == pgid
+            && holds_socket(proc_root, de->d_name, inodes, n)) {
+            closedir(d);
+            return 1;
+        }
+    }
+    closedir(d);
+    return 0;
 }

@@ -33,4 +33,10 @@ int ac_sock_idle_ok(int fd);
 /* Is a TCP port on 127.0.0.1 free to bind right now? */
 int ac_port_is_free(unsigned port);
 
+/* Does a process of process group `pgid` hold a socket listening on `port`
+ * (any local address, IPv4 or IPv6)? Read from <proc_root>/net/tcp{,6} and
+ * the processes' descriptors: so that a readiness probe answered by another
+ * program on that port is not taken for the app. 1 yes, 0 no, -1 unknown. */
+int ac_port_listener_in_group(unsigned port, pid_t pgid, const char *proc_root);
+
 #endif /* AC_SOCKIO_H */

@@ -53,6 +53,7 @@ typedef struct {
     apr_time_t kill_at;          /* STARTING/STOPPING: when SIGKILL goes out */
     int term_sent, kill_sent;
     int failed_start;            /* killed for not listening in time */
+    int broken;                  /* killed for no longer taking connections: a crash */
     int shutdown_fd;             /* the shutdown event's connection, -1 when none */
     apr_time_t shutdown_answer_by;
     char *startup_output;        /* the last STARTUP_OUTPUT_MAX bytes it wrote while starting */
@@ -583,7 +584,13 @@ static void reap(void)
                 /* Whatever the app left running in its group goes too. */
                 ac_spawn_signal_group(pid, SIGKILL);
                 was = s->state;
-                if (was == AC_SLOT_STOPPING && !s->failed_start) {
+                if (s->broken) {
+                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
+                                 "[%s] process %ld stopped taking connections (%s): starting a "
+                                 "new one", a->label, (long)pid, how);
+                    record_failure(ai, how);
+                }
+                else if (was == AC_SLOT_STOPPING && !s->failed_start) {
                     ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] process %ld stopped (%s)",
                                  a->label, (long)pid, how);
                 }
@@ -720,9 +727,14 @@ static apr_interval_time_t tick(void)
             }
             live++;
             if (s->state == AC_SLOT_STARTING) {
-                int fd;
+                int fd, ready = 0;
                 if (ac_sock_connect_loopback(s->port, apr_time_from_msec(50), &fd) == APR_SUCCESS) {
                     close(fd);
+                    /* the answer must come from the app, not from another
+                     * program that took the port (-1, cannot tell: trust it) */
+                    ready = ac_port_listener_in_group(s->port, s->pid, "/proc") != 0;
+                }
+                if (ready) {
                     s->state = AC_SLOT_READY;
                     s->ready_at = mono();
                     forget_startup_output(s);
@@ -1166,6 +1178,7 @@ static void handle_requests(void)
         if (m.type != AC_REQ_BROKEN || m.slot >= AC_MAX_PROCESSES) {
             continue;
         }
+        reap();     /* a process that exited is a crash, not a mystery: collect it first */
         s = &a->slots[m.slot];
         if (s->state != AC_SLOT_READY
             || shared_app((int)m.app)->slots[m.slot].incarnation != m.incarnation) {
@@ -1180,6 +1193,7 @@ static void handle_requests(void)
                      a->label, (long)s->pid, s->port);
         stop_slot((int)m.app, (int)m.slot, 1);
         s->kill_sent = 1;
+        s->broken = 1;
         ac_spawn_signal_group(s->pid, SIGKILL);
     }
 }
