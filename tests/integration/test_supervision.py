@@ -35,7 +35,7 @@ BACKEND_UP_TIMEOUT = 30.0        # an AlwaysRunning backend appears (python/dotn
 GONE_TIMEOUT = 10.0              # a stopped or crashed process disappears
 
 # Error-level lines that crash tests cause (the crash itself; the request that crashed it).
-EXPECT_CRASH = (r"\] process \d+ exited with code 3 after \d+ s: starting a new one",
+EXPECT_CRASH = (r"\] process \d+ (exited with code 3|was killed by signal 9) after \d+ s: starting a new one",
                 r"\] error reading the response \(502\.3\)",
                 r"\] cannot connect to the app's process \d+ on port \d+",
                 r"\] the app closed the connection without a response \(502\.3\)")
@@ -460,13 +460,16 @@ def crash(srv, prefix=""):
         pass
 
 
+CRASH_RX = r"\] process (%s) (?:exited with code 3|was killed by signal 9) after \d+ s: starting a new one"
+
+
 def wait_crash_noticed(srv, pids, start=0):
-    """Until the module logged that one of `pids` crashed (exit code 3); returns its pid.  (A
-    process is a zombie, "gone" in /proc, a moment before the supervisor has reaped it.)"""
-    rx = r"\] process (%s) exited with code 3 after \d+ s" % "|".join(str(p) for p in pids)
+    """Until the module logged that one of `pids` crashed (exit code 3 or SIGKILL) and is
+    being replaced; returns its pid.  (A process is a zombie, "gone" in /proc, a moment
+    before the supervisor has reaped it.)"""
+    rx = CRASH_RX % "|".join(str(p) for p in pids)
     wait_log(srv, rx, GONE_TIMEOUT, start)
-    (_, m), = log_matches(srv, rx, start)
-    return int(m.group(1))
+    return int(log_matches(srv, rx, start)[0][1].group(1))
 
 
 @pytest.mark.expect_log(*EXPECT_CRASH,
@@ -475,18 +478,24 @@ def wait_crash_noticed(srv, pids, start=0):
 def test_rapid_fails_stop_restarts(apache):
     srv = apache.start(standin(extra="AspNetCoreRapidFailsPerMinute 2"))
     pids = [app_pid(srv)]
-    for i in range(3):
+    crashes = lambda: log_matches(srv, CRASH_RX % r"\d+")
+    # crash it until the module has counted 3 crashes (a /crash request may cost more than
+    # one process: see test_crashing_request_is_not_replayed_on_another_process)
+    while len(crashes()) < 3:
+        assert len(pids) <= 3, "3 /crash requests and the module counted %d crashes:\n%s" % (
+            len(crashes()), srv.log_tail(20))
         ident = procs.ident(pids[-1])
         mark = srv.log_mark()
         crash(srv)
         wait_gone([ident] if ident else [], GONE_TIMEOUT, "crashed backend")
-        wait_crash_noticed(srv, pids[-1:], mark)
-        if i < 2:
+        wait_until(lambda: log_matches(srv, r"\] process %d (exited with code 3|stopped)" % pids[-1], mark),
+                   GONE_TIMEOUT, "the module to see process %d exit" % pids[-1])
+        if len(crashes()) < 3:
             def restarted():
                 r = srv.get("/pid", timeout=30)
                 return r.status == 200 and parse_pid(r) not in pids and parse_pid(r)
-            pids.append(wait_until(restarted, 30, lambda: "a new backend after crash %d\n%s" % (
-                i + 1, srv.log_tail(20))))
+            pids.append(wait_until(restarted, 30, lambda: "a new backend after %d crash(es)\n%s" % (
+                len(crashes()), srv.log_tail(20))))
     wait_log(srv, r"\[%s\] 3 failures within a minute \(rapidFailsPerMinute 2\): not starting it "
                   r"again before \d+ s" % re.escape(label(srv.app)))
     for _ in range(3):
@@ -542,11 +551,13 @@ def test_processes_per_application(apache):
     assert sorted(got) == sorted(pids), "3 concurrent requests were served by %s; processes %s" % (
         got, pids)
 
+    # one crashes (SIGKILL: the request-borne /crash is test_crashing_request_is_not_...)
     mark = srv.log_mark()
-    crash(srv)
+    os.kill(pids[1], signal.SIGKILL)
     crashed = wait_crash_noticed(srv, pids, mark)
     dead = [p for p in pids if not procs.alive(p)]
-    assert dead == [crashed], "the module saw %d crash; gone: %s" % (crashed, dead)
+    assert dead == [crashed] == [pids[1]], "killed %d; the module saw %d crash; gone: %s" % (
+        pids[1], crashed, dead)
     assert len(dead) == 1, "one /crash request killed %s" % dead
     survivors = [p for p in pids if p not in dead]
     # the others keep their pid and keep answering
@@ -563,6 +574,37 @@ def test_processes_per_application(apache):
     assert sorted(got) == sorted(survivors + new), (
         "after the crash, 3 concurrent requests were served by %s; processes %s + new %s" % (
             got, survivors, new))
+
+
+@pytest.mark.expect_log(*EXPECT_CRASH)
+def test_crashing_request_is_not_replayed_on_another_process(apache):
+    """DESIGN: a request that failed on a reused connection before any byte of answer is
+    retried once on a new connection.  A request that made its process die must not then be
+    sent to another process of the app (nor to its replacement): one poison request would
+    take down every process, and each death counts towards rapidFailsPerMinute."""
+    srv = apache.start(standin(env={"STANDIN_LOG_ARRIVALS": "1"},
+                               extra="AspNetCoreProcessesPerApplication 2"))
+    pids = wait_backends(srv, 2)
+    for p in pids:
+        wait_ready(srv, p)
+    with srv.connect(timeout=30) as c:
+        for _ in range(5):                    # this httpd child now has a pooled connection
+            expect_status(c.request("GET", "/pid"), 200, "GET /pid", srv)
+        mark = srv.log_mark()
+        try:
+            r = c.request("GET", "/crash")
+            assert r.status >= 500, (r.status, r.body[:200])
+        except (ConnectionError, httpclient.ConnectionClosed, OSError):
+            pass
+    crashed = wait_crash_noticed(srv, pids, mark)
+    other = [p for p in pids if p != crashed][0]
+    wait_until(lambda: len(backend_pids(srv)) == 2, BACKEND_UP_TIMEOUT, "the replacement")
+    get_ok(srv, "/pid")
+    got = [int(m.group(1)) for _, m in log_matches(
+        srv, r"\[%s pid (\d+)\] standin\[\d+\]: arrived GET /crash$" % re.escape(label(srv.app)), mark)]
+    assert got == [crashed], ("one GET /crash reached processes %s (it crashed %d; the other "
+                              "process was %d)\n%s" % (got, crashed, other, srv.log_tail(12)))
+    assert procs.alive(other), "the other process %d died too\n%s" % (other, srv.log_tail(12))
 
 
 # --- 6. the cap on waiting requests ----------------------------------------------------------
@@ -1047,7 +1089,7 @@ def test_port_collision_is_not_a_failure(apache):
         assert not log_matches(srv, r"failures within a minute|before it listened")
         # the collision did not count: one crash (the limit is 1) still restarts the app
         mark = srv.log_mark()
-        crash(srv)
+        os.kill(pid, signal.SIGKILL)
         wait_crash_noticed(srv, [pid], mark)
         r = srv.get("/pid", timeout=30)
         expect_status(r, 200, "request after one crash (rapidFailsPerMinute 1, after a port "
