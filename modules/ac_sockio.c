@@ -85,6 +85,18 @@ apr_status_t ac_sock_connect_loopback(unsigned port, apr_interval_time_t timeout
             return rv;
         }
     }
+    {
+        /* A connect to a port nobody listens on, from an ephemeral port that
+         * happens to be the same, connects the socket to itself (TCP
+         * simultaneous open): that is no backend. */
+        struct sockaddr_in local;
+        socklen_t llen = sizeof(local);
+        if (getsockname(s, (struct sockaddr *)&local, &llen) == 0
+            && local.sin_port == sa.sin_port) {
+            close(s);
+            return APR_FROM_OS_ERROR(ECONNREFUSED);
+        }
+    }
     *fd = s;
     return APR_SUCCESS;
 }
