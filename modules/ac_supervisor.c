@@ -584,17 +584,12 @@ static void reap(void)
                 /* Whatever the app left running in its group goes too. */
                 ac_spawn_signal_group(pid, SIGKILL);
                 was = s->state;
-                if (s->broken) {
-                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
-                                 "[%s] process %ld stopped taking connections (%s): starting a "
-                                 "new one", a->label, (long)pid, how);
-                    record_failure(ai, how);
-                }
-                else if (was == AC_SLOT_STOPPING && !s->failed_start) {
+                if (was == AC_SLOT_STOPPING && !s->failed_start && !s->broken) {
                     ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] process %ld stopped (%s)",
                                  a->label, (long)pid, how);
                 }
-                else if (was == AC_SLOT_READY) {
+                else if (was == AC_SLOT_READY || s->broken) {
+                    /* a crash, also when a request noticed it before we did */
                     ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
                                  "[%s] process %ld %s after %ld s: starting a new one",
                                  a->label, (long)pid, how,
