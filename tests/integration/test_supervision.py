@@ -419,6 +419,12 @@ def test_exit_at_start_is_502_quickly(apache):
     # its own last words are in the log, tagged with it
     assert log_matches(srv, r"\[%s pid %d\] standin: STANDIN_EXIT_AT_START=7, exiting" % (
         re.escape(label(srv.app)), pid))
+    # ... and kept for the diagnostics of the failed start, as the app's own bytes
+    saved = os.path.join(srv.rundir, "aspnetcore", "startup-0.log")
+    wait_until(lambda: os.path.exists(saved), 5, "the startup output kept in " + saved)
+    with open(saved, "rb") as f:
+        kept = f.read()
+    assert b"standin: STANDIN_EXIT_AT_START=7, exiting" in kept, kept
     # what it left running in its process group goes with it
     child = child_at_start(srv, pid)
     wait_until(lambda: not procs.alive(child) and not group_members(pid), GONE_TIMEOUT,
