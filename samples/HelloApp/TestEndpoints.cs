@@ -11,6 +11,8 @@
 //   GET  /bytes?n=N                 N bytes, byte i = i % 251
 //   GET  /cookies                   two Set-Cookie headers
 //   GET  /crash                     the process exits at once with code 3
+//   POST /discard                   reads the body, throws it away, answers its length
+//                                   (for bench/run.sh; the stand-in does not serve it)
 // (GET endpoints also answer HEAD.)
 //
 // They reveal the environment and let anyone stop the app, so they are off
@@ -102,6 +104,7 @@ public static class TestEndpoints
         app.MapMethods("/bytes", GetAndHead, Bytes);
         app.MapMethods("/cookies", GetAndHead, Cookies);
         app.MapMethods("/crash", GetAndHead, Crash);
+        app.MapPost("/discard", Discard);
         return app;
     }
 
@@ -153,6 +156,32 @@ public static class TestEndpoints
             pid = Environment.ProcessId,
         };
         await WriteJson(context, result);
+    }
+
+    // For bench/run.sh: the cheapest possible upload sink (no hashing, no JSON),
+    // so that a POST benchmark measures the proxy rather than the app.
+    private static async Task Discard(HttpContext context)
+    {
+        var sizeLimit = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
+        if (sizeLimit is { IsReadOnly: false })
+        {
+            sizeLimit.MaxRequestBodySize = null;
+        }
+        long bodyLength = 0;
+        var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        try
+        {
+            int read;
+            while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
+            {
+                bodyLength += read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        await WriteText(context, 200, bodyLength.ToString());
     }
 
     private static Task Env(HttpContext context)
