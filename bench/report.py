@@ -209,6 +209,9 @@ def main():
     if rounds > 1:
         lines.append("%d rounds (fresh processes each): every row shows the round with the "
                      "median req/s, and the range over the rounds." % rounds)
+    if meta.get("proxy_extra"):
+        lines.append("mod_proxy_http setup with the extra configuration: `%s`."
+                     % meta["proxy_extra"])
     if meta.get("pinned"):
         lines.append("Pinned (BENCH_PIN): %s." % meta["pinned"])
     else:

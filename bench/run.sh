@@ -40,6 +40,8 @@
 #                            more to judge a change of less than 20%.
 #   BENCH_PIN=1              diagnostic: Apache and the app on CPU 0, wrk on CPU 1
 #                            (the default lets everything share every CPU)
+#   BENCH_PROXY_EXTRA="..."  diagnostic: more configuration lines for the mod_proxy_http
+#                            setup (e.g. "ProxyIOBufferSize 65536")
 #   BENCH_PROFILE=1          diagnostic: also count the system calls of Apache and
 #                            of the app per request with `perf stat` (costs some
 #                            throughput; context switches are counted with perf
@@ -449,7 +451,8 @@ run_wrk() {
   path=$(workload_path "$workload")
   [ "$workload" = post_1m ] && post=1048576
   raw="$tmp/wrk-$setup-$workload-r$round"
-  label="$setup $workload$([ "$rounds" -gt 1 ] && echo " (round $round)")"
+  label="$setup $workload"
+  [ "$rounds" -eq 1 ] || label+=" (round $round)"
   wait_quiet "$label"
   if [ "$warm" -gt 0 ]; then
     say "$setup $workload: warm-up ${warm}s"
@@ -564,7 +567,8 @@ for ((round = 1; round <= rounds; round++)); do
   ProxyPreserveHost On
   # a pool of keep-alive connections per child (max = ThreadsPerChild)
   ProxyPass / http://127.0.0.1:$backend_port/ enablereuse=on keepalive=On max=64 ttl=60
-  RequestHeader set MS-ASPNETCORE-TOKEN \"$token\""
+  RequestHeader set MS-ASPNETCORE-TOKEN \"$token\"
+${BENCH_PROXY_EXTRA:-}"
         wait_ok "http://127.0.0.1:$httpd_port/pid" 30 "$httpd_pid" || {
           tail -n 30 "$httpd_dir/error.log" "$httpd_dir/stdout.log" >&2 || true
           die "Apache with mod_proxy_http did not answer within 30s"
@@ -617,6 +621,7 @@ meta="$tmp/meta.txt"
   echo "conns=$conns"
   echo "threads=$threads"
   echo "rounds=$rounds"
+  echo "proxy_extra=${BENCH_PROXY_EXTRA:-}"
   echo "elapsed=$elapsed"
   echo "pinned=${pin:+Apache and the app on CPU 0, wrk on CPU 1}"
 } >"$meta"
