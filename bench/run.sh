@@ -118,8 +118,9 @@ ensure_wrk() {
     sudo="sudo"
   fi
   say "installing wrk"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends wrk >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk \
+      >/dev/null
   command -v wrk >/dev/null || die "wrk still missing after apt-get install"
 }
 
