@@ -117,6 +117,53 @@ void ac_app_read(const ac_app_t *app, ac_app_view_t *v)
     }
 }
 
+static void copy_diag(void *view, const void *src)
+{
+    ac_app_diag_t *v = view;
+    const ac_app_t *app = src;
+    v->state = __atomic_load_n(&app->state, __ATOMIC_RELAXED);
+    v->nslots = __atomic_load_n(&app->nslots, __ATOMIC_RELAXED);
+    v->failed = __atomic_load_n(&app->failed, __ATOMIC_RELAXED);
+    v->offline = __atomic_load_n(&app->offline, __ATOMIC_RELAXED);
+    v->restarts = __atomic_load_n(&app->restarts, __ATOMIC_RELAXED);
+    v->fail_kind = __atomic_load_n(&app->fail_kind, __ATOMIC_RELAXED);
+    v->fail_code = __atomic_load_n(&app->fail_code, __ATOMIC_RELAXED);
+    v->fail_time = __atomic_load_n(&app->fail_time, __ATOMIC_RELAXED);
+    v->tripped = __atomic_load_n(&app->tripped, __ATOMIC_RELAXED);
+    v->tripped_until = __atomic_load_n(&app->tripped_until, __ATOMIC_RELAXED);
+    v->recent_fails = __atomic_load_n(&app->recent_fails, __ATOMIC_RELAXED);
+    v->last_exit_pid = __atomic_load_n(&app->last_exit_pid, __ATOMIC_RELAXED);
+    v->last_exit_status = __atomic_load_n(&app->last_exit_status, __ATOMIC_RELAXED);
+    v->last_exit_time = __atomic_load_n(&app->last_exit_time, __ATOMIC_RELAXED);
+    memcpy(v->label, app->label, sizeof(v->label));
+    memcpy(v->root, app->root, sizeof(v->root));
+    memcpy(v->vpath, app->vpath, sizeof(v->vpath));
+    memcpy(v->last_error, app->last_error, sizeof(v->last_error));
+}
+
+void ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *v)
+{
+    seq_read(&app->seq, copy_diag, v, app);
+    /* the segment is shared: every string ends within its field */
+    v->label[sizeof(v->label) - 1] = '\0';
+    v->root[sizeof(v->root) - 1] = '\0';
+    v->vpath[sizeof(v->vpath) - 1] = '\0';
+    v->last_error[sizeof(v->last_error) - 1] = '\0';
+    if (v->nslots > AC_MAX_PROCESSES) {
+        v->nslots = AC_MAX_PROCESSES;
+    }
+}
+
+int64_t ac_slot_started(const ac_slot_t *slot)
+{
+    return __atomic_load_n(&slot->started, __ATOMIC_RELAXED);
+}
+
+uint64_t ac_slot_served(const ac_slot_t *slot)
+{
+    return __atomic_load_n(&slot->served, __ATOMIC_RELAXED);
+}
+
 uint32_t ac_word_read(const uint32_t *word)
 {
     return __atomic_load_n(word, __ATOMIC_ACQUIRE);

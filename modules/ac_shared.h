@@ -19,6 +19,8 @@
 #define AC_MAX_APPS 64
 #define AC_MAX_PROCESSES 100       /* processesPerApplication's upper bound */
 #define AC_LABEL_CHARS 160
+#define AC_PATH_CHARS 512          /* root and virtual path as shown on the status page */
+#define AC_ERROR_CHARS 256         /* one line: the app's last error */
 
 typedef enum {
     AC_SLOT_EMPTY = 0,     /* no process */
@@ -26,6 +28,15 @@ typedef enum {
     AC_SLOT_READY,         /* listening: takes requests */
     AC_SLOT_STOPPING       /* draining: takes no new requests */
 } ac_slot_state_e;
+
+/* Why the app's last start failed (the 502.5 page says which). */
+typedef enum {
+    AC_FAIL_NONE = 0,
+    AC_FAIL_SPAWN,         /* the program could not be started at all */
+    AC_FAIL_EXIT,          /* it exited before it listened: fail_code is the exit code */
+    AC_FAIL_SIGNAL,        /* it was killed before it listened: fail_code is the signal */
+    AC_FAIL_TIMEOUT        /* it did not listen within startupTimeLimit: fail_code is the limit */
+} ac_fail_e;
 
 typedef enum {
     AC_APP_FREE = 0,       /* unused table entry */
@@ -58,8 +69,23 @@ typedef struct {
     int32_t successor;                  /* the version that replaced this one; -1 none */
     uint32_t wake;                      /* futex word, bumped on every change */
     uint32_t waiters;                   /* requests waiting for a process (children, atomic) */
-    uint32_t restarts;
+    uint32_t restarts;                  /* processes started again after one ended unasked */
     char label[AC_LABEL_CHARS];
+    /* Diagnostics (supervisor, under seq): read with ac_app_read_diag. */
+    char root[AC_PATH_CHARS];           /* AspNetCoreAppRoot */
+    char vpath[AC_PATH_CHARS];          /* the virtual path, ASPNETCORE_APPL_PATH */
+    uint32_t fail_kind;                 /* ac_fail_e of the last failed start, kept until one
+                                         * succeeds */
+    int32_t fail_code;                  /* its exit code, signal, or startupTimeLimit */
+    int64_t fail_time;                  /* apr_time_t */
+    uint32_t tripped;                   /* rapidFailsPerMinute exceeded: no start until
+                                         * tripped_until */
+    int64_t tripped_until;              /* apr_time_t */
+    uint32_t recent_fails;              /* failures within the last minute */
+    int32_t last_exit_pid;              /* the last process of the app that ended */
+    int32_t last_exit_status;           /* its exit code, or -signal */
+    int64_t last_exit_time;             /* apr_time_t; 0 none yet */
+    char last_error[AC_ERROR_CHARS];    /* the last error logged about the app, one line */
     ac_slot_t slots[AC_MAX_PROCESSES];
 } ac_app_t;
 
@@ -83,6 +109,27 @@ typedef struct {
     uint32_t offline;
     int32_t predecessor, successor;
 } ac_app_view_t;
+
+/* A consistent copy of an app's diagnostics (error and status pages). */
+typedef struct {
+    uint32_t state;
+    uint32_t nslots;
+    uint32_t failed, offline;
+    uint32_t restarts;
+    char label[AC_LABEL_CHARS];
+    char root[AC_PATH_CHARS];
+    char vpath[AC_PATH_CHARS];
+    uint32_t fail_kind;
+    int32_t fail_code;
+    int64_t fail_time;
+    uint32_t tripped;
+    int64_t tripped_until;
+    uint32_t recent_fails;
+    int32_t last_exit_pid;
+    int32_t last_exit_status;
+    int64_t last_exit_time;
+    char last_error[AC_ERROR_CHARS];
+} ac_app_diag_t;
 
 /* A consistent copy of a slot's identity. */
 typedef struct {
@@ -118,6 +165,11 @@ int ac_shared_find(const ac_shared_t *sh, const unsigned char key[AC_KEY_BYTES])
 void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view);
 /* Copies the app's identity consistently. */
 void ac_app_read(const ac_app_t *app, ac_app_view_t *view);
+/* Copies the app's diagnostics consistently. */
+void ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *diag);
+/* The slot's start time (apr_time_t) and requests served; not under seq. */
+int64_t ac_slot_started(const ac_slot_t *slot);
+uint64_t ac_slot_served(const ac_slot_t *slot);
 
 void ac_slot_enter(ac_slot_t *slot);      /* a request starts using the slot */
 void ac_slot_leave(ac_slot_t *slot);      /* ... and is done with it */

@@ -160,6 +160,61 @@ static void publish_failed(int ai, int failed)
     ac_app_notify(app);
 }
 
+/* ---- diagnostics for the error and status pages ---------------------- */
+
+/* Logs an error about app `ai` and keeps it, one line, as the app's last
+ * error for the status page. */
+static void app_error(int ai, apr_status_t rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void app_error(int ai, apr_status_t rv, const char *fmt, ...)
+{
+    ac_app_t *app = shared_app(ai);
+    char msg[AC_ERROR_CHARS];
+    va_list ap;
+
+    va_start(ap, fmt);
+    apr_vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ap_log_error(APLOG_MARK, APLOG_ERR, rv, sup.s, "[%s] %s", sup.apps[ai].label, msg);
+    ac_seq_write_begin(&app->seq);
+    apr_cpystrn(app->last_error, msg, sizeof(app->last_error));
+    ac_seq_write_end(&app->seq);
+}
+
+/* Why the last start failed; AC_FAIL_NONE once a process is ready. */
+static void publish_fail_reason(int ai, ac_fail_e kind, int code)
+{
+    ac_app_t *app = shared_app(ai);
+    ac_seq_write_begin(&app->seq);
+    app->fail_kind = (uint32_t)kind;
+    app->fail_code = code;
+    app->fail_time = kind == AC_FAIL_NONE ? 0 : apr_time_now();
+    ac_seq_write_end(&app->seq);
+}
+
+/* The rapid-fail state: failures within the last minute, and whether they
+ * stopped the app from starting until the window passes. */
+static void publish_trip(int ai, unsigned recent)
+{
+    sup_app_t *a = &sup.apps[ai];
+    ac_app_t *app = shared_app(ai);
+    ac_seq_write_begin(&app->seq);
+    app->recent_fails = recent;
+    app->tripped = (uint32_t)a->tripped;
+    app->tripped_until = a->tripped ? apr_time_now() + (a->not_before - mono()) : 0;
+    ac_seq_write_end(&app->seq);
+}
+
+static void publish_exit(int ai, pid_t pid, int status)
+{
+    ac_app_t *app = shared_app(ai);
+    ac_seq_write_begin(&app->seq);
+    app->last_exit_pid = pid;
+    app->last_exit_status = WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status);
+    app->last_exit_time = apr_time_now();
+    ac_seq_write_end(&app->seq);
+}
+
 /* ---- backend output ------------------------------------------------- */
 
 /* Keeps what a starting process writes (the last STARTUP_OUTPUT_MAX bytes),
@@ -360,13 +415,15 @@ static void record_failure(int ai, const char *what)
     a->not_before = now + delay;
     if (recent > limit) {
         if (!a->tripped) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
-                         "[%s] %u failures within a minute (rapidFailsPerMinute %u): not "
-                         "starting it again before %ld s",
-                         a->label, recent, limit, (long)apr_time_sec(oldest + window - now) + 1);
+            app_error(ai, 0, "%u failures within a minute (rapidFailsPerMinute %u): not "
+                      "starting it again before %ld s", recent, limit,
+                      (long)apr_time_sec(oldest + window - now) + 1);
         }
         a->tripped = 1;
         a->not_before = oldest + window;
+    }
+    publish_trip(ai, recent);
+    if (a->tripped) {
         publish_failed(ai, 1);
     }
     (void)what;
@@ -411,8 +468,8 @@ static void spawn_slot(int ai, int si)
         err = apr_psprintf(p, "pipe: %s", strerror(errno));
     }
     if (err) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s, "[%s] cannot start a process: %s",
-                     a->label, err);
+        app_error(ai, 0, "cannot start a process: %s", err);
+        publish_fail_reason(ai, AC_FAIL_SPAWN, 0);
         record_failure(ai, err);
         publish_failed(ai, 1);
         apr_pool_destroy(p);
@@ -432,8 +489,8 @@ static void spawn_slot(int ai, int si)
     if (ac_spawn(&req, &pid, why, sizeof(why)) != 0) {
         close(out[0]);
         close(out[1]);
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s, "[%s] cannot start %s: %s",
-                     a->label, program, why);
+        app_error(ai, 0, "cannot start %s: %s", program, why);
+        publish_fail_reason(ai, AC_FAIL_SPAWN, 0);
         record_failure(ai, why);
         publish_failed(ai, 1);
         apr_pool_destroy(p);
@@ -568,6 +625,7 @@ static void reap(void)
                     continue;
                 }
                 found = 1;
+                publish_exit(ai, pid, status);
                 if (WIFSIGNALED(status)) {
                     apr_snprintf(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
                 }
@@ -590,10 +648,14 @@ static void reap(void)
                 }
                 else if (was == AC_SLOT_READY || s->broken) {
                     /* a crash, also when a request noticed it before we did */
-                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
-                                 "[%s] process %ld %s after %ld s: starting a new one",
-                                 a->label, (long)pid, how,
-                                 (long)apr_time_sec(mono() - s->ready_at));
+                    app_error(ai, 0, "process %ld %s after %ld s: starting a new one",
+                              (long)pid, how, (long)apr_time_sec(mono() - s->ready_at));
+                    {
+                        ac_app_t *app = shared_app(ai);
+                        ac_seq_write_begin(&app->seq);
+                        app->restarts++;
+                        ac_seq_write_end(&app->seq);
+                    }
                     if (mono() - s->ready_at >= STABLE_AFTER) {
                         a->consecutive = 0;
                     }
@@ -613,9 +675,16 @@ static void reap(void)
                                  s->port);
                 }
                 else {
-                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
-                                 "[%s] process %ld %s before it listened on port %u",
-                                 a->label, (long)pid, how, s->port);
+                    if (s->failed_start) {
+                        publish_fail_reason(ai, AC_FAIL_TIMEOUT, a->launch->startup_time_limit);
+                    }
+                    else {
+                        app_error(ai, 0, "process %ld %s before it listened on port %u",
+                                  (long)pid, how, s->port);
+                        publish_fail_reason(ai, WIFSIGNALED(status) ? AC_FAIL_SIGNAL : AC_FAIL_EXIT,
+                                            WIFSIGNALED(status) ? WTERMSIG(status)
+                                                                : WEXITSTATUS(status));
+                    }
                     save_startup_output(ai, s);
                     record_failure(ai, how);
                     publish_failed(ai, 1);
@@ -687,6 +756,7 @@ static void check_offline(int ai, apr_time_t now)
     a->consecutive = 0;
     a->tripped = 0;
     a->not_before = 0;
+    publish_trip(ai, 0);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sup.s, "[%s] %s: %s", a->label, path,
                  present ? "appeared, stopping the app" : "removed, the app starts again");
     if (present) {
@@ -735,6 +805,7 @@ static apr_interval_time_t tick(void)
                     forget_startup_output(s);
                     publish_slot(ai, si);
                     publish_failed(ai, 0);
+                    publish_fail_reason(ai, AC_FAIL_NONE, 0);
                     ac_app_notify(shared_app(ai));
                     a->tripped = 0;
                     a->collisions = 0;
@@ -745,10 +816,9 @@ static apr_interval_time_t tick(void)
                     retire_predecessors(ai);
                 }
                 else if (now >= s->kill_at) {
-                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
-                                 "[%s] process %ld did not listen on port %u within %d s "
-                                 "(startupTimeLimit): killing it", a->label, (long)s->pid,
-                                 s->port, a->launch->startup_time_limit);
+                    app_error(ai, 0, "process %ld did not listen on port %u within %d s "
+                              "(startupTimeLimit): killing it", (long)s->pid, s->port,
+                              a->launch->startup_time_limit);
                     s->failed_start = 1;
                     s->state = AC_SLOT_STOPPING;
                     s->kill_sent = 1;
@@ -811,6 +881,7 @@ static apr_interval_time_t tick(void)
         }
         if (a->tripped && !any_ready(ai)) {
             a->tripped = 0;     /* the window has passed: try again */
+            publish_trip(ai, 0);
         }
         for (si = 0; si < a->launch->processes && si < AC_MAX_PROCESSES; si++) {
             if (a->slots[si].state == AC_SLOT_EMPTY) {
@@ -1017,6 +1088,19 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
     app->predecessor = -1;
     app->successor = -1;
     apr_cpystrn(app->label, a->label, sizeof(app->label));
+    apr_cpystrn(app->root, l->app_root ? l->app_root : "", sizeof(app->root));
+    apr_cpystrn(app->vpath, l->virtual_path ? l->virtual_path : "/", sizeof(app->vpath));
+    app->fail_kind = AC_FAIL_NONE;
+    app->fail_code = 0;
+    app->fail_time = 0;
+    app->tripped = 0;
+    app->tripped_until = 0;
+    app->recent_fails = 0;
+    app->restarts = 0;
+    app->last_exit_pid = 0;
+    app->last_exit_status = 0;
+    app->last_exit_time = 0;
+    app->last_error[0] = '\0';
     for (si = 0; si < AC_MAX_PROCESSES; si++) {
         ac_slot_t *slot = &app->slots[si];
         ac_seq_write_begin(&slot->seq);
