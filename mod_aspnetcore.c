@@ -10,6 +10,7 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <apr_strings.h>
 
 #include "mod_aspnetcore.h"
 #include "ac_config.h"
@@ -30,6 +31,7 @@ static int ac_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
                            server_rec *s)
 {
     (void)plog;
+    ac_config_scan_sections(ap_conftree);
     return ac_registry_resolve(pconf, ptemp, s);
 }
 
@@ -47,6 +49,26 @@ static void ac_child_init(apr_pool_t *pchild, server_rec *s)
     if (ac_resolve_child_init(pchild) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "cannot set up the web.config cache");
     }
+}
+
+/* A request for an app declared at server, <VirtualHost> or <Location> level
+ * names no file: like mod_proxy's, it skips the core's filesystem walk (a
+ * stat per path segment, an .htaccess open per directory where AllowOverride
+ * allows them). The <Location> walk done here is the one the core runs next
+ * anyway (it finds its result cached). */
+static int ac_map_to_storage(request_rec *r)
+{
+    ac_dir_conf_t *d;
+
+    if (r->proxyreq || !r->uri || r->uri[0] != '/' || ap_location_walk(r) != OK) {
+        return DECLINED;
+    }
+    d = ap_get_module_config(r->per_dir_config, &aspnetcore_module);
+    if (!ac_config_maps_without_walk(d)) {
+        return DECLINED;
+    }
+    r->filename = apr_pstrcat(r->pool, "aspnetcore:", r->uri, NULL);
+    return OK;
 }
 
 /* A request in a scope that runs an app goes to the app, unless that scope
@@ -85,6 +107,8 @@ static void ac_register_hooks(apr_pool_t *p)
     ap_hook_check_config(ac_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(ac_post_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_child_init(ac_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    /* after mod_http's TRACE handling (MIDDLE), before the core's walk (REALLY_LAST) */
+    ap_hook_map_to_storage(ac_map_to_storage, NULL, NULL, APR_HOOK_LAST);
     ap_hook_fixups(ac_fixups, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(ac_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }

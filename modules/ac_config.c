@@ -17,9 +17,55 @@ APLOG_USE_MODULE(aspnetcore);
  * Reset at pre_config; lives in pconf like the sections themselves. */
 static apr_array_header_t *declared_apps;
 
+/* Does a <Directory> or <Files> section use one of our directives? Then
+ * requests must get the filesystem walk that applies those sections. */
+static int file_sections_have_ours;
+
 void ac_config_reset(apr_pool_t *pconf)
 {
     declared_apps = apr_array_make(pconf, 8, sizeof(ac_app_scope_t *));
+    file_sections_have_ours = 0;
+}
+
+static int uses_our_directives(const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (!strncasecmp(d->directive, "AspNetCore", 10)
+            || (d->first_child && uses_our_directives(d->first_child))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_file_section(const char *name)
+{
+    return !strcasecmp(name, "<Directory") || !strcasecmp(name, "<DirectoryMatch")
+           || !strcasecmp(name, "<Files") || !strcasecmp(name, "<FilesMatch");
+}
+
+static int file_section_with_ours(const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        if (d->first_child && (is_file_section(d->directive)
+                               ? uses_our_directives(d->first_child)
+                               : file_section_with_ours(d->first_child))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void ac_config_scan_sections(const ap_directive_t *tree)
+{
+    file_sections_have_ours = file_section_with_ours(tree);
+}
+
+int ac_config_maps_without_walk(const ac_dir_conf_t *d)
+{
+    return d && d->app && d->enabled != 0 && (d->process_path || d->web_config)
+           && (d->app->kind == AC_SCOPE_HOST || d->app->kind == AC_SCOPE_LOCATION)
+           && !file_sections_have_ours;
 }
 
 apr_array_header_t *ac_config_declared_apps(void)
@@ -94,6 +140,7 @@ void *ac_server_conf_create(apr_pool_t *p, server_rec *s)
     (void)s;
     c->port_low = AC_DEFAULT_PORT_LOW;
     c->port_high = AC_DEFAULT_PORT_HIGH;
+    c->backend_idle = AC_DEFAULT_BACKEND_IDLE;
     return c;
 }
 
@@ -415,6 +462,23 @@ static const char *set_max_websockets(cmd_parms *cmd, void *dv, const char *arg)
     return NULL;
 }
 
+static const char *set_backend_idle(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
+    long v;
+    const char *err;
+    (void)dv;
+    if (cmd->server->is_virtual) {
+        return "AspNetCoreBackendIdleTimeout: server-wide only (not in <VirtualHost>)";
+    }
+    err = ac_parse_int_range(cmd->pool, arg, 1, 3600, &v);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "AspNetCoreBackendIdleTimeout: ", err, NULL);
+    }
+    c->backend_idle = (int)v;
+    return NULL;
+}
+
 static const char *set_port_range(cmd_parms *cmd, void *dv, const char *arg)
 {
     ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
@@ -479,6 +543,9 @@ const command_rec ac_directives[] = {
                   "Seconds a WebSocket may stay silent both ways before it is closed (0: never)"),
     AP_INIT_TAKE1("AspNetCoreMaxWebSockets", set_max_websockets, NULL, RSRC_CONF,
                   "WebSocket connections open at once, all apps together"),
+    AP_INIT_TAKE1("AspNetCoreBackendIdleTimeout", set_backend_idle, NULL, RSRC_CONF,
+                  "Seconds an unused connection to an app is kept for reuse (below the app's "
+                  "keep-alive timeout)"),
     AP_INIT_TAKE1("AspNetCorePortRange", set_port_range, NULL, RSRC_CONF,
                   "LOW-HIGH: loopback ports the apps' processes listen on"),
     { NULL }

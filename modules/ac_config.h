@@ -75,6 +75,7 @@ typedef enum {
 typedef struct {
     unsigned port_low, port_high;    /* AspNetCorePortRange */
     int max_websockets;              /* AspNetCoreMaxWebSockets; 0: half of MaxRequestWorkers */
+    int backend_idle;                /* AspNetCoreBackendIdleTimeout, seconds */
 } ac_server_conf_t;
 
 extern const command_rec ac_directives[];
@@ -82,6 +83,16 @@ extern const command_rec ac_directives[];
 void *ac_dir_conf_create(apr_pool_t *p, char *dir);
 void *ac_dir_conf_merge(apr_pool_t *p, void *base, void *add);
 void *ac_server_conf_create(apr_pool_t *p, server_rec *s);
+
+/* Looks at the configuration tree (ap_conftree) once it is read: are our
+ * directives used in <Directory> or <Files> sections? */
+void ac_config_scan_sections(const ap_directive_t *tree);
+
+/* Can a request with this configuration (after the <Location> walk) skip the
+ * filesystem walk, as mod_proxy's requests do? Yes for an app declared at
+ * server, <VirtualHost> or <Location> level, as long as no <Directory> or
+ * <Files> section uses our directives (those need the walk to apply). */
+int ac_config_maps_without_walk(const ac_dir_conf_t *d);
 
 /* Scopes of the main configuration that declare an app (pconf lifetime). */
 apr_array_header_t *ac_config_declared_apps(void);
@@ -93,6 +104,7 @@ void ac_config_reset(apr_pool_t *pconf);
 #define AC_DEFAULT_REQUEST_TIMEOUT apr_time_from_sec(120)
 #define AC_DEFAULT_MAX_QUEUED 100
 #define AC_DEFAULT_WEBSOCKET_IDLE 300
+#define AC_DEFAULT_BACKEND_IDLE 60     /* below Kestrel's KeepAliveTimeout (130 s) */
 #define AC_MAX_QUEUED_LIMIT 100000
 #define AC_DEFAULT_PORT_LOW 10000
 #define AC_DEFAULT_PORT_HIGH 48000

@@ -4,7 +4,9 @@
 #include "ac_sockio.h"
 
 #include <unistd.h>
+#include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 
 typedef struct {
     int fd;
@@ -25,6 +27,12 @@ struct ac_connpool_t {
     int capacity;
     apr_interval_time_t idle_max;
     slot_conns_t slots[AC_MAX_APPS][AC_MAX_PROCESSES];
+#if APR_HAS_THREADS
+    apr_thread_t *sweeper;
+    apr_thread_cond_t *sweeper_wake;  /* signalled (under mutex) when the pool goes */
+    apr_interval_time_t sweep_interval;
+    int stopping;
+#endif
 };
 
 static void lock(ac_connpool_t *cp)
@@ -55,6 +63,25 @@ static apr_status_t close_all_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+#if APR_HAS_THREADS
+/* A pre-cleanup: the sweeper must be gone before its pool (a subpool) is. */
+static apr_status_t stop_sweeper(void *data)
+{
+    ac_connpool_t *cp = data;
+    apr_status_t ignored;
+
+    if (cp->sweeper) {
+        lock(cp);
+        cp->stopping = 1;
+        apr_thread_cond_signal(cp->sweeper_wake);
+        unlock(cp);
+        apr_thread_join(&ignored, cp->sweeper);
+        cp->sweeper = NULL;
+    }
+    return APR_SUCCESS;
+}
+#endif
+
 apr_status_t ac_connpool_create(ac_connpool_t **out, apr_pool_t *p, int capacity,
                                 apr_interval_time_t idle_max)
 {
@@ -73,6 +100,9 @@ apr_status_t ac_connpool_create(ac_connpool_t **out, apr_pool_t *p, int capacity
     cp->capacity = capacity > 0 ? capacity : 1;
     cp->idle_max = idle_max;
     apr_pool_cleanup_register(p, cp, close_all_cleanup, apr_pool_cleanup_null);
+#if APR_HAS_THREADS
+    apr_pool_pre_cleanup_register(p, cp, stop_sweeper);
+#endif
     *out = cp;
     return APR_SUCCESS;
 }
@@ -84,32 +114,50 @@ static void drop_all(slot_conns_t *sc)
     }
 }
 
-int ac_connpool_get(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t incarnation)
+/* Takes the most recently kept connection young enough to use, or -1;
+ * older ones found on the way are closed. */
+static int take(ac_connpool_t *cp, slot_conns_t *sc, uint64_t incarnation, apr_time_t now)
+{
+    int fd = -1;
+
+    lock(cp);
+    if (sc->incarnation != incarnation) {
+        drop_all(sc);
+        sc->incarnation = incarnation;
+    }
+    while (sc->count > 0 && fd < 0) {
+        idle_conn_t *c = &sc->conns[--sc->count];
+        if (now - c->since < cp->idle_max) {
+            fd = c->fd;
+        }
+        else {
+            close(c->fd);
+        }
+    }
+    unlock(cp);
+    return fd;
+}
+
+int ac_connpool_get(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t incarnation,
+                    int check_alive)
 {
     slot_conns_t *sc;
     apr_time_t now;
-    int fd = -1;
 
     if (app >= AC_MAX_APPS || slot >= AC_MAX_PROCESSES) {
         return -1;
     }
     sc = &cp->slots[app][slot];
     now = apr_time_now();
-    lock(cp);
-    if (sc->incarnation != incarnation) {
-        drop_all(sc);
-        sc->incarnation = incarnation;
-    }
-    while (sc->count > 0) {
-        idle_conn_t *c = &sc->conns[--sc->count];
-        if (now - c->since < cp->idle_max && ac_sock_idle_ok(c->fd)) {
-            fd = c->fd;
-            break;
+    for (;;) {
+        int fd = take(cp, sc, incarnation, now);
+        /* the check is a system call: made outside the lock that all of the
+         * child's threads share */
+        if (fd < 0 || !check_alive || ac_sock_idle_ok(fd)) {
+            return fd;
         }
-        close(c->fd);
+        close(fd);
     }
-    unlock(cp);
-    return fd;
 }
 
 void ac_connpool_put(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t incarnation,
@@ -140,6 +188,71 @@ void ac_connpool_put(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t in
     if (fd >= 0) {
         close(fd);
     }
+}
+
+void ac_connpool_sweep(ac_connpool_t *cp)
+{
+    apr_time_t now = apr_time_now();
+    int a, s, i, kept;
+
+    lock(cp);
+    for (a = 0; a < AC_MAX_APPS; a++) {
+        for (s = 0; s < AC_MAX_PROCESSES; s++) {
+            slot_conns_t *sc = &cp->slots[a][s];
+            for (i = 0, kept = 0; i < sc->count; i++) {
+                if (now - sc->conns[i].since >= cp->idle_max) {
+                    close(sc->conns[i].fd);
+                }
+                else {
+                    sc->conns[kept++] = sc->conns[i];   /* keeps the order: newest last */
+                }
+            }
+            sc->count = kept;
+        }
+    }
+    unlock(cp);
+}
+
+#if APR_HAS_THREADS
+static void *APR_THREAD_FUNC sweeper_main(apr_thread_t *thread, void *data)
+{
+    ac_connpool_t *cp = data;
+
+    lock(cp);
+    while (!cp->stopping) {
+        /* a timeout, a signal or a spurious wake-up: sweep in any case */
+        apr_thread_cond_timedwait(cp->sweeper_wake, cp->mutex, cp->sweep_interval);
+        if (cp->stopping) {
+            break;
+        }
+        unlock(cp);
+        ac_connpool_sweep(cp);
+        lock(cp);
+    }
+    unlock(cp);
+    apr_thread_exit(thread, APR_SUCCESS);
+    return NULL;
+}
+#endif
+
+apr_status_t ac_connpool_start_sweeper(ac_connpool_t *cp, apr_interval_time_t interval)
+{
+#if APR_HAS_THREADS
+    apr_status_t rv;
+    if (cp->sweeper) {
+        return APR_SUCCESS;
+    }
+    rv = apr_thread_cond_create(&cp->sweeper_wake, cp->pool);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    cp->sweep_interval = interval > 0 ? interval : apr_time_from_sec(1);
+    return apr_thread_create(&cp->sweeper, NULL, sweeper_main, cp, cp->pool);
+#else
+    (void)cp;
+    (void)interval;
+    return APR_ENOTIMPL;
+#endif
 }
 
 void ac_connpool_close_all(ac_connpool_t *cp)

@@ -5,7 +5,8 @@
  * since been replaced is never reused. Bounded: at most `capacity` idle
  * connections per slot (an httpd child never needs more than it has
  * threads), each at most `idle_max` old, which is kept below Kestrel's
- * keep-alive timeout so that we close first. httpd-free.
+ * keep-alive timeout so that we close first: a sweeper thread closes the
+ * ones that reach it even when the child gets no more requests. httpd-free.
  */
 #ifndef AC_CONNPOOL_H
 #define AC_CONNPOOL_H
@@ -19,13 +20,24 @@ typedef struct ac_connpool_t ac_connpool_t;
 apr_status_t ac_connpool_create(ac_connpool_t **cp, apr_pool_t *p, int capacity,
                                 apr_interval_time_t idle_max);
 
-/* An idle, still healthy connection to that process, or -1. */
-int ac_connpool_get(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t incarnation);
+/* The most recently used idle connection to that process, or -1. With
+ * `check_alive`, one the app has closed meanwhile is skipped (a system call
+ * per connection looked at); without, the caller must be able to retry on
+ * a new connection when the first fails before the app answered. */
+int ac_connpool_get(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t incarnation,
+                    int check_alive);
 
 /* Keeps a connection whose last response was complete; closes it when the
  * pool for that slot is full or belongs to another incarnation. */
 void ac_connpool_put(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t incarnation,
                      int fd);
+
+/* Closes the connections idle for `idle_max` or longer. */
+void ac_connpool_sweep(ac_connpool_t *cp);
+
+/* Runs ac_connpool_sweep every `interval` on a thread of its own until the
+ * pool given to ac_connpool_create is destroyed. */
+apr_status_t ac_connpool_start_sweeper(ac_connpool_t *cp, apr_interval_time_t interval);
 
 /* Closes every idle connection (child exit). */
 void ac_connpool_close_all(ac_connpool_t *cp);

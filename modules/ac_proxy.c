@@ -30,29 +30,40 @@
 APLOG_USE_MODULE(aspnetcore);
 
 #define CONNECT_TIMEOUT apr_time_from_sec(3)
-#define IDLE_MAX apr_time_from_sec(60)        /* Kestrel keeps idle ones 130 s */
 #define HEAD_BUF_INITIAL 8192
 #define HEAD_BUF_MAX 65536
 #define MAX_RESPONSE_FIELDS 200
 #define BODY_READ_SIZE 65536
 #define UPLOAD_READ_SIZE 65536
 #define CONTINUE_WAIT apr_time_from_sec(1)  /* for the app's 100 Continue */
+#define SWEEP_MAX apr_time_from_sec(5)      /* idle connections are looked at this often */
 
 static ac_connpool_t *connpool;
 
 apr_status_t ac_proxy_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    ac_server_conf_t *sconf = ap_get_module_config(s->module_config, &aspnetcore_module);
+    apr_interval_time_t idle = apr_time_from_sec(sconf->backend_idle);
     int threads = 1;
     apr_status_t rv;
 
     if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS || threads < 1) {
         threads = 1;
     }
-    rv = ac_connpool_create(&connpool, pchild, threads, IDLE_MAX);
+    rv = ac_connpool_create(&connpool, pchild, threads, idle);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, "cannot create the backend connection pool");
+        return rv;
     }
-    return rv;
+    /* Idle connections are closed by us before the app closes them, also in
+     * a child that gets no more requests (a connection the app closed first
+     * would sit in CLOSE_WAIT here until the child ends). */
+    rv = ac_connpool_start_sweeper(connpool, idle / 4 < SWEEP_MAX ? idle / 4 : SWEEP_MAX);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "cannot start the thread that closes "
+                     "idle connections to the apps; they are closed when next looked at");
+    }
+    return APR_SUCCESS;
 }
 
 /* ---- choosing a process --------------------------------------------- */
@@ -253,13 +264,18 @@ static apr_status_t backend_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse)
+/* A pooled connection when allowed, else a new one. A request without a body
+ * takes a pooled connection unchecked: if the app closed it meanwhile, the
+ * request fails before any answer and is sent again on a new connection
+ * (ac_proxy_handle), which is cheaper than a check on every request. A body
+ * cannot be sent twice, so then the connection is checked first. */
+static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse, int has_body)
 {
     apr_status_t rv;
 
     b->reusable = 0;
     b->fd = allow_reuse ? ac_connpool_get(connpool, b->proc->app_index, b->proc->slot_index,
-                                          b->proc->view.incarnation)
+                                          b->proc->view.incarnation, has_body)
                         : -1;
     b->reused = b->fd >= 0;
     if (b->fd >= 0) {
@@ -536,7 +552,6 @@ typedef struct {
     ac_response_head_t head;
 } response_t;
 
-/* Reads until a final (non-1xx) response head is complete. */
 /* Reads until a final (or 101) response head is complete: APR_SUCCESS.
  * With `until_continue`, a 100 Continue ends the wait too: APR_INCOMPLETE.
  * Bytes after a head stay in the buffer for the next call. */
@@ -550,6 +565,14 @@ static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
         resp->size = HEAD_BUF_INITIAL;
         resp->buf = apr_palloc(r->pool, resp->size);
         resp->len = 0;
+    }
+    if (!resp->len) {
+        /* The request went out just now: the answer cannot be there yet, so
+         * wait before the first read rather than after a read that fails. */
+        if (ac_sock_wait_readable(b->fd, timeout) == APR_TIMEUP) {
+            *why = "timed out waiting for the response (requestTimeout)";
+            return APR_TIMEUP;
+        }
     }
     for (;;) {
         apr_size_t n, head_len;
@@ -1036,7 +1059,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     for (attempt = 0; attempt < 2; attempt++) {
         int client_status = OK;
         memset(&resp, 0, sizeof(resp));
-        rv = backend_open(r, b, attempt == 0);
+        rv = backend_open(r, b, attempt == 0, mode != BODY_NONE);
         if (rv != APR_SUCCESS) {
             if (!supervisor_alive(ac_registry_shared())) {
                 return unavailable(r, app->label, "the supervisor is being restarted");

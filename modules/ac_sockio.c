@@ -171,6 +171,11 @@ apr_status_t ac_sock_read(int fd, char *buf, apr_size_t len, apr_size_t *n,
     }
 }
 
+apr_status_t ac_sock_wait_readable(int fd, apr_interval_time_t timeout)
+{
+    return wait_fd(fd, POLLIN, timeout);
+}
+
 int ac_sock_idle_ok(int fd)
 {
     char c;

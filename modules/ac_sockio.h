@@ -27,6 +27,10 @@ apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
 apr_status_t ac_sock_read(int fd, char *buf, apr_size_t len, apr_size_t *n,
                           apr_interval_time_t timeout);
 
+/* Waits up to `timeout` (< 0: for ever) until fd is readable (or at EOF, or
+ * in error): APR_SUCCESS, APR_TIMEUP, or poll's error. */
+apr_status_t ac_sock_wait_readable(int fd, apr_interval_time_t timeout);
+
 /* Is the idle connection still usable (no EOF, no stray bytes waiting)? */
 int ac_sock_idle_ok(int fd);
 

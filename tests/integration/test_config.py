@@ -200,6 +200,16 @@ CONFIGTEST_CASES = [
      "AspNetCorePortRange 20000-20019\n"
      + section("VirtualHost 127.0.0.1:{port}", "ServerName app.test\n" + standin_lines()),
      "AspNetCorePortRange", "AspNetCorePortRange 20000-20019", ["VirtualHost"], r"server"),
+    ("backend-idle-timeout-0",
+     "AspNetCoreBackendIdleTimeout 0\n" + standin_lines(),
+     "AspNetCoreBackendIdleTimeout 1\n" + standin_lines(),
+     "AspNetCoreBackendIdleTimeout", "AspNetCoreBackendIdleTimeout 0", ["0"], r"\b1\b.*\b3600\b"),
+    ("backend-idle-timeout-in-virtualhost",
+     section("VirtualHost 127.0.0.1:{port}", "ServerName app.test\nAspNetCoreBackendIdleTimeout 30\n"
+             + standin_lines()),
+     "AspNetCoreBackendIdleTimeout 30\n"
+     + section("VirtualHost 127.0.0.1:{port}", "ServerName app.test\n" + standin_lines()),
+     "AspNetCoreBackendIdleTimeout", "AspNetCoreBackendIdleTimeout 30", ["VirtualHost"], r"server"),
     ("env-name-starts-with-digit",
      standin_lines() + "\nAspNetCoreEnvironmentVariable 1BAD x",
      standin_lines() + "\nAspNetCoreEnvironmentVariable GOOD1 x",
@@ -270,6 +280,7 @@ def test_configtest_accepts_good_config(apache):
     """Every directive, in every scope that allows it, with edge values: apache2 -t passes."""
     srv = apache.new("""
 AspNetCorePortRange 1024-65535
+AspNetCoreBackendIdleTimeout 3600
 %(server)s
 AspNetCoreEnvironmentVariable Dotted.Name-1 "a value with spaces"
 AspNetCoreHandlerSetting debugLevel "FILE,TRACE"
@@ -448,6 +459,45 @@ def test_aspnetcore_off_serves_static_and_on_forwards_again(apache):
             path, r.status, r.body[:300])
     e = echo(srv, "/echo/static/live/x?y=1")
     assert (e["backend"], e["path"], e["query"]) == ("standin", "/echo/static/live/x", "?y=1"), e
+
+
+BROKEN_HTACCESS = "ThisIsNotADirective\n"
+
+
+@pytest.mark.expect_log(r"Invalid command 'ThisIsNotADirective'")
+def test_location_app_urls_skip_the_filesystem_walk(apache):
+    """An app declared at server, <VirtualHost> or <Location> level names no file: as with
+    mod_proxy, Apache does not walk the filesystem for its URLs (no stat per path segment, no
+    .htaccess). A broken .htaccess on the way does not touch the app's URLs, while Apache's
+    own URLs in the same directories still read it."""
+    srv = apache.new(section("Location /shop", standin_lines())
+                     + section("Directory {docroot}", "AllowOverride All"))
+    srv.write_file("htdocs/.htaccess", BROKEN_HTACCESS)
+    srv.write_file("htdocs/shop/.htaccess", BROKEN_HTACCESS)
+    srv.write_file("htdocs/shop/echo/page.txt", "a file under the app's URL space\n")
+    srv.start()
+    e = echo(srv, "/shop/echo/x?y=1")
+    assert (e["backend"], e["path_base"], e["path"]) == ("standin", "/shop", "/echo/x"), e
+    e = echo(srv, "/shop/echo/page.txt")   # a file exists there: still the app's URL
+    assert (e["backend"], e["path"]) == ("standin", "/echo/page.txt"), e
+    r = srv.get("/index.html")
+    assert r.status == 500, ("Apache's own URL must still read the broken .htaccess",
+                             r.status, r.body[:300])
+
+
+@pytest.mark.expect_log(r"Invalid command 'ThisIsNotADirective'")
+def test_directory_sections_with_our_directives_keep_the_walk(apache):
+    """Where a <Directory> section uses one of our directives, every request gets the
+    filesystem walk that applies it (the .htaccess on the way is read again)."""
+    srv = apache.new(section("Location /shop", standin_lines())
+                     + section("Directory {docroot}", "AllowOverride All")
+                     + section("Directory {docroot}/elsewhere", "AspNetCoreRequestTimeout 00:00:30"))
+    srv.mkdir("htdocs/elsewhere")
+    srv.write_file("htdocs/shop/.htaccess", BROKEN_HTACCESS)
+    srv.start()
+    r = srv.get("/shop/echo/x", timeout=FIRST_REQUEST_TIMEOUT)
+    assert r.status == 500, ("the walk must read the broken .htaccess under /shop",
+                             r.status, r.body[:300])
 
 
 # --- 4. two name-based virtual hosts --------------------------------------------------------

@@ -527,6 +527,35 @@ def test_connection_closed_by_idle_app_not_used(apache, standin_backend):
                            "sockets: %s" % procs.tcp_summary(port))
 
 
+def test_idle_pooled_connections_closed_by_the_module(apache, standin_backend):
+    """Pooled connections left unused for AspNetCoreBackendIdleTimeout are closed by the
+    module itself, also when no further request comes (the app keeps them open much longer):
+    httpd's end closes first (it holds TIME_WAIT), none stays ESTABLISHED or CLOSE_WAIT."""
+    srv = start_app(apache, standin_backend, prefix="AspNetCoreBackendIdleTimeout 2\n")
+    port = backend_port(srv)
+
+    def httpd_side(state):
+        return [e for e in procs.tcp_entries() if e.remote_port == port and e.state == state]
+
+    with srv.connect(timeout=30) as c:
+        for i in range(5):
+            expect_status(c.request("GET", "/echo/pooled-%d" % i), 200, "request %d" % i, srv)
+    # the connection is pooled now (a stand-in without STANDIN_IDLE_CLOSE_MS keeps it open)
+    assert httpd_side("ESTABLISHED"), "no pooled connection to the app after 5 requests: %s" % (
+        procs.tcp_summary(port))
+    t0 = time.monotonic()
+    wait_until(lambda: not httpd_side("ESTABLISHED") and not httpd_side("CLOSE_WAIT"), 10,
+               lambda: "the module to close its idle pooled connections; sockets: %s"
+               % procs.tcp_summary(port))
+    elapsed = time.monotonic() - t0
+    assert httpd_side("TIME_WAIT"), ("httpd's end must have closed first (TIME_WAIT there): %s"
+                                     % procs.tcp_summary(port))
+    # and they are not closed long before the idle timeout either
+    assert elapsed > 1.0, "pooled connections closed after %.2f s, before the 2 s idle timeout" % elapsed
+    # the next request simply opens a new connection
+    expect_status(srv.get("/echo/after-sweep"), 200, "request after the sweep", srv)
+
+
 def test_keepalive_race_is_retried(apache, standin_backend):
     """The app reads a request on a kept-alive connection and closes it without answering
     (it timed the connection out just then): the module retries once on a new connection."""
