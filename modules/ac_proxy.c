@@ -35,6 +35,7 @@ APLOG_USE_MODULE(aspnetcore);
 #define MAX_RESPONSE_FIELDS 200
 #define BODY_READ_SIZE 65536
 #define UPLOAD_READ_SIZE 65536
+#define BODY_PREFETCH_MAX 65536             /* bodies up to this are read whole first */
 #define CONTINUE_WAIT apr_time_from_sec(1)  /* for the app's 100 Continue */
 #define SWEEP_MAX apr_time_from_sec(5)      /* idle connections are looked at this often */
 
@@ -469,6 +470,54 @@ static int request_body_mode(request_rec *r, apr_off_t *length)
         return BODY_LENGTH;
     }
     return BODY_NONE;
+}
+
+/* A small body (Content-Length up to BODY_PREFETCH_MAX) is read whole from
+ * the client before the request goes out: it then leaves with the head in one
+ * write, the app never sees a request whose body the client failed to send,
+ * and it can be sent again when a pooled connection turns out dead. Returns
+ * the body, or NULL with *client_status set (the client's fault). */
+static char *prefetch_body(request_rec *r, apr_off_t length, int *client_status)
+{
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    char *body = apr_palloc(r->pool, (apr_size_t)length);
+    apr_size_t got = 0;
+    int eos = 0;
+
+    *client_status = OK;
+    while (!eos) {
+        apr_bucket *e;
+        apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                                         APR_BLOCK_READ, UPLOAD_READ_SIZE);
+        if (rv != APR_SUCCESS) {
+            *client_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            return NULL;
+        }
+        for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
+            const char *data;
+            apr_size_t len;
+            if (APR_BUCKET_IS_EOS(e)) {
+                eos = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(e)) {
+                continue;
+            }
+            if (apr_bucket_read(e, &data, &len, APR_BLOCK_READ) != APR_SUCCESS
+                || len > (apr_size_t)length - got) {
+                *client_status = HTTP_BAD_REQUEST;   /* HTTP_IN never gives more than CL */
+                return NULL;
+            }
+            memcpy(body + got, data, len);
+            got += len;
+        }
+        apr_brigade_cleanup(bb);
+    }
+    if (got != (apr_size_t)length) {
+        *client_status = HTTP_BAD_REQUEST;
+        return NULL;
+    }
+    return body;
 }
 
 /* Streams the client's body to the backend. Returns APR_SUCCESS, or the
@@ -1004,6 +1053,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     apr_interval_time_t request_timeout;
     int mode, status, attempt, body_started = 0, answered = 0, websocket, rechosen = 0;
     const char *why = NULL;
+    char *body = NULL;           /* a small body, read whole before sending */
     apr_status_t rv = APR_SUCCESS;
 
     if (!connpool) {
@@ -1055,11 +1105,20 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     }
     mode = request_body_mode(r, &body_length);
     head = build_head(r, proc, mode, body_length, websocket);
+    if (mode == BODY_LENGTH && body_length <= BODY_PREFETCH_MAX && !r->expecting_100) {
+        int client_status;
+        body = prefetch_body(r, body_length, &client_status);
+        if (!body) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                          "reading the request body from the client failed");
+            return client_status;
+        }
+    }
 
     for (attempt = 0; attempt < 2; attempt++) {
         int client_status = OK;
         memset(&resp, 0, sizeof(resp));
-        rv = backend_open(r, b, attempt == 0, mode != BODY_NONE);
+        rv = backend_open(r, b, attempt == 0, mode != BODY_NONE && !body);
         if (rv != APR_SUCCESS) {
             if (!supervisor_alive(ac_registry_shared())) {
                 return unavailable(r, app->label, "the supervisor is being restarted");
@@ -1093,9 +1152,15 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
         }
         {
             /* writev consumes the iovecs: send a copy so a retry can resend */
-            struct iovec *iov = apr_pmemdup(r->pool, head->iov->elts,
-                                            sizeof(struct iovec) * (apr_size_t)head->iov->nelts);
-            rv = ac_sock_writev_all(b->fd, iov, head->iov->nelts, request_timeout);
+            int n = head->iov->nelts;
+            struct iovec *iov = apr_palloc(r->pool, sizeof(struct iovec) * (apr_size_t)(n + 1));
+            memcpy(iov, head->iov->elts, sizeof(struct iovec) * (apr_size_t)n);
+            if (body) {
+                iov[n].iov_base = body;
+                iov[n].iov_len = (apr_size_t)body_length;
+                n++;
+            }
+            rv = ac_sock_writev_all(b->fd, iov, n, request_timeout);
             why = "error writing the request";
         }
         answered = 0;
@@ -1111,7 +1176,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
                 rv = APR_SUCCESS;   /* 100 Continue, or no word: send the body */
             }
         }
-        if (rv == APR_SUCCESS && mode != BODY_NONE && !answered) {
+        if (rv == APR_SUCCESS && mode != BODY_NONE && !answered && !body) {
             body_started = 1;
             rv = send_body(r, b, mode, request_timeout, &client_status);
             if (client_status != OK) {
