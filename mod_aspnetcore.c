@@ -10,6 +10,7 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <mpm_common.h>
 #include <apr_strings.h>
 
 #include "mod_aspnetcore.h"
@@ -40,6 +41,11 @@ static int ac_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 {
     (void)plog;
     return ac_registry_post_config(pconf, ptemp, s);
+}
+
+static int ac_monitor(apr_pool_t *p, server_rec *s)
+{
+    return ac_registry_monitor(p, s);
 }
 
 static void ac_child_init(apr_pool_t *pchild, server_rec *s)
@@ -107,6 +113,7 @@ static void ac_register_hooks(apr_pool_t *p)
     ap_hook_check_config(ac_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(ac_post_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_child_init(ac_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_monitor(ac_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     /* after mod_http's TRACE handling (MIDDLE), before the core's walk (REALLY_LAST) */
     ap_hook_map_to_storage(ac_map_to_storage, NULL, NULL, APR_HOOK_LAST);
     ap_hook_fixups(ac_fixups, NULL, NULL, APR_HOOK_FIRST);

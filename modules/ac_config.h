@@ -37,7 +37,9 @@ typedef struct {
     server_rec *server;
     const char *defined_at;      /* "file:line" of its first launch directive */
     void *conf;                  /* the section's own ac_dir_conf_t */
-    ac_resolved_t *resolved;     /* the app as of startup (main configuration only) */
+    ac_resolved_t *resolved;     /* the app as of startup, or of its web.config's last
+                                  * change seen by the parent (main configuration only) */
+    apr_pool_t *resolved_pool;   /* resolved's own pool once the parent re-resolved it */
 } ac_app_scope_t;
 
 typedef struct {

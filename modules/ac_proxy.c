@@ -472,6 +472,59 @@ static int request_body_mode(request_rec *r, apr_off_t *length)
     return BODY_NONE;
 }
 
+/* One round of the client's body: what Apache's input filters give for one
+ * read, each piece of data handed to `take`, *eos set at the end. A failure
+ * is the client's (*client_status), or take's. */
+typedef apr_status_t (*body_piece_fn)(void *ctx, const char *data, apr_size_t len);
+
+static apr_status_t read_body_round(request_rec *r, apr_bucket_brigade *bb, body_piece_fn take,
+                                    void *ctx, int *eos, int *client_status)
+{
+    apr_bucket *e;
+    apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
+                                     UPLOAD_READ_SIZE);
+    if (rv != APR_SUCCESS) {
+        *client_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+        return rv;
+    }
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
+        const char *data;
+        apr_size_t len;
+        if (APR_BUCKET_IS_EOS(e)) {
+            *eos = 1;
+            break;
+        }
+        if (APR_BUCKET_IS_METADATA(e)) {
+            continue;
+        }
+        rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
+        if (rv != APR_SUCCESS) {
+            *client_status = HTTP_BAD_REQUEST;
+            return rv;
+        }
+        if (len && (rv = take(ctx, data, len)) != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+typedef struct {
+    char *body;
+    apr_size_t length, got;
+} prefetch_t;
+
+static apr_status_t prefetch_piece(void *ctx, const char *data, apr_size_t len)
+{
+    prefetch_t *pf = ctx;
+    if (len > pf->length - pf->got) {
+        return APR_EGENERAL;         /* HTTP_IN never gives more than Content-Length */
+    }
+    memcpy(pf->body + pf->got, data, len);
+    pf->got += len;
+    return APR_SUCCESS;
+}
+
 /* A small body (Content-Length up to BODY_PREFETCH_MAX) is read whole from
  * the client before the request goes out: it then leaves with the head in one
  * write, the app never sees a request whose body the client failed to send,
@@ -480,44 +533,56 @@ static int request_body_mode(request_rec *r, apr_off_t *length)
 static char *prefetch_body(request_rec *r, apr_off_t length, int *client_status)
 {
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    char *body = apr_palloc(r->pool, (apr_size_t)length);
-    apr_size_t got = 0;
+    prefetch_t pf;
     int eos = 0;
 
+    pf.length = (apr_size_t)length;
+    pf.got = 0;
+    pf.body = apr_palloc(r->pool, pf.length);
     *client_status = OK;
     while (!eos) {
-        apr_bucket *e;
-        apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
-                                         APR_BLOCK_READ, UPLOAD_READ_SIZE);
+        apr_status_t rv = read_body_round(r, bb, prefetch_piece, &pf, &eos, client_status);
+        apr_brigade_cleanup(bb);
         if (rv != APR_SUCCESS) {
-            *client_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            if (*client_status == OK) {
+                *client_status = HTTP_BAD_REQUEST;
+            }
             return NULL;
         }
-        for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
-            const char *data;
-            apr_size_t len;
-            if (APR_BUCKET_IS_EOS(e)) {
-                eos = 1;
-                break;
-            }
-            if (APR_BUCKET_IS_METADATA(e)) {
-                continue;
-            }
-            if (apr_bucket_read(e, &data, &len, APR_BLOCK_READ) != APR_SUCCESS
-                || len > (apr_size_t)length - got) {
-                *client_status = HTTP_BAD_REQUEST;   /* HTTP_IN never gives more than CL */
-                return NULL;
-            }
-            memcpy(body + got, data, len);
-            got += len;
-        }
-        apr_brigade_cleanup(bb);
     }
-    if (got != (apr_size_t)length) {
+    if (pf.got != pf.length) {
         *client_status = HTTP_BAD_REQUEST;
         return NULL;
     }
-    return body;
+    return pf.body;
+}
+
+typedef struct {
+    request_rec *r;
+    apr_array_header_t *iov;
+    int chunked;
+} upload_t;
+
+/* A piece of the body as iovecs: as it is, or as one chunk. */
+static apr_status_t upload_piece(void *ctx, const char *data, apr_size_t len)
+{
+    upload_t *up = ctx;
+    struct iovec *v;
+    if (up->chunked) {
+        v = apr_array_push(up->iov);
+        v->iov_base = apr_psprintf(up->r->pool, "%" APR_UINT64_T_HEX_FMT "\r\n",
+                                   (apr_uint64_t)len);
+        v->iov_len = strlen(v->iov_base);
+    }
+    v = apr_array_push(up->iov);
+    v->iov_base = (void *)data;
+    v->iov_len = len;
+    if (up->chunked) {
+        v = apr_array_push(up->iov);
+        v->iov_base = "\r\n";
+        v->iov_len = 2;
+    }
+    return APR_SUCCESS;
 }
 
 /* Streams the client's body to the backend. Returns APR_SUCCESS, or the
@@ -527,60 +592,28 @@ static apr_status_t send_body(request_rec *r, backend_t *b, int mode,
                               apr_interval_time_t timeout, int *client_status)
 {
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_array_header_t *iov = apr_array_make(r->pool, 16, sizeof(struct iovec));
+    upload_t up;
     int eos = 0;
 
+    up.r = r;
+    up.iov = apr_array_make(r->pool, 16, sizeof(struct iovec));
+    up.chunked = mode == BODY_CHUNKED;
     *client_status = OK;
     while (!eos) {
-        apr_bucket *e;
-        apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
-                                         APR_BLOCK_READ, UPLOAD_READ_SIZE);
+        apr_status_t rv;
+        up.iov->nelts = 0;
+        rv = read_body_round(r, bb, upload_piece, &up, &eos, client_status);
         if (rv != APR_SUCCESS) {
-            *client_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+            apr_brigade_cleanup(bb);
             return rv;
         }
-        iov->nelts = 0;
-        for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
-            const char *data;
-            apr_size_t len;
-            struct iovec *v;
-            if (APR_BUCKET_IS_EOS(e)) {
-                eos = 1;
-                break;
-            }
-            if (APR_BUCKET_IS_METADATA(e)) {
-                continue;
-            }
-            rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
-            if (rv != APR_SUCCESS) {
-                *client_status = HTTP_BAD_REQUEST;
-                return rv;
-            }
-            if (!len) {
-                continue;
-            }
-            if (mode == BODY_CHUNKED) {
-                v = apr_array_push(iov);
-                v->iov_base = apr_psprintf(r->pool, "%" APR_UINT64_T_HEX_FMT "\r\n",
-                                           (apr_uint64_t)len);
-                v->iov_len = strlen(v->iov_base);
-            }
-            v = apr_array_push(iov);
-            v->iov_base = (void *)data;
-            v->iov_len = len;
-            if (mode == BODY_CHUNKED) {
-                v = apr_array_push(iov);
-                v->iov_base = "\r\n";
-                v->iov_len = 2;
-            }
-        }
-        if (eos && mode == BODY_CHUNKED) {
-            struct iovec *v = apr_array_push(iov);
+        if (eos && up.chunked) {
+            struct iovec *v = apr_array_push(up.iov);
             v->iov_base = "0\r\n\r\n";
             v->iov_len = 5;
         }
-        if (iov->nelts) {
-            rv = ac_sock_writev_all(b->fd, (struct iovec *)iov->elts, iov->nelts, timeout);
+        if (up.iov->nelts) {
+            rv = ac_sock_writev_all(b->fd, (struct iovec *)up.iov->elts, up.iov->nelts, timeout);
             if (rv != APR_SUCCESS) {
                 apr_brigade_cleanup(bb);
                 return rv;

@@ -31,6 +31,7 @@ APLOG_USE_MODULE(aspnetcore);
 #define CONTROL_TIMEOUT apr_time_from_sec(15)
 #define MAX_FORKS_PER_MINUTE 10
 #define REGISTER_WAIT apr_time_from_sec(5)
+#define WEB_CONFIG_WATCH_INTERVAL apr_time_from_sec(1)
 
 
 /* What outlives a config generation; allocated from the process pool. */
@@ -93,6 +94,50 @@ static const char *directory_virtual_path(apr_pool_t *p, const ac_app_scope_t *s
     }
 }
 
+/* Resolves a scope of the main configuration in `p`: NULL with *out set (NULL
+ * when the scope runs no app of its own or its URL path is known only at the
+ * first request), or an error in the configuration. */
+static const char *resolve_scope(apr_pool_t *p, ac_app_scope_t *scope, server_rec *s,
+                                 ac_resolved_t **out)
+{
+    ac_dir_conf_t *host = ap_get_module_config(scope->server->lookup_defaults,
+                                               &aspnetcore_module);
+    ac_dir_conf_t *eff = scope->kind == AC_SCOPE_HOST
+                         ? host : ac_dir_conf_merge(p, host, scope->conf);
+    const char *vpath = NULL;
+
+    *out = NULL;
+    if (!eff->process_path && !eff->web_config) {
+        /* launch settings without a program: defaults for the apps declared
+         * in nested scopes, not an app of its own */
+        return NULL;
+    }
+    switch (scope->kind) {
+    case AC_SCOPE_HOST:
+        vpath = "/";
+        break;
+    case AC_SCOPE_LOCATION:
+        vpath = scope->path;
+        while (strlen(vpath) > 1 && vpath[strlen(vpath) - 1] == '/') {
+            vpath = apr_pstrmemdup(p, vpath, strlen(vpath) - 1);
+        }
+        break;
+    default:
+        vpath = directory_virtual_path(p, scope);
+        break;
+    }
+    if (!vpath) {
+        if (s) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                         "the app in <Directory %s> (%s) is outside the DocumentRoot: its URL "
+                         "path, and so the app, is worked out at the first request",
+                         scope->path, scope->defined_at);
+        }
+        return NULL;
+    }
+    return ac_resolve(p, eff, scope, vpath, out);
+}
+
 int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
     apr_array_header_t *apps = ac_config_declared_apps();
@@ -104,45 +149,78 @@ int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     xmlInitParser();
     for (i = 0; apps && i < apps->nelts; i++) {
         ac_app_scope_t *scope = APR_ARRAY_IDX(apps, i, ac_app_scope_t *);
-        ac_dir_conf_t *host = ap_get_module_config(scope->server->lookup_defaults,
-                                                   &aspnetcore_module);
-        ac_dir_conf_t *eff = scope->kind == AC_SCOPE_HOST
-                             ? host : ac_dir_conf_merge(pconf, host, scope->conf);
-        const char *vpath = NULL, *err;
-
-        if (!eff->process_path && !eff->web_config) {
-            /* launch settings without a program: defaults for the apps declared
-             * in nested scopes, not an app of its own */
-            continue;
-        }
-        switch (scope->kind) {
-        case AC_SCOPE_HOST:
-            vpath = "/";
-            break;
-        case AC_SCOPE_LOCATION:
-            vpath = scope->path;
-            while (strlen(vpath) > 1 && vpath[strlen(vpath) - 1] == '/') {
-                vpath = apr_pstrmemdup(pconf, vpath, strlen(vpath) - 1);
-            }
-            break;
-        default:
-            vpath = directory_virtual_path(pconf, scope);
-            break;
-        }
-        if (!vpath) {
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
-                         "the app in <Directory %s> (%s) is outside the DocumentRoot: its URL "
-                         "path, and so the app, is worked out at the first request",
-                         scope->path, scope->defined_at);
-            continue;
-        }
-        err = ac_resolve(pconf, eff, scope, vpath, &scope->resolved);
+        const char *err = resolve_scope(pconf, scope, s, &scope->resolved);
         if (err) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s", err);
             return !OK;
         }
     }
     return OK;
+}
+
+/* The parent looks at the main configuration's web.config files once a
+ * second (the MPM's monitor hook), so that a changed one takes effect without
+ * waiting for a request: a deploy that replaces web.config behind
+ * app_offline.htm comes back with the new settings although no request came
+ * meanwhile. Children look on their own when requests come (they may see the
+ * change first; registering the same settings twice is harmless). Children
+ * forked later start from the new resolution. */
+int ac_registry_monitor(apr_pool_t *p, server_rec *s)
+{
+    static apr_time_t last;
+    apr_array_header_t *apps = ac_config_declared_apps();
+    apr_time_t now = apr_time_now();
+    int i;
+
+    if (!state || !state->shared || now - last < WEB_CONFIG_WATCH_INTERVAL) {
+        return DECLINED;
+    }
+    last = now;
+    for (i = 0; apps && i < apps->nelts; i++) {
+        ac_app_scope_t *scope = APR_ARRAY_IDX(apps, i, ac_app_scope_t *);
+        ac_resolved_t *old = scope->resolved, *res;
+        ac_file_stamp_t stamp;
+        apr_pool_t *rp;
+        const char *err;
+
+        if (!old || !old->web_config) {
+            continue;
+        }
+        ac_resolve_stamp(p, old->web_config, &stamp);
+        if (ac_resolve_same_stamp(&stamp, &old->stamp)) {
+            continue;
+        }
+        if (apr_pool_create(&rp, state->pconf) != APR_SUCCESS) {
+            continue;
+        }
+        err = resolve_scope(rp, scope, NULL, &res);
+        if (err || !res) {
+            /* cannot happen for a scope that resolved before; keep the old */
+            apr_pool_destroy(rp);
+            continue;
+        }
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "[%s] %s changed: %s", res->label,
+                     res->web_config, res->error ? res->error : "settings reloaded");
+        if (!res->error && memcmp(res->key, old->key, AC_KEY_BYTES)) {
+            apr_array_header_t *blob = apr_array_make(rp, 512, 1);
+            apr_status_t rv;
+            ac_launch_serialize(res->launch, blob);
+            rv = ac_request_send(state->request_fds[0], AC_REQ_REGISTER, 0, 0, 0, blob->elts,
+                                 (apr_size_t)blob->nelts);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "[%s] cannot register the new "
+                             "settings with the supervisor; the next request will", res->label);
+            }
+        }
+        /* children have copies of their own: the old one can go (unless it
+         * is the startup resolution, which lives in pconf) */
+        if (scope->resolved_pool) {
+            apr_pool_destroy(scope->resolved_pool);
+        }
+        scope->resolved_pool = rp;
+        scope->resolved = res;
+    }
+    return DECLINED;
 }
 
 /* What an admin must hear about the apps once the error log is open (at

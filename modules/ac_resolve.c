@@ -41,7 +41,7 @@ static const char *strip_trailing_slashes(apr_pool_t *p, const char *path)
     return apr_pstrmemdup(p, path, n);
 }
 
-static void stamp_file(apr_pool_t *p, const char *path, ac_file_stamp_t *st)
+void ac_resolve_stamp(apr_pool_t *p, const char *path, ac_file_stamp_t *st)
 {
     apr_finfo_t fi;
     memset(st, 0, sizeof(*st));
@@ -54,7 +54,7 @@ static void stamp_file(apr_pool_t *p, const char *path, ac_file_stamp_t *st)
     }
 }
 
-static int same_stamp(const ac_file_stamp_t *a, const ac_file_stamp_t *b)
+int ac_resolve_same_stamp(const ac_file_stamp_t *a, const ac_file_stamp_t *b)
 {
     return a->exists == b->exists && a->mtime == b->mtime && a->size == b->size
            && a->inode == b->inode;
@@ -227,7 +227,7 @@ const char *ac_resolve(apr_pool_t *p, const ac_dir_conf_t *eff, const ac_app_sco
     }
     wc_path = web_config_path(p, eff, root);
     if (wc_path) {
-        stamp_file(p, wc_path, &stamp);
+        ac_resolve_stamp(p, wc_path, &stamp);
         wc_error = ac_webconfig_load(p, wc_path, ac_env_lookup_envp, environ, &wc);
     }
     err = resolve_with(p, eff, scope, root, vpath, wc_path, wc, wc_error, out);
@@ -378,8 +378,8 @@ static ac_resolved_t *recheck_static(request_rec *r, const ac_dir_conf_t *d,
     }
     if (fresh || now - rs->checked >= RECHECK_INTERVAL) {
         rs->checked = now;
-        stamp_file(r->pool, scope->resolved->web_config, &stamp);
-        if (!same_stamp(&stamp, &rs->stamp)) {
+        ac_resolve_stamp(r->pool, scope->resolved->web_config, &stamp);
+        if (!ac_resolve_same_stamp(&stamp, &rs->stamp)) {
             if (apr_pool_create(&p, cache.pool) != APR_SUCCESS) {
                 unlock();
                 *why = "out of memory";

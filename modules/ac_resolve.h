@@ -59,6 +59,11 @@ ac_resolved_t *ac_resolve_request(request_rec *r, const ac_dir_conf_t *d, int fr
 /* The URL path that maps to `dir` in this request, or NULL. */
 const char *ac_resolve_virtual_path(request_rec *r, const char *dir);
 
+/* What a file looks like now (mtime, size, inode; exists or not), and whether
+ * two such looks are the same. */
+void ac_resolve_stamp(apr_pool_t *p, const char *path, ac_file_stamp_t *st);
+int ac_resolve_same_stamp(const ac_file_stamp_t *a, const ac_file_stamp_t *b);
+
 /* child_init: the per-child cache of web.config files. */
 apr_status_t ac_resolve_child_init(apr_pool_t *pchild);
 
