@@ -4,9 +4,15 @@
 # OUTDIR defaults to <repo>/build/sample/HelloApp. Intermediate files (obj/,
 # bin/) go to <repo>/build/sample/artifacts, never into samples/. The sample
 # uses only the shared framework, so no NuGet source is needed (its NuGet.config
-# clears them). Nothing is rebuilt when OUTDIR is newer than every source file;
-# set FORCE=1 to rebuild anyway. The output is made readable by everyone so
-# that Apache's user (www-data) can run it.
+# clears them). Nothing is rebuilt when OUTDIR is newer than every source file
+# and was built with the same version; set FORCE=1 to rebuild anyway. The
+# output is made readable by everyone so that Apache's user (www-data) can run it.
+#
+# SAMPLE_VERSION (default 1.0.0) is the app's version and informational version
+# (what its /version endpoint answers). The deploy tests publish a second copy:
+#     SAMPLE_VERSION=2.0.0 tools/build-sample.sh build/sample-v2/HelloApp
+# It shares the artifacts (restore and obj) with the first: only the compile and
+# the publish copy run again.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -16,6 +22,10 @@ project="$project_dir/HelloApp.csproj"
 outdir=${1:-"$repo/build/sample/HelloApp"}
 artifacts="$repo/build/sample/artifacts"
 stamp="$outdir/.build-sample.stamp"
+version=${SAMPLE_VERSION:-1.0.0}
+case $version in
+    ''|*[!0-9A-Za-z.+-]*) echo "build-sample.sh: bad SAMPLE_VERSION '$version'" >&2; exit 1 ;;
+esac
 
 die() { echo "build-sample.sh: $*" >&2; exit 1; }
 
@@ -24,7 +34,8 @@ command -v dotnet >/dev/null 2>&1 ||
     die "'dotnet' not found in PATH: install the .NET SDK 10 (https://dot.net) to build the sample"
 
 # Up to date? (the stamp is written after a successful publish)
-if [ "${FORCE:-0}" != 1 ] && [ -f "$stamp" ] && [ -f "$outdir/HelloApp.dll" ]; then
+if [ "${FORCE:-0}" != 1 ] && [ -f "$stamp" ] && [ -f "$outdir/HelloApp.dll" ] &&
+   [ "$(cat "$stamp")" = "version $version" ]; then
     newer=$(find "$project_dir" "$0" \( -name bin -o -name obj \) -prune -o \
                  -type f -newer "$stamp" -print | head -n 1)
     if [ -z "$newer" ]; then
@@ -46,11 +57,20 @@ fi
 
 mkdir -p "$outdir" "$artifacts"
 rm -f "$stamp"
-echo "build-sample.sh: publishing HelloApp to $outdir"
-dotnet publish "$project" -c Release -o "$outdir" --artifacts-path "$artifacts" \
-    -nologo -v:quiet -clp:NoSummary -p:UseSharedCompilation=false ||
+# The version is no input of the restore: when it has been done (by a build of
+# another version, say), do not let the version change make it run again.
+restore=
+if [ -f "$artifacts/obj/HelloApp/project.assets.json" ] &&
+   [ -z "$(find "$project_dir" -maxdepth 1 -name '*.csproj' -newer "$artifacts/obj/HelloApp/project.assets.json")" ]; then
+    restore=--no-restore
+fi
+echo "build-sample.sh: publishing HelloApp $version to $outdir"
+dotnet publish "$project" -c Release -o "$outdir" --artifacts-path "$artifacts" $restore \
+    -nologo -v:quiet -clp:NoSummary -p:UseSharedCompilation=false \
+    -p:Version="$version" -p:InformationalVersion="$version" \
+    -p:IncludeSourceRevisionInInformationalVersion=false ||
     die "dotnet publish failed"
 
 chmod -R a+rX "$outdir"
-touch "$stamp"
+echo "version $version" >"$stamp"
 echo "build-sample.sh: done; run it with: dotnet $outdir/HelloApp.dll"

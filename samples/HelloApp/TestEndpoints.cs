@@ -13,6 +13,10 @@
 //   GET  /crash                     the process exits at once with code 3
 //   POST /discard                   reads the body, throws it away, answers its length
 //                                   (for bench/run.sh; the stand-in does not serve it)
+//   GET  /version                   JSON {"version": the assembly's informational version
+//                                   (set at build time: -p:InformationalVersion=...),
+//                                   "pid": the process id, "deploy_tag": $HELLOAPP_DEPLOY_TAG
+//                                   or null} (for the deploy tests; not in the stand-in)
 // (GET endpoints also answer HEAD.)
 //
 // They reveal the environment and let anyone stop the app, so they are off
@@ -105,6 +109,7 @@ public static class TestEndpoints
         app.MapMethods("/cookies", GetAndHead, Cookies);
         app.MapMethods("/crash", GetAndHead, Crash);
         app.MapPost("/discard", Discard);
+        app.MapMethods("/version", GetAndHead, Version);
         return app;
     }
 
@@ -183,6 +188,21 @@ public static class TestEndpoints
         }
         await WriteText(context, 200, bodyLength.ToString());
     }
+
+    // Which build answers, from which process, with which deploy-time setting: a
+    // deploy test tells two published builds of this app apart by it.
+    private static readonly string InformationalVersion =
+        typeof(TestEndpoints).Assembly
+            .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>()
+            .FirstOrDefault()?.InformationalVersion ?? "";
+
+    private static Task Version(HttpContext context) => WriteJson(context, new
+    {
+        version = InformationalVersion,
+        pid = Environment.ProcessId,
+        deploy_tag = Environment.GetEnvironmentVariable("HELLOAPP_DEPLOY_TAG"),
+    });
 
     private static Task Env(HttpContext context)
     {

@@ -19,6 +19,11 @@ BACKEND_NAMES = ("standin", "aspnetcore")
 SAMPLE_DLL = os.environ.get("ASPNETCORE_SAMPLE_DLL") or os.path.join(
     REPO, "build", "sample", "HelloApp", "HelloApp.dll")
 BUILD_SCRIPT = os.path.join(REPO, "tools", "build-sample.sh")
+# A second publish of the same sample with another version, for the deploy tests
+# (test_deploy.py): the DLL that replaces the first one.
+SAMPLE_V2_VERSION = "2.0.0"
+SAMPLE_V2_DLL = os.environ.get("ASPNETCORE_SAMPLE_V2_DLL") or os.path.join(
+    REPO, "build", "sample-v2", "HelloApp", "HelloApp.dll")
 STANDIN = os.path.join(REPO, "tests", "backends", "standin.py")
 
 
@@ -70,25 +75,43 @@ def build_sample():
     """Make sure the sample app is built: run tools/build-sample.sh once (it does nothing
     when the output is newer than the sources).  Returns (dll_path, None) or
     (None, reason_to_fail).  With ASPNETCORE_SAMPLE_DLL set, that file is used as is."""
-    if os.environ.get("ASPNETCORE_SAMPLE_DLL"):
-        if os.path.isfile(SAMPLE_DLL):
-            return SAMPLE_DLL, None
-        return None, "ASPNETCORE_SAMPLE_DLL=%s does not exist" % SAMPLE_DLL
+    return _build(SAMPLE_DLL, "ASPNETCORE_SAMPLE_DLL", None)
+
+
+def build_sample_v2():
+    """The same sample published again as version SAMPLE_V2_VERSION into build/sample-v2
+    (tools/build-sample.sh with SAMPLE_VERSION; shares the restore and obj/ of the first,
+    nothing is done when up to date).  (dll_path, None) or (None, reason_to_fail).  With
+    ASPNETCORE_SAMPLE_V2_DLL set, that file is used as is."""
+    return _build(SAMPLE_V2_DLL, "ASPNETCORE_SAMPLE_V2_DLL", SAMPLE_V2_VERSION)
+
+
+def _build(dll, env_name, version):
+    if os.environ.get(env_name):
+        if os.path.isfile(dll):
+            return dll, None
+        return None, "%s=%s does not exist" % (env_name, dll)
     if not os.path.isfile(BUILD_SCRIPT):
-        if os.path.isfile(SAMPLE_DLL):
-            return SAMPLE_DLL, None
-        return None, "%s is missing and %s does not exist to build it" % (SAMPLE_DLL, BUILD_SCRIPT)
+        if os.path.isfile(dll):
+            return dll, None
+        return None, "%s is missing and %s does not exist to build it" % (dll, BUILD_SCRIPT)
+    cmd = ["sh", BUILD_SCRIPT]
+    env = dict(os.environ)
+    env.pop("SAMPLE_VERSION", None)     # the first build: the script's default version
+    if version:
+        cmd.append(os.path.dirname(dll))
+        env["SAMPLE_VERSION"] = version
     try:
-        p = subprocess.run(["sh", BUILD_SCRIPT], cwd=REPO, stdin=subprocess.DEVNULL,
+        p = subprocess.run(cmd, cwd=REPO, stdin=subprocess.DEVNULL, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
     except subprocess.TimeoutExpired:
         return None, "%s did not finish within 900 s" % BUILD_SCRIPT
     out = p.stdout.decode("utf-8", "replace")
     if p.returncode != 0:
-        return None, "%s exited %d:\n%s" % (BUILD_SCRIPT, p.returncode, out[-4000:])
-    if not os.path.isfile(SAMPLE_DLL):
-        return None, "%s succeeded but %s does not exist:\n%s" % (BUILD_SCRIPT, SAMPLE_DLL, out[-4000:])
-    return SAMPLE_DLL, None
+        return None, "%s exited %d:\n%s" % (" ".join(cmd), p.returncode, out[-4000:])
+    if not os.path.isfile(dll):
+        return None, "%s succeeded but %s does not exist:\n%s" % (" ".join(cmd), dll, out[-4000:])
+    return dll, None
 
 
 def aspnetcore(dll):
