@@ -8,7 +8,7 @@
 #include <apr_strings.h>
 #include <apr_sha1.h>
 
-#define LAUNCH_FORMAT 2u
+#define LAUNCH_FORMAT 3u
 #define NULL_STRING 0xFFFFFFFFu
 
 static void put_u32(apr_array_header_t *out, apr_uint32_t v)
@@ -68,6 +68,7 @@ void ac_launch_serialize(const ac_launch_t *l, apr_array_header_t *out)
     put_u32(out, (apr_uint32_t)l->shutdown_time_limit);
     put_u32(out, (apr_uint32_t)l->rapid_fails_per_minute);
     put_u32(out, (apr_uint32_t)l->websockets);
+    put_str(out, l->web_config);
 }
 
 typedef struct {
@@ -152,6 +153,7 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
     l->shutdown_time_limit = (int)get_u32(&r);
     l->rapid_fails_per_minute = (int)get_u32(&r);
     l->websockets = (int)get_u32(&r);
+    l->web_config = get_str(&r, p);
     if (r.bad || r.left != 0) {
         return "malformed launch settings";
     }

@@ -36,6 +36,7 @@ typedef struct ac_launch_t {
     const char *stdout_log_file; /* relative to app_root unless absolute */
     apr_array_header_t *handler_settings;   /* ac_env_entry_t */
     int ondemand;                /* start on the first request, not with Apache */
+    const char *web_config;      /* the web.config these settings were imported from, or NULL */
 } ac_launch_t;
 
 /* Appends the serialized form of `l` to `out` (an array of char). */

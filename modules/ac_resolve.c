@@ -128,6 +128,7 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
     l->app_root = apr_pstrdup(p, root);
     l->virtual_path = apr_pstrdup(p, vpath);
     l->site = scope_site(p, scope);
+    l->web_config = res->web_config;
     *out = res;
     if (wc_error) {
         res->error = apr_pstrdup(p, wc_error);

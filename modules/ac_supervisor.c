@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
@@ -39,6 +40,8 @@ extern char **environ;
 #define MAX_FAIL_RECORD 101
 #define MAX_COLLISIONS 5
 #define STARTUP_OUTPUT_MAX 30000
+#define WEB_CONFIG_GRACE apr_time_from_sec(15)  /* for the new settings after a deploy: the
+                                                  * parent looks every ~10 s (monitor hook) */
 
 typedef struct {
     int state;                   /* ac_slot_state_e, as published */
@@ -81,6 +84,7 @@ typedef struct {
     int tripped;                 /* over rapidFailsPerMinute */
     apr_time_t output_second;
     unsigned output_lines, output_dropped;
+    struct stat web_config_seen; /* the imported web.config when the app was registered */
 } sup_app_t;
 
 static struct {
@@ -722,6 +726,21 @@ static void stop_slot(int ai, int si, int now_please);
 
 #define OFFLINE_CHECK_INTERVAL apr_time_from_msec(500)
 
+/* Did the app's imported web.config change since the app was registered? */
+static int web_config_changed(sup_app_t *a)
+{
+    struct stat now;
+    if (!a->launch->web_config) {
+        return 0;
+    }
+    if (stat(a->launch->web_config, &now) < 0) {
+        memset(&now, 0, sizeof(now));
+    }
+    return now.st_ino != a->web_config_seen.st_ino || now.st_size != a->web_config_seen.st_size
+           || now.st_mtim.tv_sec != a->web_config_seen.st_mtim.tv_sec
+           || now.st_mtim.tv_nsec != a->web_config_seen.st_mtim.tv_nsec;
+}
+
 /* app_offline.htm (ANCM): while it is in the app root the app runs no
  * process and every request gets the file (children serve it). Looked at
  * twice a second. Published before the processes are stopped, so that no
@@ -759,6 +778,15 @@ static void check_offline(int ai, apr_time_t now)
     publish_trip(ai, 0);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sup.s, "[%s] %s: %s", a->label, path,
                  present ? "appeared, stopping the app" : "removed, the app starts again");
+    if (!present && web_config_changed(a)) {
+        /* A deploy replaced web.config too: its settings (registered by the
+         * parent within a second) replace this app; do not start the old
+         * settings meanwhile. If none come (a broken file), start these. */
+        a->not_before = mono() + WEB_CONFIG_GRACE;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] %s changed while the app was "
+                     "offline: waiting up to %ld s for its new settings", a->label,
+                     a->launch->web_config, (long)apr_time_sec(WEB_CONFIG_GRACE));
+    }
     if (present) {
         for (si = 0; si < AC_MAX_PROCESSES; si++) {
             stop_slot(ai, si, 0);
@@ -1071,6 +1099,9 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
     a->label = ac_launch_label(p, l);
     memcpy(a->key, key, AC_KEY_BYTES);
     a->replaced_by = -1;
+    if (!l->web_config || stat(l->web_config, &a->web_config_seen) < 0) {
+        memset(&a->web_config_seen, 0, sizeof(a->web_config_seen));
+    }
     for (si = 0; si < AC_MAX_PROCESSES; si++) {
         a->slots[si].out_fd = -1;
         a->slots[si].shutdown_fd = -1;
@@ -1085,6 +1116,7 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
     memcpy(app->key, key, AC_KEY_BYTES);
     app->nslots = (uint32_t)l->processes;
     app->failed = 0;
+    app->offline = 0;       /* the entry may have been an offline app's: looked at anew */
     app->predecessor = -1;
     app->successor = -1;
     apr_cpystrn(app->label, a->label, sizeof(app->label));

@@ -384,13 +384,6 @@ def test_deploy_replaces_the_dll_behind_app_offline(apache, hello_app_dll, sampl
           % (config, start_mode, offline_after, runs))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG in mod_aspnetcore (not fixed here): a web.config replaced while app_offline.htm is "
-    "there is read again only when a request comes. With no request between the copy and the "
-    "removal of app_offline.htm, an AlwaysRunning app is restarted with the OLD web.config "
-    "(the new DLL under the old settings) and replaced by a second process only when the "
-    "first request after the deploy makes a child re-read web.config; until then requests are "
-    "served with the old settings (ANCM/IIS restart the app with the new web.config)."))
 def test_deployed_web_config_used_at_once_without_traffic(apache, hello_app_dll, sample_v2_dll):
     """The deploy of test_deploy_replaces_the_dll_behind_app_offline[web.config-AlwaysRunning]
     on a quiet site (no request from before app_offline.htm until after its removal): the

@@ -30,6 +30,7 @@ static ac_launch_t *sample(void)
     l->shutdown_time_limit = 10;
     l->rapid_fails_per_minute = 10;
     l->websockets = 0;
+    l->web_config = "/srv/app/web.config";
     return l;
 }
 
@@ -45,6 +46,7 @@ START_TEST(roundtrip_and_key)
     ck_assert_str_eq(back->virtual_path, "/shop");
     ck_assert_int_eq(back->env->nelts, 2);
     ck_assert_int_eq(back->processes, 2);
+    ck_assert_str_eq(back->web_config, "/srv/app/web.config");
     ac_launch_key(l, test_pool, k1);
     ac_launch_key(back, test_pool, k2);
     ck_assert(!memcmp(k1, k2, AC_KEY_BYTES));
