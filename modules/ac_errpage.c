@@ -164,6 +164,9 @@ static const char *startup_output_tail(request_rec *r, const char *path, apr_tim
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "cannot read %s", path);
         return NULL;
     }
+    if (!n) {
+        return NULL;
+    }
     buf[n] = '\0';
     if (off > 0) {
         char *nl = strchr(buf, '\n');

@@ -1263,10 +1263,8 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
     }
     ac_seq_write_end(&app->seq);
     ac_app_notify(app);
-    app_log(i, APLOG_INFO, 0, "%s: %s %s, %d process(es), %s",
-            dynamic ? "registered by a request" : "configured", l->process_path,
-            l->arguments, l->processes, l->ondemand ? "OnDemand" : "AlwaysRunning");
     {
+        /* first, so that the debug log has the app from its first line */
         const char *warning = ac_debug_resolve(p, l, environ, &a->debug);
         if (warning) {
             app_log(i, APLOG_WARNING, 0, "debug log settings: %s", warning);
@@ -1276,6 +1274,9 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
                     ac_debug_level_name(a->debug.spec.level));
         }
     }
+    app_log(i, APLOG_INFO, 0, "%s: %s %s, %d process(es), %s",
+            dynamic ? "registered by a request" : "configured", l->process_path,
+            l->arguments, l->processes, l->ondemand ? "OnDemand" : "AlwaysRunning");
     *outcome = ACT_ADDED;
 
     /* An older version of the same site steps down: at once if it has no

@@ -232,6 +232,8 @@ def test_debug_file_gets_the_chosen_level_and_not_below(apache):
     info = debug_lines(info_log)
     assert_owned_like_stdout_logs(info_log)
     assert with_level(info, "INFO"), info
+    assert re.search(r"\[INFO\] \[pid \d+\] configured: /usr/bin/python3 ", info[0]) or \
+        re.search(r"\[INFO\] \[pid \d+\] debug log: ", info[0]), "the app's first line: %s" % info[0]
     assert any(re.search(r"\[INFO\] .* started process %d on port" % pids["info"], l) for l in info)
     assert any(re.search(r"\[INFO\] .* process %d stopped" % pids["info"], l) for l in info)
     assert not with_level(info, "TRACE"), "below INFO in an INFO debug log: %s" % with_level(info, "TRACE")
