@@ -2,6 +2,7 @@
 #include "ac_launch.h"
 
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -315,4 +316,33 @@ char **ac_launch_build_env(apr_pool_t *p, const ac_launch_t *l, char *const *bas
     }
     APR_ARRAY_PUSH(env, char *) = NULL;
     return (char **)env->elts;
+}
+
+const char *ac_pairs_get(const apr_array_header_t *pairs, const char *name)
+{
+    int i;
+    for (i = pairs ? pairs->nelts - 1 : -1; i >= 0; i--) {
+        const ac_env_entry_t *e = &APR_ARRAY_IDX(pairs, i, ac_env_entry_t);
+        if (!strcasecmp(e->name, name)) {
+            return e->value;
+        }
+    }
+    return NULL;
+}
+
+const char *ac_launch_env_value(const ac_launch_t *l, char *const *base, const char *name)
+{
+    const char *v = ac_pairs_get(l->env, name);
+    apr_size_t n = strlen(name);
+    int i;
+
+    if (v) {
+        return v;
+    }
+    for (i = 0; base && base[i]; i++) {
+        if (!strncmp(base[i], name, n) && base[i][n] == '=') {
+            return base[i] + n + 1;
+        }
+    }
+    return NULL;
 }

@@ -51,6 +51,15 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
 void ac_launch_key(const ac_launch_t *l, apr_pool_t *scratch,
                    unsigned char key[AC_KEY_BYTES]);
 
+/* The value of `name` in `pairs` (environment variables, handler
+ * settings): the last entry wins, names compare ignoring case (as IIS and
+ * ac_launch_build_env do). NULL if absent. */
+const char *ac_pairs_get(const apr_array_header_t *pairs, const char *name);
+
+/* The value of the variable `name` that the app's processes get: the
+ * configured one, else the inherited one in `base` (environ). NULL if none. */
+const char *ac_launch_env_value(const ac_launch_t *l, char *const *base, const char *name);
+
 /* A short human label for logs: "<app_root> at <virtual_path>". */
 const char *ac_launch_label(apr_pool_t *p, const ac_launch_t *l);
 

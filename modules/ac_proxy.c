@@ -2,6 +2,7 @@
 #include "ac_proxy.h"
 #include "ac_channel.h"
 #include "ac_connpool.h"
+#include "ac_errpage.h"
 #include "ac_http1.h"
 #include "ac_registry.h"
 #include "ac_resolve.h"
@@ -140,8 +141,7 @@ static int supervisor_alive(const ac_shared_t *sh)
 static int unavailable(request_rec *r, const char *label, const char *why)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] %s (503)", label, why);
-    apr_table_setn(r->err_headers_out, "Retry-After", "1");
-    return HTTP_SERVICE_UNAVAILABLE;
+    return ac_errpage_unavailable(r, why);
 }
 
 static apr_status_t leave_queue(void *data)
@@ -200,10 +200,7 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
             }
         }
         if (v.failed) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "[%s] failed to start (502.5); see the error log for why",
-                          decl->label);
-            return HTTP_BAD_GATEWAY;
+            return ac_errpage_startup_failed(r, decl, app, 0);
         }
         if (!supervisor_alive(sh)) {
             return unavailable(r, decl->label, "the supervisor is being restarted");
@@ -230,11 +227,7 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
         }
         now = apr_time_now();
         if (now >= deadline) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "[%s] no process became ready within %" APR_TIME_T_FMT
-                          " s (startupTimeLimit)", decl->label,
-                          apr_time_sec(decl->startup_wait));
-            return HTTP_BAD_GATEWAY;
+            return ac_errpage_startup_failed(r, decl, app, 1);
         }
         ac_word_wait(&app->wake, seen, deadline - now < WAIT_SLICE ? deadline - now : WAIT_SLICE);
     }
@@ -1062,15 +1055,7 @@ static int config_error(request_rec *r, const char *label, const char *why)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] configuration error: %s",
                   label ? label : "app", why);
-    if (!ap_response_code_string(r, ap_index_of_response(HTTP_INTERNAL_SERVER_ERROR))) {
-        ap_custom_response(r, HTTP_INTERNAL_SERVER_ERROR, apr_pstrcat(r->pool,
-            "<!DOCTYPE html>\n<html><head><title>500 Configuration error</title></head><body>\n"
-            "<h1>The app's configuration is invalid</h1>\n<p>",
-            ap_escape_html(r->pool, why),
-            "</p>\n<p>Fix it and the next request uses it; no restart of Apache is needed.</p>\n"
-            "</body></html>\n", NULL));
-    }
-    return HTTP_INTERNAL_SERVER_ERROR;
+    return ac_errpage_config(r, why);
 }
 
 int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
@@ -1113,15 +1098,14 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             break;
         }
         if (attempt > 0) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "[%s] is no longer registered with the supervisor", app->label);
-            apr_table_setn(r->err_headers_out, "Retry-After", "1");
-            return HTTP_SERVICE_UNAVAILABLE;
+            return unavailable(r, app->label, "is no longer registered with the supervisor");
         }
     }
     if (status != OK) {
         return status;
     }
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "[%s] routed to process %ld on port %u",
+                  app->label, (long)proc->view.pid, proc->view.port);
     request_timeout = d->request_timeout != AC_UNSET ? d->request_timeout : app->request_timeout;
     ac_slot_enter(proc->slot);
     apr_pool_cleanup_register(r->pool, proc->slot, leave_slot, apr_pool_cleanup_null);
@@ -1163,7 +1147,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] cannot connect to the app's "
                               "process %ld on port %u (502.3)", app->label,
                               (long)proc->view.pid, proc->view.port);
-                return HTTP_BAD_GATEWAY;
+                return ac_errpage_bad_gateway(r, app, "cannot connect to the app's process");
             }
             /* That process went away between our pick and our connect (it
              * was being replaced, say): pick again, once. */
@@ -1175,7 +1159,8 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
                 return serve_offline(r, app);
             }
             if (status != OK) {
-                return status == APP_GONE ? HTTP_BAD_GATEWAY : status;
+                return status == APP_GONE
+                       ? ac_errpage_bad_gateway(r, app, "the app was replaced meanwhile") : status;
             }
             ac_slot_enter(proc->slot);
             apr_pool_cleanup_register(r->pool, proc->slot, leave_slot, apr_pool_cleanup_null);
@@ -1183,6 +1168,8 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             attempt--;
             continue;
         }
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, r, "%s connection to port %u",
+                      b->reused ? "reused a" : "opened a new", proc->view.port);
         {
             /* writev consumes the iovecs: send a copy so a retry can resend */
             int n = head->iov->nelts;
@@ -1239,17 +1226,17 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             return unavailable(r, app->label, "the supervisor is being restarted");
         }
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] %s (502.3)", app->label, why);
-        return HTTP_BAD_GATEWAY;
+        return ac_errpage_bad_gateway(r, app, why);
     }
     if (rv != APR_SUCCESS) {
-        return HTTP_BAD_GATEWAY;
+        return ac_errpage_bad_gateway(r, app, why);
     }
     if (resp.head.status == 101) {
         if (!websocket) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           "[%s] the app switched protocols unasked (502.3)", app->label);
             backend_discard(b);
-            return HTTP_BAD_GATEWAY;
+            return ac_errpage_bad_gateway(r, app, "the app switched protocols unasked");
         }
         return run_websocket(r, d, b, &resp);
     }
@@ -1268,7 +1255,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
         backend_discard(b);
         apr_table_clear(r->headers_out);
         r->status_line = NULL;
-        return HTTP_BAD_GATEWAY;
+        return ac_errpage_bad_gateway(r, app, why);
     }
     return stream_body(r, b, &resp, &bs, request_timeout);
 }

@@ -64,8 +64,7 @@ static void child_fail(int report_fd, int step)
     _exit(127);
 }
 
-/* mkdir -p of the directory part of `path` (in the child: no allocation). */
-static int make_parents(const char *path)
+int ac_spawn_make_parents(const char *path)
 {
     char dir[4096];
     size_t n = strlen(path), i;
@@ -102,7 +101,7 @@ static int open_stdout_log(const char *prefix, char *name, size_t len)
         errno = ENAMETOOLONG;
         return -1;
     }
-    if (make_parents(name) < 0) {
+    if (ac_spawn_make_parents(name) < 0) {
         return -1;
     }
     return open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);

@@ -27,6 +27,10 @@ typedef struct {
 /* Returns 0 with *pid set, or an errno with `err` describing which step failed. */
 int ac_spawn(const ac_spawn_t *req, pid_t *pid, char *err, size_t errlen);
 
+/* mkdir -p (mode 0750) of the folders of `path`; safe in a forked child
+ * (no allocation). Returns 0, or -1 with errno set. */
+int ac_spawn_make_parents(const char *path);
+
 /* Sends `sig` to the process group of a backend (its pid is the group id). */
 int ac_spawn_signal_group(pid_t pid, int sig);
 

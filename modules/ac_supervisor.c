@@ -1,6 +1,7 @@
 /* ac_supervisor: one process owning every backend of every app. */
 #include "ac_supervisor.h"
 #include "ac_channel.h"
+#include "ac_debuglog.h"
 #include "ac_launch.h"
 #include "ac_sockio.h"
 #include "ac_spawn.h"
@@ -9,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,7 @@ extern char **environ;
 #define STARTUP_OUTPUT_MAX 30000
 #define WEB_CONFIG_GRACE apr_time_from_sec(15)  /* for the new settings after a deploy: the
                                                   * parent looks every ~10 s (monitor hook) */
+#define LOG_MESSAGE_MAX 4096         /* one message about an app, as logged */
 
 typedef struct {
     int state;                   /* ac_slot_state_e, as published */
@@ -85,6 +88,10 @@ typedef struct {
     apr_time_t output_second;
     unsigned output_lines, output_dropped;
     struct stat web_config_seen; /* the imported web.config when the app was registered */
+    char start_note[96];         /* why the next start happens, for its log line */
+    ac_debug_conf_t debug;       /* its debug log (debugFile, debugLevel) */
+    int debug_fd;                /* -1 until the first line; closed with the pool */
+    int debug_broken;            /* a write failed: said once, no more tries */
 } sup_app_t;
 
 static struct {
@@ -166,6 +173,91 @@ static void publish_failed(int ai, int failed)
 
 /* ---- diagnostics for the error and status pages ---------------------- */
 
+/* ---- logging about an app --------------------------------------------- */
+
+static apr_status_t close_debug_log(void *data)
+{
+    sup_app_t *a = data;
+    if (a->debug_fd >= 0) {
+        close(a->debug_fd);
+        a->debug_fd = -1;
+    }
+    return APR_SUCCESS;
+}
+
+/* The debug log cannot be written: said once in the error log, and no
+ * more lines go there (the app runs on; a full disk must not stop it). */
+static void debug_log_broken(sup_app_t *a, int err)
+{
+    a->debug_broken = 1;
+    close_debug_log(a);
+    ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(err), sup.s,
+                 "[%s] cannot write the debug log %s: no more lines go there until the app's "
+                 "settings change", a->label, a->debug.file);
+}
+
+static ac_debug_level_e debug_level_of(int aplevel)
+{
+    if (aplevel <= APLOG_ERR) {
+        return AC_DEBUG_ERROR;
+    }
+    if (aplevel == APLOG_WARNING) {
+        return AC_DEBUG_WARNING;
+    }
+    return aplevel <= APLOG_INFO ? AC_DEBUG_INFO : AC_DEBUG_TRACE;
+}
+
+/* Appends a message about the app to its debug log, if it has one that
+ * takes this level. */
+static void debug_log(sup_app_t *a, int aplevel, apr_status_t rv, const char *msg)
+{
+    ac_debug_level_e level = debug_level_of(aplevel);
+    char line[LOG_MESSAGE_MAX + 256], with_why[LOG_MESSAGE_MAX + 128], why[120];
+    apr_size_t n;
+    ssize_t w;
+
+    if (a->debug_broken || !ac_debug_wants(&a->debug, level)) {
+        return;
+    }
+    if (a->debug_fd < 0 && (a->debug_fd = ac_debug_open(a->debug.file)) < 0) {
+        debug_log_broken(a, errno);
+        return;
+    }
+    if (rv != APR_SUCCESS) {
+        apr_snprintf(with_why, sizeof(with_why), "%s: %s", msg, apr_strerror(rv, why, sizeof(why)));
+        msg = with_why;
+    }
+    n = ac_debug_format(line, sizeof(line), apr_time_now(), level, (long)getpid(), msg);
+    w = write(a->debug_fd, line, n);
+    if (w != (ssize_t)n) {
+        debug_log_broken(a, w < 0 ? errno : ENOSPC);
+    }
+}
+
+/* Logs a message about app `ai`, tagged with its label, in Apache's error
+ * log (as LogLevel aspnetcore:... selects) and in the app's debug log (as
+ * its debugLevel selects). */
+static void app_vlog(int ai, int level, apr_status_t rv, const char *fmt, va_list ap,
+                     char *msg, apr_size_t size)
+{
+    sup_app_t *a = &sup.apps[ai];
+    apr_vsnprintf(msg, size, fmt, ap);
+    ap_log_error(APLOG_MARK, level, rv, sup.s, "[%s] %s", a->label, msg);
+    debug_log(a, level, rv, msg);
+}
+
+static void app_log(int ai, int level, apr_status_t rv, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void app_log(int ai, int level, apr_status_t rv, const char *fmt, ...)
+{
+    char msg[LOG_MESSAGE_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    app_vlog(ai, level, rv, fmt, ap, msg, sizeof(msg));
+    va_end(ap);
+}
+
 /* Logs an error about app `ai` and keeps it, one line, as the app's last
  * error for the status page. */
 static void app_error(int ai, apr_status_t rv, const char *fmt, ...)
@@ -173,13 +265,12 @@ static void app_error(int ai, apr_status_t rv, const char *fmt, ...)
 static void app_error(int ai, apr_status_t rv, const char *fmt, ...)
 {
     ac_app_t *app = shared_app(ai);
-    char msg[AC_ERROR_CHARS];
+    char msg[LOG_MESSAGE_MAX];
     va_list ap;
 
     va_start(ap, fmt);
-    apr_vsnprintf(msg, sizeof(msg), fmt, ap);
+    app_vlog(ai, APLOG_ERR, rv, fmt, ap, msg, sizeof(msg));
     va_end(ap);
-    ap_log_error(APLOG_MARK, APLOG_ERR, rv, sup.s, "[%s] %s", sup.apps[ai].label, msg);
     ac_seq_write_begin(&app->seq);
     apr_cpystrn(app->last_error, msg, sizeof(app->last_error));
     ac_seq_write_end(&app->seq);
@@ -250,16 +341,25 @@ static void forget_startup_output(sup_slot_t *s)
     s->startup_len = 0;
 }
 
+/* Where the output of app `ai`'s last failed start is kept (ac_errpage
+ * reads it): <runtime dir>/startup-<app>.log. 0 if there is no such place. */
+static int startup_output_path(int ai, char *path, apr_size_t size)
+{
+    return sup.args->runtime_dir
+           && apr_snprintf(path, size, "%s/startup-%d.log", sup.args->runtime_dir, ai)
+              < (int)size - 1;
+}
+
 /* A failed start: its output goes to <runtime dir>/startup-<app>.log for
- * the error page, replacing that of an earlier failure. */
+ * the error page, replacing that of an earlier failure. The file belongs
+ * to Apache's User (the supervisor runs as that User), mode 0600 in a 0700
+ * directory: the children, running as that User too, read it; no one else. */
 static void save_startup_output(int ai, sup_slot_t *s)
 {
     char path[4096], tmp[4200];
     int fd;
 
-    if (!sup.args->runtime_dir
-        || apr_snprintf(path, sizeof(path), "%s/startup-%d.log", sup.args->runtime_dir, ai)
-           >= (int)sizeof(path) - 1) {
+    if (!startup_output_path(ai, path, sizeof(path))) {
         return;
     }
     apr_snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -283,9 +383,9 @@ static void report_dropped_output(sup_app_t *a, apr_time_t now)
         return;
     }
     if (a->output_dropped) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sup.s,
-                     "[%s] %u lines of output not logged (more than %d a second)",
-                     a->label, a->output_dropped, OUTPUT_LINES_PER_SECOND);
+        app_log((int)(a - sup.apps), APLOG_WARNING, 0,
+                "%u lines of output not logged (more than %d a second)", a->output_dropped,
+                OUTPUT_LINES_PER_SECOND);
     }
     a->output_second = now;
     a->output_lines = 0;
@@ -395,7 +495,9 @@ static int new_token(char *out)
     return 0;
 }
 
-static void record_failure(int ai, const char *what)
+/* A start failed or a process crashed (`pid`, 0 if none ran): back off,
+ * and past rapidFailsPerMinute stop starting it for the rest of the minute. */
+static void record_failure(int ai, pid_t pid)
 {
     sup_app_t *a = &sup.apps[ai];
     apr_time_t now = mono(), window = apr_time_from_sec(60), delay;
@@ -420,17 +522,21 @@ static void record_failure(int ai, const char *what)
     if (recent > limit) {
         if (!a->tripped) {
             app_error(ai, 0, "%u failures within a minute (rapidFailsPerMinute %u): not "
-                      "starting it again before %ld s", recent, limit,
-                      (long)apr_time_sec(oldest + window - now) + 1);
+                      "starting it again before %ld s (the last: %s %ld)", recent, limit,
+                      (long)apr_time_sec(oldest + window - now) + 1,
+                      pid ? "process" : "a start that could not run, pid", (long)pid);
         }
         a->tripped = 1;
         a->not_before = oldest + window;
+    }
+    else {
+        app_log(ai, APLOG_DEBUG, 0, "%u failure(s) within a minute: next start in %ld ms at the "
+                "earliest", recent, (long)apr_time_as_msec(delay));
     }
     publish_trip(ai, recent);
     if (a->tripped) {
         publish_failed(ai, 1);
     }
-    (void)what;
 }
 
 static void spawn_slot(int ai, int si)
@@ -474,7 +580,7 @@ static void spawn_slot(int ai, int si)
     if (err) {
         app_error(ai, 0, "cannot start a process: %s", err);
         publish_fail_reason(ai, AC_FAIL_SPAWN, 0);
-        record_failure(ai, err);
+        record_failure(ai, 0);
         publish_failed(ai, 1);
         apr_pool_destroy(p);
         return;
@@ -495,15 +601,15 @@ static void spawn_slot(int ai, int si)
         close(out[1]);
         app_error(ai, 0, "cannot start %s: %s", program, why);
         publish_fail_reason(ai, AC_FAIL_SPAWN, 0);
-        record_failure(ai, why);
+        record_failure(ai, 0);
         publish_failed(ai, 1);
         apr_pool_destroy(p);
         return;
     }
     close(out[1]);
     if (fcntl(out[0], F_SETFL, O_NONBLOCK) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), sup.s,
-                     "[%s] cannot make the output pipe non-blocking", a->label);
+        app_log(ai, APLOG_WARNING, APR_FROM_OS_ERROR(errno),
+                "cannot make the output pipe non-blocking");
     }
     memset(s, 0, sizeof(*s));
     s->shutdown_fd = -1;
@@ -530,9 +636,11 @@ static void spawn_slot(int ai, int si)
         for (i = 1; argv[i]; i++) {
             cmdline = apr_pstrcat(p, cmdline, " ", argv[i], NULL);
         }
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sup.s,
-                     "[%s] started process %ld on port %u: %s", a->label, (long)pid, port,
-                     cmdline);
+        /* one line per start; a restart says what it replaces */
+        app_log(ai, APLOG_NOTICE, 0, "started process %ld on port %u: %s%s%s%s", (long)pid,
+                port, cmdline, a->start_note[0] ? " (" : "", a->start_note,
+                a->start_note[0] ? ")" : "");
+        a->start_note[0] = '\0';
     }
     apr_pool_destroy(p);
 }
@@ -557,20 +665,21 @@ static void send_shutdown_event(int ai, int si)
                      "MS-ASPNETCORE-TOKEN: %s\r\nMS-ASPNETCORE-EVENT: shutdown\r\n"
                      "Content-Length: 0\r\nConnection: close\r\n\r\n",
                      strcmp(vp, "/") ? vp : "", s->port, v.token);
-    if (n <= 0 || n >= (int)sizeof(req)
-        || ac_sock_connect_loopback(s->port, apr_time_from_msec(100), &fd) != APR_SUCCESS) {
-        ac_spawn_signal_group(s->pid, SIGTERM);
-        return;
-    }
-    iov.iov_base = req;
-    iov.iov_len = (size_t)n;
-    if (ac_sock_writev_all(fd, &iov, 1, apr_time_from_msec(100)) != APR_SUCCESS) {
+    if (n > 0 && n < (int)sizeof(req)
+        && ac_sock_connect_loopback(s->port, apr_time_from_msec(100), &fd) == APR_SUCCESS) {
+        iov.iov_base = req;
+        iov.iov_len = (size_t)n;
+        if (ac_sock_writev_all(fd, &iov, 1, apr_time_from_msec(100)) == APR_SUCCESS) {
+            app_log(ai, APLOG_DEBUG, 0, "sent the shutdown event to process %ld", (long)s->pid);
+            s->shutdown_fd = fd;
+            s->shutdown_answer_by = mono() + apr_time_from_sec(1);
+            return;
+        }
         close(fd);
-        ac_spawn_signal_group(s->pid, SIGTERM);
-        return;
     }
-    s->shutdown_fd = fd;
-    s->shutdown_answer_by = mono() + apr_time_from_sec(1);
+    app_log(ai, APLOG_DEBUG, 0, "cannot send the shutdown event to process %ld: SIGTERM",
+            (long)s->pid);
+    ac_spawn_signal_group(s->pid, SIGTERM);
 }
 
 /* The app answered the shutdown event (or the time to do so is up). */
@@ -588,9 +697,8 @@ static void finish_shutdown_event(int ai, int si, int timed_out)
     close(s->shutdown_fd);
     s->shutdown_fd = -1;
     if (!accepted) {
-        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, sup.s,
-                     "[%s] process %ld did not accept the shutdown event: SIGTERM",
-                     sup.apps[ai].label, (long)s->pid);
+        app_log(ai, APLOG_DEBUG, 0, "process %ld did not accept the shutdown event: SIGTERM",
+                (long)s->pid);
         ac_spawn_signal_group(s->pid, SIGTERM);
     }
 }
@@ -604,6 +712,9 @@ static void stop_slot(int ai, int si, int now_please)
     if (!s->pid || s->state == AC_SLOT_STOPPING) {
         return;
     }
+    app_log(ai, APLOG_DEBUG, 0, "stopping process %ld (%s; killed after %d s)", (long)s->pid,
+            now_please ? "at once" : "once its requests are done",
+            a->launch->shutdown_time_limit);
     s->state = AC_SLOT_STOPPING;
     s->term_at = now_please ? now : now + limit / 2;
     s->kill_at = now + limit;
@@ -647,8 +758,7 @@ static void reap(void)
                 ac_spawn_signal_group(pid, SIGKILL);
                 was = s->state;
                 if (was == AC_SLOT_STOPPING && !s->failed_start && !s->broken) {
-                    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] process %ld stopped (%s)",
-                                 a->label, (long)pid, how);
+                    app_log(ai, APLOG_INFO, 0, "process %ld stopped (%s)", (long)pid, how);
                 }
                 else if (was == AC_SLOT_READY || s->broken) {
                     /* a crash, also when a request noticed it before we did */
@@ -663,7 +773,9 @@ static void reap(void)
                     if (mono() - s->ready_at >= STABLE_AFTER) {
                         a->consecutive = 0;
                     }
-                    record_failure(ai, how);
+                    apr_snprintf(a->start_note, sizeof(a->start_note),
+                                 "restart: process %ld %s", (long)pid, how);
+                    record_failure(ai, pid);
                     if (a->launch->ondemand) {
                         a->wanted = 0;     /* like ANCM: the next request starts one */
                     }
@@ -673,13 +785,16 @@ static void reap(void)
                     /* another program took the port between our check and the
                      * app's bind: not the app's fault */
                     a->collisions++;
-                    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sup.s,
-                                 "[%s] process %ld %s: port %u was taken by another program; "
-                                 "starting again on another port", a->label, (long)pid, how,
-                                 s->port);
+                    app_log(ai, APLOG_NOTICE, 0, "process %ld %s: port %u was taken by another "
+                            "program; starting again on another port", (long)pid, how, s->port);
+                    apr_snprintf(a->start_note, sizeof(a->start_note),
+                                 "again: port %u was taken", s->port);
                 }
                 else {
                     if (s->failed_start) {
+                        /* the kill was logged as the error; this is the exit */
+                        app_log(ai, APLOG_INFO, 0, "process %ld %s after it did not listen within "
+                                "%d s", (long)pid, how, a->launch->startup_time_limit);
                         publish_fail_reason(ai, AC_FAIL_TIMEOUT, a->launch->startup_time_limit);
                     }
                     else {
@@ -690,7 +805,9 @@ static void reap(void)
                                                                 : WEXITSTATUS(status));
                     }
                     save_startup_output(ai, s);
-                    record_failure(ai, how);
+                    apr_snprintf(a->start_note, sizeof(a->start_note),
+                                 "retry: process %ld %s while starting", (long)pid, how);
+                    record_failure(ai, pid);
                     publish_failed(ai, 1);
                 }
                 forget_startup_output(s);
@@ -776,22 +893,37 @@ static void check_offline(int ai, apr_time_t now)
     a->tripped = 0;
     a->not_before = 0;
     publish_trip(ai, 0);
-    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sup.s, "[%s] %s: %s", a->label, path,
-                 present ? "appeared, stopping the app" : "removed, the app starts again");
-    if (!present && web_config_changed(a)) {
-        /* A deploy replaced web.config too: its settings (registered by the
-         * parent within a second) replace this app; do not start the old
-         * settings meanwhile. If none come (a broken file), start these. */
-        a->not_before = mono() + WEB_CONFIG_GRACE;
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] %s changed while the app was "
-                     "offline: waiting up to %ld s for its new settings", a->label,
-                     a->launch->web_config, (long)apr_time_sec(WEB_CONFIG_GRACE));
-    }
     if (present) {
+        char pids[256];
+        apr_size_t n = 0;
+        pids[0] = '\0';
+        for (si = 0; si < AC_MAX_PROCESSES; si++) {
+            if (a->slots[si].pid && a->slots[si].state != AC_SLOT_STOPPING
+                && n < sizeof(pids) - 24) {
+                n += (apr_size_t)apr_snprintf(pids + n, sizeof(pids) - n, "%s%ld",
+                                              n ? ", " : "", (long)a->slots[si].pid);
+            }
+        }
+        app_log(ai, APLOG_NOTICE, 0, "%s: appeared, stopping the app (%s%s)", path,
+                n ? "process " : "no process runs", pids);
         for (si = 0; si < AC_MAX_PROCESSES; si++) {
             stop_slot(ai, si, 0);
         }
         a->wanted = 0;
+    }
+    else {
+        app_log(ai, APLOG_NOTICE, 0, "%s: removed, the app starts again (%s)", path,
+                a->launch->ondemand ? "with the next request" : "now");
+        apr_cpystrn(a->start_note, "app_offline.htm was removed", sizeof(a->start_note));
+        if (web_config_changed(a)) {
+            /* A deploy replaced web.config too: its settings (registered by
+             * the parent or a request) replace this app; do not start the old
+             * settings meanwhile. If none come (a broken file), start these. */
+            a->not_before = mono() + WEB_CONFIG_GRACE;
+            app_log(ai, APLOG_INFO, 0, "%s changed while the app was offline: waiting up to "
+                    "%ld s for its new settings", a->launch->web_config,
+                    (long)apr_time_sec(WEB_CONFIG_GRACE));
+        }
     }
 }
 
@@ -837,10 +969,9 @@ static apr_interval_time_t tick(void)
                     ac_app_notify(shared_app(ai));
                     a->tripped = 0;
                     a->collisions = 0;
-                    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
-                                 "[%s] process %ld listens on port %u after %ld ms", a->label,
-                                 (long)s->pid, s->port,
-                                 (long)apr_time_as_msec(s->ready_at - s->spawned));
+                    app_log(ai, APLOG_INFO, 0, "process %ld listens on port %u after %ld ms",
+                            (long)s->pid, s->port,
+                            (long)apr_time_as_msec(s->ready_at - s->spawned));
                     retire_predecessors(ai);
                 }
                 else if (now >= s->kill_at) {
@@ -872,10 +1003,9 @@ static apr_interval_time_t tick(void)
                     finish_shutdown_event(ai, si, 1);
                 }
                 if (now >= s->kill_at) {
-                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, sup.s,
-                                 "[%s] process %ld did not stop within %d s "
-                                 "(shutdownTimeLimit): killing it", a->label, (long)s->pid,
-                                 a->launch->shutdown_time_limit);
+                    app_log(ai, APLOG_WARNING, 0, "process %ld did not stop within %d s "
+                            "(shutdownTimeLimit): killing it", (long)s->pid,
+                            a->launch->shutdown_time_limit);
                     s->kill_sent = 1;
                     ac_spawn_signal_group(s->pid, SIGKILL);
                 }
@@ -887,7 +1017,7 @@ static apr_interval_time_t tick(void)
         if (!a->active && !live) {
             /* retired and drained: the table entry may be reused */
             ac_app_t *app = shared_app(ai);
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] removed", a->label);
+            app_log(ai, APLOG_INFO, 0, "removed");
             ac_seq_write_begin(&app->seq);
             app->state = AC_APP_FREE;
             ac_seq_write_end(&app->seq);
@@ -910,6 +1040,7 @@ static apr_interval_time_t tick(void)
         if (a->tripped && !any_ready(ai)) {
             a->tripped = 0;     /* the window has passed: try again */
             publish_trip(ai, 0);
+            apr_cpystrn(a->start_note, "the rapid-fail minute has passed", sizeof(a->start_note));
         }
         for (si = 0; si < a->launch->processes && si < AC_MAX_PROCESSES; si++) {
             if (a->slots[si].state == AC_SLOT_EMPTY) {
@@ -1001,7 +1132,7 @@ static void retire_app(int i, const char *why)
     sup_app_t *a = &sup.apps[i];
     int si;
 
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s, "[%s] %s: stopping it", a->label, why);
+    app_log(i, APLOG_INFO, 0, "%s: stopping it", why);
     a->active = 0;
     ac_seq_write_begin(&shared_app(i)->seq);
     shared_app(i)->state = AC_APP_RETIRED;
@@ -1039,16 +1170,25 @@ static int same_site(const ac_launch_t *a, const ac_launch_t *b)
 
 /* Makes the app with these settings active (adding it if new). Returns its
  * index, or AC_APP_NO_INDEX. */
-static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *seen)
+/* What a configuration did to an app, for the summary of a reload. */
+typedef enum { ACT_FAILED = 0, ACT_KEPT, ACT_ADDED, ACT_CHANGED } activation_e;
+
+static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *seen,
+                         activation_e *outcome)
 {
     apr_pool_t *p;
     ac_launch_t *l;
     unsigned char key[AC_KEY_BYTES];
     const char *err;
-    int i, si;
+    int i, si, adopted;
     ac_app_t *app;
     sup_app_t *a;
+    activation_e ignored;
 
+    if (!outcome) {
+        outcome = &ignored;
+    }
+    *outcome = ACT_FAILED;
     if (apr_pool_create(&p, sup.pool) != APR_SUCCESS) {
         return AC_APP_NO_INDEX;
     }
@@ -1076,10 +1216,12 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
             ac_shared_table_notify(sup.sh);
         }
         apr_pool_destroy(p);
+        *outcome = ACT_KEPT;
         return (uint32_t)i;
     }
     /* a supervisor before us ran it: children know it by that index */
     i = adoptable_app(key);
+    adopted = i >= 0;
     if (i < 0) {
         i = allocate_app();
     }
@@ -1106,8 +1248,18 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
         a->slots[si].out_fd = -1;
         a->slots[si].shutdown_fd = -1;
     }
+    a->debug_fd = -1;
+    apr_pool_cleanup_register(p, a, close_debug_log, apr_pool_cleanup_null);
     if (seen) {
         seen[i] = 1;
+    }
+    if (!adopted) {
+        /* the startup output of an app that had this entry before is not ours */
+        char path[4096];
+        if (startup_output_path(i, path, sizeof(path)) && unlink(path) < 0 && errno != ENOENT) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), sup.s,
+                         "cannot remove %s", path);
+        }
     }
 
     app = shared_app(i);
@@ -1143,10 +1295,21 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
     }
     ac_seq_write_end(&app->seq);
     ac_app_notify(app);
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
-                 "[%s] %s: %s %s, %d process(es), %s", a->label,
-                 dynamic ? "registered by a request" : "configured", l->process_path,
-                 l->arguments, l->processes, l->ondemand ? "OnDemand" : "AlwaysRunning");
+    {
+        /* first, so that the debug log has the app from its first line */
+        const char *warning = ac_debug_resolve(p, l, environ, &a->debug);
+        if (warning) {
+            app_log(i, APLOG_WARNING, 0, "debug log settings: %s", warning);
+        }
+        if (a->debug.file && a->debug.spec.level != AC_DEBUG_OFF) {
+            app_log(i, APLOG_INFO, 0, "debug log: %s, level %s", a->debug.file,
+                    ac_debug_level_name(a->debug.spec.level));
+        }
+    }
+    app_log(i, APLOG_INFO, 0, "%s: %s %s, %d process(es), %s",
+            dynamic ? "registered by a request" : "configured", l->process_path,
+            l->arguments, l->processes, l->ondemand ? "OnDemand" : "AlwaysRunning");
+    *outcome = ACT_ADDED;
 
     /* An older version of the same site steps down: at once if it has no
      * ready process, else once this one has (a rolling restart). */
@@ -1155,13 +1318,13 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
             || !same_site(sup.apps[si].launch, l)) {
             continue;
         }
+        *outcome = ACT_CHANGED;
         if (!any_ready(si)) {
             retire_app(si, "replaced by new settings");
             continue;
         }
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, sup.s,
-                     "[%s] replaced by new settings: serving until the new version is ready",
-                     sup.apps[si].label);
+        app_log(si, APLOG_INFO, 0, "replaced by new settings: serving until the new version "
+                "is ready");
         sup.apps[si].replaced_by = i;
         ac_seq_write_begin(&shared_app(si)->seq);
         shared_app(si)->successor = i;
@@ -1181,6 +1344,7 @@ static void apply_config(const char *payload, uint32_t len)
     ac_config_globals_t globals;
     uint32_t *reply;
     int seen[AC_MAX_APPS];
+    unsigned counts[ACT_CHANGED + 1] = { 0 }, removed = 0;
     const char *err;
     int i;
 
@@ -1201,12 +1365,15 @@ static void apply_config(const char *payload, uint32_t len)
     reply = apr_pcalloc(p, sizeof(uint32_t) * (apr_size_t)(blobs->nelts + 1));
     for (i = 0; i < blobs->nelts; i++) {
         apr_array_header_t *blob = APR_ARRAY_IDX(blobs, i, apr_array_header_t *);
-        reply[i] = activate(blob->elts, (apr_size_t)blob->nelts, 0, seen);
+        activation_e outcome;
+        reply[i] = activate(blob->elts, (apr_size_t)blob->nelts, 0, seen, &outcome);
+        counts[outcome]++;
     }
     for (i = 0; i < AC_MAX_APPS; i++) {
         sup_app_t *a = &sup.apps[i];
         if (a->in_use && a->active && !a->dynamic && !seen[i] && a->replaced_by < 0) {
             retire_app(i, "no longer configured");
+            removed++;
         }
         else if (!a->in_use && shared_app(i)->state == AC_APP_ACTIVE) {
             /* Registered by requests with a supervisor before us, whose
@@ -1220,6 +1387,11 @@ static void apply_config(const char *payload, uint32_t len)
         }
     }
     sup.held = 0;
+    /* one line per configuration httpd sends (start, graceful, hard restart) */
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, sup.s, "configuration applied: %u app(s) kept, "
+                 "%u added, %u changed, %u removed%s", counts[ACT_KEPT], counts[ACT_ADDED],
+                 counts[ACT_CHANGED], removed,
+                 counts[ACT_FAILED] ? " (some could not be taken: see above)" : "");
     if (ac_control_write(sup.control_fd, AC_CTL_CONFIG_ACK, reply,
                          (uint32_t)(sizeof(uint32_t) * (apr_size_t)blobs->nelts),
                          apr_time_from_sec(5)) != APR_SUCCESS) {
@@ -1272,7 +1444,7 @@ static void handle_requests(void)
         int fd;
         if (m.type == AC_REQ_REGISTER) {
             if (!sup.stopping) {
-                activate(payload, len, 1, NULL);
+                activate(payload, len, 1, NULL, NULL);
             }
             continue;
         }
@@ -1283,6 +1455,9 @@ static void handle_requests(void)
         if (m.type == AC_REQ_START) {
             /* The tick starts what is missing (and re-tries a failed start once
              * its back-off has passed); an OnDemand app now is wanted. */
+            if (!a->wanted) {
+                app_log((int)m.app, APLOG_DEBUG, 0, "a request asks for a process");
+            }
             a->wanted = 1;
             continue;
         }
@@ -1299,9 +1474,8 @@ static void handle_requests(void)
             close(fd);
             continue;
         }
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup.s,
-                     "[%s] process %ld no longer accepts connections on port %u: replacing it",
-                     a->label, (long)s->pid, s->port);
+        app_log((int)m.app, APLOG_ERR, 0, "process %ld no longer accepts connections on port %u: "
+                "replacing it", (long)s->pid, s->port);
         stop_slot((int)m.app, (int)m.slot, 1);
         s->kill_sent = 1;
         s->broken = 1;
