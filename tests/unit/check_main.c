@@ -29,6 +29,7 @@ int main(void)
     srunner_add_suite(sr, strays_suite());
     srunner_add_suite(sr, parse_suite());
     srunner_add_suite(sr, webconfig_suite());
+    srunner_add_suite(sr, json_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

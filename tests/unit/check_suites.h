@@ -11,6 +11,7 @@ Suite *channel_suite(void);
 Suite *strays_suite(void);
 Suite *parse_suite(void);
 Suite *webconfig_suite(void);
+Suite *json_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
