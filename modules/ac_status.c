@@ -8,6 +8,7 @@
 
 #include <http_log.h>
 #include <http_protocol.h>
+#include <http_request.h>
 #include <apr_strings.h>
 #include <apr_time.h>
 #include <mod_status.h>
@@ -432,7 +433,9 @@ int ac_status_handler(request_rec *r)
     if (!r->handler || strcmp(r->handler, AC_STATUS_HANDLER)) {
         return DECLINED;
     }
-    r->allowed = AP_METHOD_BIT << M_GET;    /* HEAD is a GET without the body */
+    /* HEAD is a GET without the body; allowed_methods is what Allow lists */
+    r->allowed = AP_METHOD_BIT << M_GET;
+    ap_allow_methods(r, REPLACE_ALLOW, "GET", "HEAD", NULL);
     if (r->method_number != M_GET) {
         return HTTP_METHOD_NOT_ALLOWED;
     }
