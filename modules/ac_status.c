@@ -350,11 +350,12 @@ static void html_app(request_rec *r, apr_time_t now, const status_app_t *a)
     html_row(r, "requests", apr_psprintf(p, "%" APR_UINT64_T_FMT " served, %u in flight",
                                          (apr_uint64_t)a->served, (unsigned)a->inflight));
     html_row(r, "restarts", apr_psprintf(p, "%u", (unsigned)d->restarts));
+    /* counted when a failure happens: the minute up to the latest one */
     html_row(r, "recent failures", d->tripped
-             ? apr_psprintf(p, "%u in the last minute: rapid-fail limit reached, no start "
+             ? apr_psprintf(p, "%u within a minute: rapid-fail limit reached, no start "
                             "before %s", (unsigned)d->recent_fails,
                             utc_text(p, d->tripped_until))
-             : apr_psprintf(p, "%u in the last minute", (unsigned)d->recent_fails));
+             : apr_psprintf(p, "%u within a minute", (unsigned)d->recent_fails));
     if (d->last_exit_time > 0) {
         html_row(r, "last exit", apr_psprintf(p, "pid %ld, %s, at %s", (long)d->last_exit_pid,
                                               exit_text(p, d), utc_text(p, d->last_exit_time)));

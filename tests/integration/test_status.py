@@ -251,7 +251,7 @@ def test_failed_start_shows_failed_and_why(apache):
     page = status_html(srv)
     assert '<span class="failed">failed</span>' in page, page
     assert "exited with code 7 before it listened, at " in page, page
-    assert "1 in the last minute: rapid-fail limit reached, no start before " in page, page
+    assert "1 within a minute: rapid-fail limit reached, no start before " in page, page
 
 
 def test_offline_app_shows_offline(apache):
