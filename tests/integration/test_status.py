@@ -196,6 +196,24 @@ def test_served_and_in_flight_counts(apache):
         want[busy[0]["pid"]] + 1
 
 
+def test_real_aspnetcore_app(apache, aspnetcore_backend):
+    """The real sample under dotnet: the page names the dotnet process that listens, counts
+    its requests and never shows its token."""
+    t0 = time.time()
+    srv = apache.start(section("Location /shop", aspnetcore_backend.directives()) + STATUS_LOCATION)
+    pid, = wait_backends(srv, 1, marker="HelloApp.dll")
+    _, app = wait_app(srv, srv.app, running_with(1), "the sample running", vpath="/shop",
+                      timeout=60)
+    assert app["processes"][0]["pid"] == pid
+    check_processes_are_real(srv, app, srv.app, t0)
+    for _ in range(3):
+        assert parse_pid(get_ok(srv, "/shop/pid")) == pid
+    doc, app = wait_app(srv, srv.app, lambda a: a["processes"][0]["served"] == 3,
+                        "3 requests counted", vpath="/shop")
+    assert app["served"] == 3, app
+    assert_no_token(tokens_of([pid]), doc["_raw"], status_html(srv))
+
+
 # --- crashes, failed starts, offline ------------------------------------------------------------
 
 @pytest.mark.expect_log(*EXPECT_CRASH)
