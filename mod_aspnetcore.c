@@ -12,12 +12,14 @@
 #include <http_request.h>
 #include <mpm_common.h>
 #include <apr_strings.h>
+#include <mod_status.h>
 
 #include "mod_aspnetcore.h"
 #include "ac_config.h"
 #include "ac_proxy.h"
 #include "ac_registry.h"
 #include "ac_resolve.h"
+#include "ac_status.h"
 
 
 static int ac_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -84,6 +86,9 @@ static int ac_map_to_storage(request_rec *r)
 static int ac_fixups(request_rec *r)
 {
     ac_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &aspnetcore_module);
+    if (r->handler && !strcmp(r->handler, AC_STATUS_HANDLER)) {
+        return DECLINED;    /* SetHandler aspnetcore-status wins, also inside an app */
+    }
     if (d && d->app && d->enabled != 0 && (d->process_path || d->web_config)) {
         r->handler = AC_HANDLER;
     }
@@ -118,6 +123,8 @@ static void ac_register_hooks(apr_pool_t *p)
     ap_hook_map_to_storage(ac_map_to_storage, NULL, NULL, APR_HOOK_LAST);
     ap_hook_fixups(ac_fixups, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(ac_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(ac_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ap, status_hook, ac_status_mod_status, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(aspnetcore) = {

@@ -154,6 +154,22 @@ void ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *v)
     }
 }
 
+static void copy_slot_diag(void *view, const void *src)
+{
+    ac_slot_diag_t *v = view;
+    const ac_slot_t *slot = src;
+    v->state = __atomic_load_n(&slot->state, __ATOMIC_RELAXED);
+    v->pid = __atomic_load_n(&slot->pid, __ATOMIC_RELAXED);
+    v->port = __atomic_load_n(&slot->port, __ATOMIC_RELAXED);
+    v->started = __atomic_load_n(&slot->started, __ATOMIC_RELAXED);
+    v->served_base = __atomic_load_n(&slot->served_base, __ATOMIC_RELAXED);
+}
+
+void ac_slot_read_diag(const ac_slot_t *slot, ac_slot_diag_t *v)
+{
+    seq_read(&slot->seq, copy_slot_diag, v, slot);
+}
+
 int64_t ac_slot_started(const ac_slot_t *slot)
 {
     return __atomic_load_n(&slot->started, __ATOMIC_RELAXED);

@@ -52,9 +52,11 @@ typedef struct {
     uint64_t incarnation;               /* new value for every process started here */
     int64_t started;                    /* apr_time_t */
     char token[AC_TOKEN_CHARS + 1];
+    uint64_t served_base;               /* `served` when this process started: the status
+                                         * page shows what the process itself served */
     /* written by children with atomic operations */
     uint32_t inflight;
-    uint64_t served;
+    uint64_t served;                    /* since the app's table entry was set up */
 } ac_slot_t;
 
 typedef struct {
@@ -140,6 +142,16 @@ typedef struct {
     char token[AC_TOKEN_CHARS + 1];
 } ac_slot_view_t;
 
+/* A consistent copy of a slot for the status page: no token, so that the
+ * page cannot show it. */
+typedef struct {
+    uint32_t state;
+    int32_t pid;
+    uint32_t port;
+    int64_t started;                    /* apr_time_t */
+    uint64_t served_base;
+} ac_slot_diag_t;
+
 apr_size_t ac_shared_size(void);
 void ac_shared_init(ac_shared_t *sh);
 int ac_shared_valid(const ac_shared_t *sh);
@@ -167,6 +179,8 @@ void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view);
 void ac_app_read(const ac_app_t *app, ac_app_view_t *view);
 /* Copies the app's diagnostics consistently. */
 void ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *diag);
+/* Copies a slot's diagnostics consistently. */
+void ac_slot_read_diag(const ac_slot_t *slot, ac_slot_diag_t *diag);
 /* The slot's start time (apr_time_t) and requests served; not under seq. */
 int64_t ac_slot_started(const ac_slot_t *slot);
 uint64_t ac_slot_served(const ac_slot_t *slot);

@@ -627,6 +627,7 @@ static void spawn_slot(int ai, int si)
     slot->incarnation = ++sup.incarnation;
     slot->started = apr_time_now();
     memcpy(slot->token, token, sizeof(slot->token));
+    slot->served_base = ac_slot_served(slot);   /* status page: served by this process */
     ac_seq_write_end(&slot->seq);
     ac_app_notify(shared_app(ai));
     record_backends();
@@ -1291,6 +1292,10 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
         slot->state = AC_SLOT_EMPTY;
         slot->pid = 0;
         slot->port = 0;
+        /* status page: counts start afresh for a new entry (no child uses a
+         * freed entry's slots any more) */
+        __atomic_store_n(&slot->served, 0, __ATOMIC_RELAXED);
+        slot->served_base = 0;
         ac_seq_write_end(&slot->seq);
     }
     ac_seq_write_end(&app->seq);

@@ -13,6 +13,7 @@ Suite *parse_suite(void);
 Suite *webconfig_suite(void);
 Suite *connpool_suite(void);
 Suite *debuglog_suite(void);
+Suite *json_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
