@@ -62,6 +62,9 @@ apr_status_t ac_control_read(int fd, apr_pool_t *p, uint32_t *type, char **paylo
  * serialized launch settings. */
 typedef struct {
     uint32_t port_low, port_high;    /* AspNetCorePortRange */
+    uint32_t log_level;              /* the main server's LogLevel, and ours */
+    uint32_t module_log_level;       /* (LogLevel aspnetcore:...): the supervisor, forked
+                                      * once, follows a reload's LogLevel */
 } ac_config_globals_t;
 
 void ac_config_payload_begin(apr_array_header_t *payload, uint32_t napps,

@@ -541,6 +541,8 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
                                           : default_max_websockets());
     globals.port_low = sconf->port_low;
     globals.port_high = sconf->port_high;
+    globals.log_level = (uint32_t)s->log.level;
+    globals.module_log_level = (uint32_t)ap_get_server_module_loglevel(s, APLOG_MODULE_INDEX);
     st->payload = apr_array_make(pconf, 1024, 1);
     ac_config_payload_begin(st->payload, (uint32_t)unique->nelts, &globals);
     for (i = 0; i < unique->nelts; i++) {

@@ -1367,6 +1367,13 @@ static void apply_config(const char *payload, uint32_t len)
         sup.port_low = globals.port_low;
         sup.port_high = globals.port_high;
     }
+    if (!err && globals.log_level <= APLOG_LEVELMASK
+        && globals.module_log_level <= APLOG_LEVELMASK) {
+        /* forked once, we keep the LogLevel of that generation unless told */
+        sup.s->log.level = (int)globals.log_level;
+        ap_set_module_loglevel(sup.pool, &sup.s->log, APLOG_MODULE_INDEX,
+                               (int)globals.module_log_level);
+    }
     reply = apr_pcalloc(p, sizeof(uint32_t) * (apr_size_t)(blobs->nelts + 1));
     for (i = 0; i < blobs->nelts; i++) {
         apr_array_header_t *blob = APR_ARRAY_IDX(blobs, i, apr_array_header_t *);

@@ -9,6 +9,7 @@ debug files are read after the server stopped, so every line is in."""
 
 import os
 import re
+import signal
 
 import pytest
 
@@ -183,6 +184,23 @@ def test_loglevel_selects_the_module_lines(apache):
     assert lines(trace, r"\[aspnetcore:trace1\] .*\] routed to process %d on port \d+$" % pid)
     assert lines(trace, r"\[aspnetcore:trace2\] .*opened a new connection to port \d+$")
     assert lines(trace, r"\[aspnetcore:trace2\] .*reused a connection to port \d+$")
+
+
+@pytest.mark.expect_log(*EXPECT_CRASH)
+def test_supervisor_follows_loglevel_of_a_reload(apache):
+    """The supervisor is forked once and survives reloads: a graceful restart with
+    `LogLevel aspnetcore:debug` must still reach its lines (sent with the configuration)."""
+    srv = apache.start(standin(extra="AspNetCoreStartMode OnDemand"), log_level="warn aspnetcore:warn")
+    get_ok(srv, "/pid")
+    assert not lines(srv, r"\[aspnetcore:debug\]"), "debug lines at LogLevel aspnetcore:warn"
+    supervisor_lines = lambda: [l for l in lines(srv, r"\[aspnetcore:debug\]")
+                                if "a request asks for a process" in l]
+    srv.log_level = "warn aspnetcore:debug"
+    srv.graceful(body=srv.body)
+    # an OnDemand app whose process is still there asks for none: stop it first
+    os.kill(app_pid(srv), signal.SIGKILL)
+    wait_until(lambda: get_ok(srv, "/pid") and supervisor_lines(), 30,
+               "the supervisor's debug line after the reload to LogLevel aspnetcore:debug")
 
 
 # --- the ANCM debug log -------------------------------------------------------------------------------
