@@ -308,11 +308,10 @@ def test_deploy_replaces_the_dll_behind_app_offline(apache, hello_app_dll, sampl
         assert os.stat(dll).st_ino == dll_inode, "HelloApp.dll was replaced, not overwritten"
         assert read(dll) == read(sample_v2_dll)
         if use_web_config:
-            # The module looks at a web.config again only when requests come (at most once
-            # a second per child): the load's requests make it take the new one while the
-            # app is still offline, and the new settings are offline too.  (Without
-            # requests in between an AlwaysRunning app first restarts with the old
-            # web.config: see test_deployed_web_config_used_at_once_without_traffic.)
+            # The load's requests make the children take the new web.config while the app
+            # is still offline (the parent would too, within ~10 s: see
+            # test_deployed_web_config_used_at_once_without_traffic), and the new settings
+            # are offline too.
             srv.wait_for_log(r"web\.config changed: settings reloaded", timeout=10,
                              start=copy_mark)
             srv.wait_for_log(r"registered by a request: .*%s" % start_mode, timeout=10,
