@@ -445,39 +445,30 @@ static const char *set_request_timeout(cmd_parms *cmd, void *dv, const char *arg
 
 /* ---- server-wide ------------------------------------------------------- */
 
-static const char *set_max_websockets(cmd_parms *cmd, void *dv, const char *arg)
+/* A server-wide number: like set_int, on the server's own configuration. */
+static const char *set_server_int(cmd_parms *cmd, void *dv, const char *arg)
 {
     ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
+    const int_directive_t *spec = cmd->info;
     long v;
     const char *err;
     (void)dv;
     if (cmd->server->is_virtual) {
-        return "AspNetCoreMaxWebSockets: server-wide only (not in <VirtualHost>)";
+        return apr_pstrcat(cmd->pool, cmd->cmd->name,
+                           ": server-wide only (not in <VirtualHost>)", NULL);
     }
-    err = ac_parse_int_range(cmd->pool, arg, 1, 1000000, &v);
+    err = ac_parse_int_range(cmd->pool, arg, spec->min, spec->max, &v);
     if (err) {
-        return apr_pstrcat(cmd->pool, "AspNetCoreMaxWebSockets: ", err, NULL);
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
     }
-    c->max_websockets = (int)v;
+    *(int *)((char *)c + spec->offset) = (int)v;
     return NULL;
 }
 
-static const char *set_backend_idle(cmd_parms *cmd, void *dv, const char *arg)
-{
-    ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
-    long v;
-    const char *err;
-    (void)dv;
-    if (cmd->server->is_virtual) {
-        return "AspNetCoreBackendIdleTimeout: server-wide only (not in <VirtualHost>)";
-    }
-    err = ac_parse_int_range(cmd->pool, arg, 1, 3600, &v);
-    if (err) {
-        return apr_pstrcat(cmd->pool, "AspNetCoreBackendIdleTimeout: ", err, NULL);
-    }
-    c->backend_idle = (int)v;
-    return NULL;
-}
+static const int_directive_t max_websockets = {
+    APR_OFFSETOF(ac_server_conf_t, max_websockets), 1, 1000000, 0 };
+static const int_directive_t backend_idle = {
+    APR_OFFSETOF(ac_server_conf_t, backend_idle), 1, 3600, 0 };
 
 static const char *set_port_range(cmd_parms *cmd, void *dv, const char *arg)
 {
@@ -541,9 +532,9 @@ const command_rec ac_directives[] = {
                  "On: requests in this scope go to the app; Off: Apache serves them"),
     AP_INIT_TAKE1("AspNetCoreWebSocketIdleTimeout", set_int, (void *)&websocket_idle, REQUEST_CTX,
                   "Seconds a WebSocket may stay silent both ways before it is closed (0: never)"),
-    AP_INIT_TAKE1("AspNetCoreMaxWebSockets", set_max_websockets, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("AspNetCoreMaxWebSockets", set_server_int, (void *)&max_websockets, RSRC_CONF,
                   "WebSocket connections open at once, all apps together"),
-    AP_INIT_TAKE1("AspNetCoreBackendIdleTimeout", set_backend_idle, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("AspNetCoreBackendIdleTimeout", set_server_int, (void *)&backend_idle, RSRC_CONF,
                   "Seconds an unused connection to an app is kept for reuse (below the app's "
                   "keep-alive timeout)"),
     AP_INIT_TAKE1("AspNetCorePortRange", set_port_range, NULL, RSRC_CONF,
