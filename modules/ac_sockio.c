@@ -183,6 +183,38 @@ int ac_sock_idle_ok(int fd)
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+int ac_ephemeral_range(const char *path, unsigned *low, unsigned *high)
+{
+    FILE *f = fopen(path, "re");
+    int ok;
+    if (!f) {
+        return 0;
+    }
+    ok = fscanf(f, "%u %u", low, high) == 2 && *low >= 1 && *low <= *high && *high <= 65535;
+    fclose(f);
+    return ok;
+}
+
+unsigned ac_port_pick(unsigned low, unsigned high, unsigned elow, unsigned ehigh, unsigned r)
+{
+    unsigned below = 0, above = 0, above_start = 0;
+
+    if (elow && elow <= ehigh) {
+        if (low < elow) {
+            below = (high < elow ? high : elow - 1) - low + 1;
+        }
+        if (high > ehigh) {
+            above_start = low > ehigh ? low : ehigh + 1;
+            above = high - above_start + 1;
+        }
+    }
+    if (!below && !above) {
+        return low + r % (high - low + 1);
+    }
+    r %= below + above;
+    return r < below ? low + r : above_start + (r - below);
+}
+
 int ac_port_is_free(unsigned port)
 {
     struct sockaddr_in sa = loopback(port);

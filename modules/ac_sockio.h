@@ -34,6 +34,16 @@ apr_status_t ac_sock_wait_readable(int fd, apr_interval_time_t timeout);
 /* Is the idle connection still usable (no EOF, no stray bytes waiting)? */
 int ac_sock_idle_ok(int fd);
 
+/* The kernel's range of ephemeral ports (net.ipv4.ip_local_port_range, read
+ * from `path`): 1 with *low and *high set, or 0 when it cannot be read. */
+int ac_ephemeral_range(const char *path, unsigned *low, unsigned *high);
+
+/* Port number `r` (taken modulo the count) of [low, high], counting only the
+ * ports outside the ephemeral range [elow, ehigh] when there are any (elow 0:
+ * unknown): the kernel may give an ephemeral port to an outgoing connection
+ * between our check that it is free and the app's bind. */
+unsigned ac_port_pick(unsigned low, unsigned high, unsigned elow, unsigned ehigh, unsigned r);
+
 /* Is a TCP port on 127.0.0.1 free to bind right now? */
 int ac_port_is_free(unsigned port);
 

@@ -106,6 +106,7 @@ static struct {
     int stopping;                /* httpd is gone: stop all, then exit */
     int held;                    /* stop-all received: start nothing until new config */
     unsigned port_low, port_high;
+    unsigned ephemeral_low, ephemeral_high;   /* the kernel's; 0 when unknown */
 } sup;
 
 static apr_time_t mono(void)
@@ -463,7 +464,6 @@ static unsigned port_in_use_by_us(unsigned port)
 
 static unsigned pick_port(void)
 {
-    unsigned span = sup.port_high - sup.port_low + 1;
     int t;
     for (t = 0; t < PORT_TRIES; t++) {
         unsigned r;
@@ -471,7 +471,10 @@ static unsigned pick_port(void)
         if (apr_generate_random_bytes((unsigned char *)&r, sizeof(r)) != APR_SUCCESS) {
             r = (unsigned)rand();
         }
-        port = sup.port_low + r % span;
+        /* ports the kernel will not hand to outgoing connections first; the
+         * whole range when those seem taken */
+        port = ac_port_pick(sup.port_low, sup.port_high,
+                            t < PORT_TRIES / 2 ? sup.ephemeral_low : 0, sup.ephemeral_high, r);
         if (!port_in_use_by_us(port) && ac_port_is_free(port)) {
             return port;
         }
@@ -1510,6 +1513,10 @@ static void become_supervisor(const ac_supervisor_args_t *args)
     sup.control_fd = args->control_fd;
     sup.port_low = args->port_low;
     sup.port_high = args->port_high;
+    if (!ac_ephemeral_range("/proc/sys/net/ipv4/ip_local_port_range", &sup.ephemeral_low,
+                            &sup.ephemeral_high)) {
+        sup.ephemeral_low = sup.ephemeral_high = 0;
+    }
 
     /* Our own process group: signals httpd sends to its group (prefork
      * does on restarts) are not for us; the control channel tells us. */

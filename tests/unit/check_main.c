@@ -30,6 +30,7 @@ int main(void)
     srunner_add_suite(sr, parse_suite());
     srunner_add_suite(sr, webconfig_suite());
     srunner_add_suite(sr, connpool_suite());
+    srunner_add_suite(sr, sockio_suite());
     srunner_add_suite(sr, debuglog_suite());
     srunner_add_suite(sr, json_suite());
     srunner_run_all(sr, CK_NORMAL);

@@ -12,6 +12,7 @@ Suite *strays_suite(void);
 Suite *parse_suite(void);
 Suite *webconfig_suite(void);
 Suite *connpool_suite(void);
+Suite *sockio_suite(void);
 Suite *debuglog_suite(void);
 Suite *json_suite(void);
 
