@@ -158,8 +158,9 @@ int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     return OK;
 }
 
-/* The parent looks at the main configuration's web.config files once a
- * second (the MPM's monitor hook), so that a changed one takes effect without
+/* The parent looks at the main configuration's web.config files whenever the
+ * MPM runs its monitor hook (every tenth maintenance pass: about every 10 s;
+ * at most once a second whatever the MPM), so that a changed one takes effect without
  * waiting for a request: a deploy that replaces web.config behind
  * app_offline.htm comes back with the new settings although no request came
  * meanwhile. Children look on their own when requests come (they may see the

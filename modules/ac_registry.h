@@ -35,8 +35,9 @@ int ac_registry_index(request_rec *r, ac_resolved_t *res, apr_uint32_t *index);
 ac_shared_t *ac_registry_shared(void);
 int ac_registry_request_fd(void);
 
-/* monitor (parent, about once a second): web.config files of the main
- * configuration that changed are resolved again and registered. */
+/* monitor (parent, whenever the MPM runs that hook: about every 10 s):
+ * web.config files of the main configuration that changed are resolved
+ * again and registered. */
 int ac_registry_monitor(apr_pool_t *p, server_rec *s);
 
 #endif /* AC_REGISTRY_H */

@@ -77,6 +77,27 @@ def standin_path():
     return os.path.join(REPO, "tests", "backends", "standin.py")
 
 
+
+def _kill_survivors(seen, ppid, after, gone_timeout):
+    """Waits (bounded) until every process in `seen` ({(pid, starttime): description}) is gone;
+    SIGKILLs the survivors by pid and returns a problem naming them ([] when none)."""
+    def survivors():
+        return {k: v for k, v in seen.items() if procs.alive(*k)}
+
+    try:
+        wait_until(lambda: not survivors(), gone_timeout,
+                   lambda: "descendants of httpd %d to exit after its %s: %s" % (
+                       ppid, after, "; ".join(survivors().values())))
+        return []
+    except WaitTimeout:
+        left = survivors()
+        descr = ["%s [now: %s]" % (v, procs.describe(k[0])) for k, v in left.items()]
+        for k in left:
+            procs.kill_ident(*k)
+        return ["%d process(es) that descended from httpd parent %d survived its %s by %.0fs and "
+                "were SIGKILLed: %s" % (len(left), ppid, after, gone_timeout,
+                                        "\n  ".join([""] + descr))]
+
 class HttpdError(AssertionError):
     pass
 
@@ -375,21 +396,7 @@ class Httpd:
         self.running = False
         seen = {k: v for k, v in self.seen_pids().items() if k not in mpm_children}
 
-        def survivors():
-            return {k: v for k, v in seen.items() if procs.alive(*k)}
-
-        try:
-            wait_until(lambda: not survivors(), gone_timeout,
-                       lambda: "descendants of killed httpd %d to exit: %s" % (
-                           ppid, "; ".join(survivors().values())))
-        except WaitTimeout:
-            left = survivors()
-            descr = ["%s [now: %s]" % (v, procs.describe(k[0])) for k, v in left.items()]
-            for k in left:
-                procs.kill_ident(*k)
-            problems.append("%d process(es) that descended from httpd parent %d survived its SIGKILL "
-                            "by %.0fs and were SIGKILLed: %s" % (len(left), ppid, gone_timeout,
-                                                                "\n  ".join([""] + descr)))
+        problems += _kill_survivors(seen, ppid, "SIGKILL", gone_timeout)
         self.problems += problems
         if problems and raise_on_problem:
             raise HttpdError("\n".join(problems) + "\n--- error.log tail ---\n" + self.log_tail())
@@ -420,19 +427,7 @@ class Httpd:
         self.running = False
         seen = self.seen_pids()
 
-        def survivors():
-            return {k: v for k, v in seen.items() if procs.alive(*k)}
-
-        try:
-            wait_until(lambda: not survivors(), gone_timeout,
-                       lambda: "descendants of httpd %d to exit: %s" % (ppid, "; ".join(survivors().values())))
-        except WaitTimeout:
-            left = survivors()
-            descr = ["%s [now: %s]" % (v, procs.describe(k[0])) for k, v in left.items()]
-            for k in left:
-                procs.kill_ident(*k)
-            problems.append("%d process(es) that descended from httpd parent %d survived its stop "
-                            "by %.0fs and were SIGKILLed: %s" % (len(left), ppid, gone_timeout, "\n  ".join([""] + descr)))
+        problems += _kill_survivors(seen, ppid, "stop", gone_timeout)
         self.problems += problems
         if problems and raise_on_problem:
             raise HttpdError("\n".join(problems) + "\n--- error.log tail ---\n" + self.log_tail())

@@ -62,3 +62,13 @@ def port_accepts(port, host="127.0.0.1", timeout=0.5):
 def tail(text, lines=80):
     parts = text.splitlines()
     return "\n".join(parts[-lines:])
+
+
+def expect_status(resp, status, what, srv=None):
+    """resp, if its status is `status`; else an AssertionError saying what was asked, what came
+    back, and (with srv) the tail of httpd's error log."""
+    if resp.status != status:
+        raise AssertionError("%s: expected %s, got %s %s: %r%s" % (
+            what, status, resp.status, resp.reason, resp.body[:600],
+            ("\n--- error.log tail ---\n" + srv.log_tail(30)) if srv else ""))
+    return resp

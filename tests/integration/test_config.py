@@ -21,7 +21,7 @@ import backends as backends_mod
 import procs
 from backends import parse_env, parse_pid
 from httpd import standin_path
-from rigutil import REPO, wait_until
+from rigutil import REPO, wait_until, expect_status
 
 WWW_DATA_UID = 33
 FIRST_REQUEST_TIMEOUT = 60.0       # the first request may wait for the backend to start
@@ -45,13 +45,6 @@ def section(head, body):
     name = head.split()[0]
     return "<%s>\n%s\n</%s>\n" % (head, _indent(body), name)
 
-
-def expect_status(resp, status, what, srv=None):
-    if resp.status != status:
-        raise AssertionError("%s: expected %d, got %s %s: %r%s" % (
-            what, status, resp.status, resp.reason, resp.body[:600],
-            ("\n--- error.log tail ---\n" + srv.log_tail(30)) if srv else ""))
-    return resp
 
 
 def get_ok(srv, path, headers=None, timeout=FIRST_REQUEST_TIMEOUT):

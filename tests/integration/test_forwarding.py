@@ -24,7 +24,7 @@ import httpclient
 import procs
 import wsclient
 from backends import echo_headers, header_values, parse_env
-from rigutil import WaitTimeout, wait_until
+from rigutil import WaitTimeout, wait_until, expect_status
 
 FIRST_REQUEST_TIMEOUT = 60.0
 ERR_502 = r"\(502\.3\)"                       # the module's log line for a backend failure
@@ -33,13 +33,6 @@ PATTERN = bytes(i % 251 for i in range(251))
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-def expect_status(resp, status, what, srv=None):
-    if resp.status != status:
-        raise AssertionError("%s: expected %s, got %s %s: %r%s" % (
-            what, status, resp.status, resp.reason, resp.body[:400],
-            ("\n--- error.log tail ---\n" + srv.log_tail(25)) if srv else ""))
-    return resp
 
 
 def start_app(apache, backend, env=None, extra="", prefix=""):

@@ -27,7 +27,7 @@ import procs
 import backends as backends_mod
 from backends import parse_env, parse_pid
 from httpd import standin_path
-from rigutil import wait_until
+from rigutil import wait_until, expect_status
 
 WWW_DATA_UID = 33
 FIRST_REQUEST_TIMEOUT = 60.0     # a first request may wait for the backend to start
@@ -60,13 +60,6 @@ def standin(env=None, extra="", app_root="{app}"):
     """Directives that run the stand-in."""
     return app_lines(backends_mod.standin(), app_root=app_root, env=env, extra=extra)
 
-
-def expect_status(resp, status, what, srv=None):
-    if resp.status != status:
-        raise AssertionError("%s: expected %d, got %s %s: %r%s" % (
-            what, status, resp.status, resp.reason, resp.body[:600],
-            ("\n--- error.log tail ---\n" + srv.log_tail(30)) if srv else ""))
-    return resp
 
 
 def get_ok(srv, path, timeout=FIRST_REQUEST_TIMEOUT):
