@@ -31,10 +31,13 @@
 APLOG_USE_MODULE(aspnetcore);
 
 #define CONNECT_TIMEOUT apr_time_from_sec(3)
-#define HEAD_BUF_INITIAL 8192
-#define HEAD_BUF_MAX 65536
+#define RESPONSE_BUF_SIZE 65536           /* the first read: the head and what follows */
+#define HEAD_MAX RESPONSE_BUF_SIZE          /* a longer response head is refused (502) */
 #define MAX_RESPONSE_FIELDS 200
 #define BODY_READ_SIZE 65536
+#define BODY_PASS_AT (2 * BODY_READ_SIZE)   /* body bytes held before handing them on */
+#define COALESCE_LENGTH_WAIT 5000           /* µs: waited for the rest of a Content-Length body */
+#define COALESCE_STREAM_WAIT 1000           /* µs: ... and for the next part of another body */
 #define UPLOAD_READ_SIZE 65536
 #define BODY_PREFETCH_MAX 65536             /* bodies up to this are read whole first */
 #define CONTINUE_WAIT apr_time_from_sec(1)  /* for the app's 100 Continue */
@@ -624,6 +627,7 @@ typedef struct {
     apr_size_t size, len;        /* bytes in buf */
     apr_size_t head_len;         /* length of the final head, once complete */
     int got_bytes;               /* any byte of a response arrived */
+    int drained;                 /* the last read took all there was */
     ac_response_head_t head;
 } response_t;
 
@@ -637,7 +641,9 @@ static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
     apr_size_t scanned = 0;
 
     if (!resp->buf) {
-        resp->size = HEAD_BUF_INITIAL;
+        /* One buffer for the head and the body bytes that come with it: a
+         * response of up to about 64 KiB is read with one system call. */
+        resp->size = RESPONSE_BUF_SIZE;
         resp->buf = apr_palloc(r->pool, resp->size);
         resp->len = 0;
     }
@@ -673,16 +679,9 @@ static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
             }
             continue;
         }
-        if (resp->len == resp->size) {
-            char *bigger;
-            if (resp->size >= HEAD_BUF_MAX) {
-                *why = "response head larger than 64 KiB";
-                return APR_EGENERAL;
-            }
-            bigger = apr_palloc(r->pool, resp->size * 2);
-            memcpy(bigger, resp->buf, resp->len);
-            resp->buf = bigger;
-            resp->size *= 2;
+        if (resp->len >= HEAD_MAX) {
+            *why = "response head larger than 64 KiB";
+            return APR_EGENERAL;
         }
         rv = ac_sock_read(b->fd, resp->buf + resp->len, resp->size - resp->len, &n, timeout);
         if (rv == APR_TIMEUP) {
@@ -695,6 +694,8 @@ static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
             return rv;
         }
         resp->got_bytes = 1;
+        /* a read shorter than asked for took what there was (TCP) */
+        resp->drained = n < resp->size - resp->len;
         resp->len += n;
     }
 }
@@ -851,9 +852,12 @@ static void signal_broken(request_rec *r, apr_bucket_brigade *bb)
     apr_brigade_cleanup(bb);
 }
 
-static int pass_body_bytes(request_rec *r, apr_bucket_brigade *bb, body_state_t *bs,
-                           char *data, apr_size_t len, int owned, int *done,
-                           const char **why)
+/* Frames freshly read bytes and adds the body bytes among them to bb
+ * (`owned`: data is a bucket allocation that bb takes over). Returns the
+ * body bytes added, or -1 with *why when the body is malformed. */
+static apr_off_t add_body_bytes(request_rec *r, apr_bucket_brigade *bb, body_state_t *bs,
+                                char *data, apr_size_t len, int owned, int *done,
+                                const char **why)
 {
     apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
     apr_size_t body_len;
@@ -863,7 +867,7 @@ static int pass_body_bytes(request_rec *r, apr_bucket_brigade *bb, body_state_t 
         if (owned) {
             apr_bucket_free(data);
         }
-        return 0;
+        return -1;
     }
     if (body_len) {
         APR_BRIGADE_INSERT_TAIL(bb, owned ? apr_bucket_heap_create(data, body_len,
@@ -873,11 +877,37 @@ static int pass_body_bytes(request_rec *r, apr_bucket_brigade *bb, body_state_t 
     else if (owned) {
         apr_bucket_free(data);
     }
-    return 1;
+    return (apr_off_t)body_len;
+}
+
+/* Hands bb to the output filters, with a flush bucket if asked. Returns 0
+ * when the client went away. */
+static int hand_on(request_rec *r, apr_bucket_brigade *bb, int flush)
+{
+    conn_rec *c = r->connection;
+    apr_status_t rv;
+
+    if (flush) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    }
+    rv = ap_pass_brigade(r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+    return rv == APR_SUCCESS && !c->aborted;
 }
 
 /* Streams the body to the client. Returns OK (also when the client went
- * away: nothing more to say to it). */
+ * away: nothing more to say to it).
+ *
+ * Bytes are handed on when the body is complete, when 128 KiB are held, or
+ * when the app pauses: then with a flush, so that a streamed response
+ * (server-sent events, progress) reaches the client at once, but only after
+ * a moment's wait for the app's next write. An app's response often comes in
+ * a few writes in quick succession (Kestrel splits one of more than 64 KiB):
+ * without the wait the client would get two writes where one does, and a
+ * loaded server would spend a wake-up and two system calls more on it. The
+ * rest of a Content-Length body is waited for longer (5 ms) than the next
+ * part of a chunked or close-delimited one (1 ms), which is more likely a
+ * stream whose parts should go out as they come. */
 static int stream_body(request_rec *r, backend_t *b, response_t *resp, body_state_t *bs,
                        apr_interval_time_t timeout)
 {
@@ -885,32 +915,52 @@ static int stream_body(request_rec *r, backend_t *b, response_t *resp, body_stat
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
     const char *why = NULL;
     int done = bs->framing == FRAME_NONE;
+    int unflushed = 1;           /* the head, at first: not sent yet */
+    int drained = resp->drained; /* so the next read would find nothing */
+    apr_off_t held = 0, added;
     apr_status_t rv;
 
-    /* body bytes that came with the head */
+    /* body bytes that came with the head (resp->buf lives as long as r) */
     if (!done && resp->len > resp->head_len) {
-        if (!pass_body_bytes(r, bb, bs, resp->buf + resp->head_len,
-                             resp->len - resp->head_len, 0, &done, &why)) {
+        added = add_body_bytes(r, bb, bs, resp->buf + resp->head_len,
+                               resp->len - resp->head_len, 0, &done, &why);
+        if (added < 0) {
             goto broken;
         }
+        held += added;
     }
     else if (done && resp->len > resp->head_len) {
         bs->keepalive = 0;   /* bytes after a body-less response */
     }
     while (!done) {
-        char *data = apr_bucket_alloc(BODY_READ_SIZE, c->bucket_alloc);
-        apr_size_t n;
+        char *data;
+        apr_size_t n = 0;
 
-        rv = ac_sock_read(b->fd, data, BODY_READ_SIZE, &n, 0);
-        if (rv == APR_EAGAIN) {
-            /* the app paused: whatever it sent so far goes out now */
-            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
-            if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS || c->aborted) {
-                apr_bucket_free(data);
+        if (held >= BODY_PASS_AT) {
+            if (!hand_on(r, bb, 0)) {
                 goto client_gone;
             }
-            apr_brigade_cleanup(bb);
-            rv = ac_sock_read(b->fd, data, BODY_READ_SIZE, &n, timeout);
+            held = 0;
+        }
+        data = apr_bucket_alloc(BODY_READ_SIZE, c->bucket_alloc);
+        rv = drained ? APR_EAGAIN : ac_sock_read(b->fd, data, BODY_READ_SIZE, &n, 0);
+        if (rv == APR_EAGAIN) {
+            /* the app paused: wait a moment for more, then send what is held */
+            rv = !unflushed ? APR_TIMEUP
+               : ac_sock_wait_readable(b->fd, bs->framing == FRAME_LENGTH ? COALESCE_LENGTH_WAIT
+                                                                          : COALESCE_STREAM_WAIT);
+            if (rv == APR_TIMEUP) {
+                if (unflushed && !hand_on(r, bb, 1)) {
+                    apr_bucket_free(data);
+                    goto client_gone;
+                }
+                unflushed = 0;
+                held = 0;
+                rv = ac_sock_wait_readable(b->fd, timeout);
+            }
+            if (rv == APR_SUCCESS) {
+                rv = ac_sock_read(b->fd, data, BODY_READ_SIZE, &n, timeout);
+            }
         }
         if (rv == APR_EOF && bs->framing == FRAME_CLOSE) {
             apr_bucket_free(data);
@@ -923,21 +973,17 @@ static int stream_body(request_rec *r, backend_t *b, response_t *resp, body_stat
                 : "error reading the response body";
             goto broken;
         }
-        if (!pass_body_bytes(r, bb, bs, data, n, 1, &done, &why)) {
+        drained = n < BODY_READ_SIZE;
+        added = add_body_bytes(r, bb, bs, data, n, 1, &done, &why);
+        if (added < 0) {
             goto broken;
         }
-        if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS || c->aborted) {
-            goto client_gone;
-        }
-        apr_brigade_cleanup(bb);
+        held += added;
+        unflushed = 1;
     }
     b->reusable = bs->keepalive;
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
-    if (ap_pass_brigade(r->output_filters, bb) != APR_SUCCESS || c->aborted) {
-        apr_brigade_cleanup(bb);
-        return OK;
-    }
-    apr_brigade_cleanup(bb);
+    hand_on(r, bb, 0);
     return OK;
 
 broken:

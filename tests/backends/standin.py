@@ -69,7 +69,8 @@ own section near the end of this file, hooked in around Handler's methods):
   /fwd/bighead?fields=K&size=N a response head of exactly K fields (and N bytes)
   /fwd/close-delimited?n=N[&version=1.0]  body without framing, ended by closing
   /fwd/trailers?n=N            chunked body followed by trailer fields
-  /fwd/sse?n=N&interval_ms=M   server-sent events carrying their write time (monotonic)
+  /fwd/sse?n=N&interval_ms=M[&framing=chunked|length|close]  server-sent events carrying
+                               their write time (monotonic)
   /fwd/reset                   reads the request, then resets the connection (RST)
   /fwd/garbage?kind=K          a malformed response head (kinds: see GARBAGE)
   /fwd/truncate?framing=length|chunked&how=close|reset  10 of 100000 bytes, then fails
@@ -989,22 +990,34 @@ def fwd_trailers(self):
 
 
 def fwd_sse(self):
-    """/fwd/sse?n=N&interval_ms=M: server-sent events, one every M ms, each written (and
-    sent: unbuffered socket, TCP_NODELAY) on its own; its data is the stand-in's
-    time.monotonic() just before the write (CLOCK_MONOTONIC: comparable across processes
-    on this machine)."""
+    """/fwd/sse?n=N&interval_ms=M[&framing=chunked|length|close]: server-sent events, one
+    every M ms, each written (and sent: unbuffered socket, TCP_NODELAY) on its own; its data
+    is the stand-in's time.monotonic() just before the write (CLOCK_MONOTONIC: comparable
+    across processes on this machine), in a fixed width so that the body's length is known
+    in advance (framing=length: Content-Length; close: ended by closing the connection)."""
     n = max(0, self.qint("n", 5))
     interval = max(0, self.qint("interval_ms", 200))
+    framing = _fwd_q(self, "framing") or "chunked"
+    size = len(b"id: %d\ndata: %020.6f\n\n" % (0, 0.0))
+    if framing == "length":
+        frame = b"Content-Length: %d\r\n" % sum(size + len(str(i)) - 1 for i in range(n))
+    elif framing == "close":
+        frame = b"Connection: close\r\n"
+    else:
+        frame = b"Transfer-Encoding: chunked\r\n"
     _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                   b"Transfer-Encoding: chunked\r\n\r\n")
+                   + frame + b"\r\n")
     if self.command == "HEAD":
         return
     for i in range(n):
         if i:
             time.sleep(interval / 1000.0)
-        event = b"id: %d\ndata: %.6f\n\n" % (i, time.monotonic())
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
-    self.wfile.write(b"0\r\n\r\n")
+        event = b"id: %d\ndata: %020.6f\n\n" % (i, time.monotonic())
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event) if framing == "chunked" else event)
+    if framing == "chunked":
+        self.wfile.write(b"0\r\n\r\n")
+    elif framing == "close":
+        _fwd_close(self)
 
 
 def fwd_reset(self):
