@@ -10,6 +10,10 @@
 #                   backend connections -> the app started the same way
 #   mod_aspnetcore  wrk -> Apache (same MPM settings) + mod_aspnetcore, which
 #                   starts and supervises the app itself
+#   apache_alone    wrk -> Apache (same MPM settings) answering the same requests
+#                   itself, from a minimal handler (bench/floor/mod_bench_floor.c),
+#                   no app: what Apache costs per request before any forwarding,
+#                   which bounds what a forwarding module can reach on this machine
 # Workloads, each with a warm-up run and then a measured run of wrk
 # (-t2 -c32 keep-alive connections, --latency):
 #   small_get  GET /pid                (a few bytes)
@@ -26,7 +30,7 @@
 #   BENCH_SECONDS=10         length of each measured run
 #   BENCH_WARMUP_SECONDS=5   length of each warm-up run (0: none)
 #   BENCH_CONNECTIONS=32     wrk connections      BENCH_THREADS=2  wrk threads
-#   BENCH_SETUPS="direct mod_proxy_http mod_aspnetcore"   (a subset, in that order)
+#   BENCH_SETUPS="direct mod_proxy_http mod_aspnetcore apache_alone"   (a subset, in that order)
 #   BENCH_WORKLOADS="small_get get_64k post_1m"           (a subset)
 #   BENCH_OUT=bench/results/latest.md
 #   BENCH_KEEP=1             keep the temp dir (configs, logs, raw wrk output)
@@ -59,7 +63,7 @@ secs=${BENCH_SECONDS:-10}
 warm=${BENCH_WARMUP_SECONDS:-5}
 conns=${BENCH_CONNECTIONS:-32}
 threads=${BENCH_THREADS:-2}
-setups=${BENCH_SETUPS:-"direct mod_proxy_http mod_aspnetcore"}
+setups=${BENCH_SETUPS:-"direct mod_proxy_http mod_aspnetcore apache_alone"}
 workloads=${BENCH_WORKLOADS:-"small_get get_64k post_1m"}
 out=${BENCH_OUT:-$repo/bench/results/latest.md}
 quiet_wait=${BENCH_QUIET_WAIT:-20}
@@ -91,7 +95,7 @@ done
 [ "$secs" -ge 1 ] || die "BENCH_SECONDS must be at least 1"
 [ "$rounds" -ge 1 ] || die "BENCH_ROUNDS must be at least 1"
 for s in $setups; do
-  case $s in direct|mod_proxy_http|mod_aspnetcore) ;; *) die "unknown setup: $s" ;; esac
+  case $s in direct|mod_proxy_http|mod_aspnetcore|apache_alone) ;; *) die "unknown setup: $s" ;; esac
 done
 for w in $workloads; do
   case $w in small_get|get_64k|post_1m) ;; *) die "unknown workload: $w" ;; esac
@@ -235,6 +239,17 @@ wait_ok() {
   done
   return 1
 }
+
+# The apache_alone setup's handler, built with apxs like any third-party module.
+floor_so=""
+if [[ " $setups " == *" apache_alone "* ]]; then
+  mkdir -p "$tmp/floor"
+  cp bench/floor/mod_bench_floor.c "$tmp/floor/"
+  (cd "$tmp/floor" && apxs -Wc,-Wall -Wc,-Wextra -Wc,-Werror -c mod_bench_floor.c) \
+      >"$tmp/floor/build.log" 2>&1 || { cat "$tmp/floor/build.log" >&2; die "cannot build bench/floor/mod_bench_floor.c"; }
+  floor_so="$tmp/floor/.libs/mod_bench_floor.so"
+  chmod -R a+rX "$tmp/floor"
+fi
 
 # A copy of the published app that Apache's User (www-data) can read.
 cp -r build/sample/HelloApp "$tmp/app"
@@ -598,6 +613,22 @@ ${BENCH_PROXY_EXTRA:-}"
         done
         stop_httpd
         check_log "mod_aspnetcore-r$round"
+        ;;
+      apache_alone)
+        start_httpd "apache_alone-r$round" "LoadModule bench_floor_module \"$floor_so\"
+  <Location />
+    SetHandler bench-floor
+  </Location>"
+        wait_ok "http://127.0.0.1:$httpd_port/pid" 30 "$httpd_pid" || {
+          tail -n 30 "$httpd_dir/error.log" "$httpd_dir/stdout.log" >&2 || true
+          die "Apache with the bench's own handler did not answer within 30s"
+        }
+        check_endpoints "http://127.0.0.1:$httpd_port"
+        for w in $workloads; do
+          run_wrk apache_alone "$w" "http://127.0.0.1:$httpd_port"
+        done
+        stop_httpd
+        check_log "apache_alone-r$round"
         ;;
     esac
   done
