@@ -11,6 +11,7 @@
 typedef struct {
     int fd;
     apr_time_t since;
+    apr_interval_time_t recv_timeout;   /* set on fd (SO_RCVTIMEO); 0: none */
 } idle_conn_t;
 
 typedef struct {
@@ -116,7 +117,8 @@ static void drop_all(slot_conns_t *sc)
 
 /* Takes the most recently kept connection young enough to use, or -1;
  * older ones found on the way are closed. */
-static int take(ac_connpool_t *cp, slot_conns_t *sc, uint64_t incarnation, apr_time_t now)
+static int take(ac_connpool_t *cp, slot_conns_t *sc, uint64_t incarnation, apr_time_t now,
+                apr_interval_time_t *recv_timeout)
 {
     int fd = -1;
 
@@ -129,6 +131,7 @@ static int take(ac_connpool_t *cp, slot_conns_t *sc, uint64_t incarnation, apr_t
         idle_conn_t *c = &sc->conns[--sc->count];
         if (now - c->since < cp->idle_max) {
             fd = c->fd;
+            *recv_timeout = c->recv_timeout;
         }
         else {
             close(c->fd);
@@ -139,7 +142,7 @@ static int take(ac_connpool_t *cp, slot_conns_t *sc, uint64_t incarnation, apr_t
 }
 
 int ac_connpool_get(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t incarnation,
-                    int check_alive)
+                    int check_alive, apr_interval_time_t *recv_timeout)
 {
     slot_conns_t *sc;
     apr_time_t now;
@@ -150,7 +153,7 @@ int ac_connpool_get(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t inc
     sc = &cp->slots[app][slot];
     now = apr_time_now();
     for (;;) {
-        int fd = take(cp, sc, incarnation, now);
+        int fd = take(cp, sc, incarnation, now, recv_timeout);
         /* the check is a system call: made outside the lock that all of the
          * child's threads share */
         if (fd < 0 || !check_alive || ac_sock_idle_ok(fd)) {
@@ -161,7 +164,7 @@ int ac_connpool_get(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t inc
 }
 
 void ac_connpool_put(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t incarnation,
-                     int fd)
+                     int fd, apr_interval_time_t recv_timeout)
 {
     slot_conns_t *sc;
 
@@ -181,6 +184,7 @@ void ac_connpool_put(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t in
     if (sc->count < cp->capacity) {
         sc->conns[sc->count].fd = fd;
         sc->conns[sc->count].since = apr_time_now();
+        sc->conns[sc->count].recv_timeout = recv_timeout;
         sc->count++;
         fd = -1;
     }

@@ -23,14 +23,17 @@ apr_status_t ac_connpool_create(ac_connpool_t **cp, apr_pool_t *p, int capacity,
 /* The most recently used idle connection to that process, or -1. With
  * `check_alive`, one the app has closed meanwhile is skipped (a system call
  * per connection looked at); without, the caller must be able to retry on
- * a new connection when the first fails before the app answered. */
+ * a new connection when the first fails before the app answered.
+ * *recv_timeout: the value given with the connection to ac_connpool_put. */
 int ac_connpool_get(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t incarnation,
-                    int check_alive);
+                    int check_alive, apr_interval_time_t *recv_timeout);
 
-/* Keeps a connection whose last response was complete; closes it when the
- * pool for that slot is full or belongs to another incarnation. */
+/* Keeps a connection whose last response was complete, with the receive
+ * timeout set on it (kept for the next user: see ac_sock_read_within);
+ * closes it when the pool for that slot is full or belongs to another
+ * incarnation. */
 void ac_connpool_put(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t incarnation,
-                     int fd);
+                     int fd, apr_interval_time_t recv_timeout);
 
 /* Closes the connections idle for `idle_max` or longer. */
 void ac_connpool_sweep(ac_connpool_t *cp);

@@ -31,8 +31,8 @@
 APLOG_USE_MODULE(aspnetcore);
 
 #define CONNECT_TIMEOUT apr_time_from_sec(3)
-#define RESPONSE_BUF_SIZE 65536           /* the first read: the head and what follows */
-#define HEAD_MAX RESPONSE_BUF_SIZE          /* a longer response head is refused (502) */
+#define HEAD_MAX 65536                      /* a longer response head is refused (502) */
+#define RESPONSE_BUF_SIZE (65536 + 8192)    /* the first read: a 64 KiB body and its head */
 #define MAX_RESPONSE_FIELDS 200
 #define BODY_READ_SIZE 65536
 #define BODY_PASS_AT (2 * BODY_READ_SIZE)   /* body bytes held before handing them on */
@@ -242,6 +242,7 @@ typedef struct {
     int fd;
     int reused;
     int reusable;                /* set once a complete response was read */
+    apr_interval_time_t recv_timeout;   /* set on fd (SO_RCVTIMEO); 0: none */
     chosen_t *proc;
 } backend_t;
 
@@ -251,7 +252,7 @@ static apr_status_t backend_cleanup(void *data)
     if (b->fd >= 0) {
         if (b->reusable) {
             ac_connpool_put(connpool, b->proc->app_index, b->proc->slot_index,
-                            b->proc->view.incarnation, b->fd);
+                            b->proc->view.incarnation, b->fd, b->recv_timeout);
         }
         else {
             close(b->fd);
@@ -271,14 +272,25 @@ static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse, 
     apr_status_t rv;
 
     b->reusable = 0;
+    b->recv_timeout = 0;
     b->fd = allow_reuse ? ac_connpool_get(connpool, b->proc->app_index, b->proc->slot_index,
-                                          b->proc->view.incarnation, has_body)
+                                          b->proc->view.incarnation, has_body, &b->recv_timeout)
                         : -1;
     b->reused = b->fd >= 0;
     if (b->fd >= 0) {
         return APR_SUCCESS;
     }
     rv = ac_sock_connect_loopback(b->proc->view.port, CONNECT_TIMEOUT, &b->fd);
+    if (rv == APR_SUCCESS) {
+        /* the wait for the answer happens inside recv() (read_head) */
+        rv = ac_sock_set_blocking(b->fd);
+        if (rv != APR_SUCCESS) {
+            close(b->fd);
+            b->fd = -1;
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "cannot set up a connection to the app");
+            return rv;
+        }
+    }
     if (rv != APR_SUCCESS) {
         b->fd = -1;
         /* logged by the caller once it knows what it answers */
@@ -642,24 +654,20 @@ static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
 
     if (!resp->buf) {
         /* One buffer for the head and the body bytes that come with it: a
-         * response of up to about 64 KiB is read with one system call. */
+         * response with a body of up to 64 KiB is read with one system call. */
         resp->size = RESPONSE_BUF_SIZE;
         resp->buf = apr_palloc(r->pool, resp->size);
         resp->len = 0;
-    }
-    if (!resp->len) {
-        /* The request went out just now: the answer cannot be there yet, so
-         * wait before the first read rather than after a read that fails. */
-        if (ac_sock_wait_readable(b->fd, timeout) == APR_TIMEUP) {
-            *why = "timed out waiting for the response (requestTimeout)";
-            return APR_TIMEUP;
-        }
     }
     for (;;) {
         apr_size_t n, head_len;
         apr_status_t rv;
 
         head_len = resp->len ? ac_http1_head_length(resp->buf, resp->len, &scanned) : 0;
+        if (head_len > HEAD_MAX || (!head_len && resp->len >= HEAD_MAX)) {
+            *why = "response head larger than 64 KiB";
+            return APR_EGENERAL;
+        }
         if (head_len) {
             *why = ac_http1_parse_response(r->pool, resp->buf, head_len, MAX_RESPONSE_FIELDS,
                                            &resp->head);
@@ -679,11 +687,11 @@ static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
             }
             continue;
         }
-        if (resp->len >= HEAD_MAX) {
-            *why = "response head larger than 64 KiB";
-            return APR_EGENERAL;
-        }
-        rv = ac_sock_read(b->fd, resp->buf + resp->len, resp->size - resp->len, &n, timeout);
+        /* The request went out just now: the answer is not there yet. The
+         * wait is inside recv() itself, one system call rather than a poll()
+         * and a recv(). */
+        rv = ac_sock_read_within(b->fd, resp->buf + resp->len, resp->size - resp->len, &n,
+                                 timeout, &b->recv_timeout);
         if (rv == APR_TIMEUP) {
             *why = "timed out waiting for the response (requestTimeout)";
             return rv;

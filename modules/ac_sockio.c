@@ -13,6 +13,7 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 static int poll_ms(apr_interval_time_t timeout)
 {
@@ -168,6 +169,49 @@ apr_status_t ac_sock_read(int fd, char *buf, apr_size_t len, apr_size_t *n,
                 return rv;
             }
         }
+    }
+}
+
+apr_status_t ac_sock_set_blocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ac_sock_read_within(int fd, char *buf, apr_size_t len, apr_size_t *n,
+                                 apr_interval_time_t timeout, apr_interval_time_t *current)
+{
+    *n = 0;
+    if (timeout <= 0) {
+        /* for ever (poll), or not at all */
+        apr_status_t rv = ac_sock_read(fd, buf, len, n, timeout);
+        return rv == APR_EAGAIN ? APR_TIMEUP : rv;
+    }
+    if (*current != timeout) {
+        struct timeval tv;
+        tv.tv_sec = (time_t)apr_time_sec(timeout);
+        tv.tv_usec = (suseconds_t)apr_time_usec(timeout);
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+            return APR_FROM_OS_ERROR(errno);
+        }
+        *current = timeout;
+    }
+    for (;;) {
+        ssize_t got = recv(fd, buf, len, 0);
+        if (got > 0) {
+            *n = (apr_size_t)got;
+            return APR_SUCCESS;
+        }
+        if (got == 0) {
+            return APR_EOF;
+        }
+        if (errno == EINTR) {
+            continue;   /* a signal handler ran: the wait starts over */
+        }
+        return errno == EAGAIN || errno == EWOULDBLOCK ? APR_TIMEUP : APR_FROM_OS_ERROR(errno);
     }
 }
 

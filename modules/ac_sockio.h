@@ -1,8 +1,9 @@
 /* ac_sockio: loopback TCP sockets with deadlines, on plain file descriptors.
  *
  * Every send and receive is non-blocking whatever the socket's mode, and a
- * call that would block waits in poll() bounded by the caller's timeout.
- * Sockets only (not pipes). Used by the children (forwarding), the
+ * call that would block waits in poll() bounded by the caller's timeout;
+ * the one exception, ac_sock_read_within, waits inside recv() itself on a
+ * socket put in blocking mode for it. Sockets only (not pipes). Used by the children (forwarding), the
  * supervisor (readiness probes) and the control channel. httpd-free.
  */
 #ifndef AC_SOCKIO_H
@@ -26,6 +27,18 @@ apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
  * APR_EAGAIN when timeout was 0 and nothing was there. */
 apr_status_t ac_sock_read(int fd, char *buf, apr_size_t len, apr_size_t *n,
                           apr_interval_time_t timeout);
+
+/* Puts fd in blocking mode, for ac_sock_read_within; the other calls here
+ * stay non-blocking on it (MSG_DONTWAIT). */
+apr_status_t ac_sock_set_blocking(int fd);
+
+/* Like ac_sock_read, but waits inside recv() (SO_RCVTIMEO) when timeout > 0:
+ * one system call where poll() and recv() are two. fd must be in blocking
+ * mode. *current is the receive timeout set on fd now (0: none yet), kept by
+ * the caller with the socket: it is set again only when it differs.
+ * APR_TIMEUP when nothing came in time (timeout 0: nothing was there). */
+apr_status_t ac_sock_read_within(int fd, char *buf, apr_size_t len, apr_size_t *n,
+                                 apr_interval_time_t timeout, apr_interval_time_t *current);
 
 /* Waits up to `timeout` (< 0: for ever) until fd is readable (or at EOF, or
  * in error): APR_SUCCESS, APR_TIMEUP, or poll's error. */

@@ -26,6 +26,8 @@ static int peer_closed(int app_end, int wait_ms)
     return recv(app_end, &c, 1, MSG_DONTWAIT) == 0;
 }
 
+static apr_interval_time_t rt;   /* the receive timeout a get hands back */
+
 static ac_connpool_t *new_pool(apr_interval_time_t idle_max)
 {
     ac_connpool_t *cp;
@@ -39,12 +41,16 @@ START_TEST(newest_first)
     int a[2], b[2];
     pair(a);
     pair(b);
-    ac_connpool_put(cp, 1, 2, 7, a[0]);
-    ac_connpool_put(cp, 1, 2, 7, b[0]);
-    ck_assert_int_eq(ac_connpool_get(cp, 1, 2, 7, 0), b[0]);
-    ck_assert_int_eq(ac_connpool_get(cp, 1, 2, 7, 0), a[0]);
-    ck_assert_int_eq(ac_connpool_get(cp, 1, 2, 7, 0), -1);
-    ck_assert_int_eq(ac_connpool_get(cp, 1, 3, 7, 0), -1);   /* another slot: none */
+    ac_connpool_put(cp, 1, 2, 7, a[0], apr_time_from_sec(120));
+    ac_connpool_put(cp, 1, 2, 7, b[0], 0);
+    rt = -1;
+    ck_assert_int_eq(ac_connpool_get(cp, 1, 2, 7, 0, &rt), b[0]);
+    ck_assert_int_eq(rt, 0);
+    /* each connection comes back with the receive timeout it was kept with */
+    ck_assert_int_eq(ac_connpool_get(cp, 1, 2, 7, 0, &rt), a[0]);
+    ck_assert_int_eq(rt, apr_time_from_sec(120));
+    ck_assert_int_eq(ac_connpool_get(cp, 1, 2, 7, 0, &rt), -1);
+    ck_assert_int_eq(ac_connpool_get(cp, 1, 3, 7, 0, &rt), -1);   /* another slot: none */
     close(a[0]); close(a[1]); close(b[0]); close(b[1]);
 }
 END_TEST
@@ -54,9 +60,9 @@ START_TEST(other_incarnation_never_reused)
     ac_connpool_t *cp = new_pool(apr_time_from_sec(60));
     int a[2];
     pair(a);
-    ac_connpool_put(cp, 0, 0, 1, a[0]);
+    ac_connpool_put(cp, 0, 0, 1, a[0], 0);
     /* the process was replaced: its connection is closed, not handed out */
-    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 2, 0), -1);
+    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 2, 0, &rt), -1);
     ck_assert(peer_closed(a[1], 0));
     close(a[1]);
 }
@@ -68,10 +74,10 @@ START_TEST(checked_get_skips_closed)
     int a[2], b[2];
     pair(a);
     pair(b);
-    ac_connpool_put(cp, 0, 0, 1, a[0]);
-    ac_connpool_put(cp, 0, 0, 1, b[0]);
+    ac_connpool_put(cp, 0, 0, 1, a[0], 0);
+    ac_connpool_put(cp, 0, 0, 1, b[0], 0);
     close(b[1]);                             /* the app closed the newest one */
-    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 1, 1), a[0]);
+    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 1, 1, &rt), a[0]);
     close(a[0]); close(a[1]);
 }
 END_TEST
@@ -81,10 +87,10 @@ START_TEST(unchecked_get_takes_newest)
     ac_connpool_t *cp = new_pool(apr_time_from_sec(60));
     int b[2];
     pair(b);
-    ac_connpool_put(cp, 0, 0, 1, b[0]);
+    ac_connpool_put(cp, 0, 0, 1, b[0], 0);
     close(b[1]);
     /* no system call: the caller retries on a new connection if it fails */
-    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 1, 0), b[0]);
+    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 1, 0, &rt), b[0]);
     close(b[0]);
 }
 END_TEST
@@ -95,14 +101,14 @@ START_TEST(sweep_closes_only_old)
     int old[2], young[2];
     pair(old);
     pair(young);
-    ac_connpool_put(cp, 0, 0, 1, old[0]);
+    ac_connpool_put(cp, 0, 0, 1, old[0], 0);
     apr_sleep(apr_time_from_msec(80));      /* old is now past idle_max */
-    ac_connpool_put(cp, 0, 0, 1, young[0]);
+    ac_connpool_put(cp, 0, 0, 1, young[0], 0);
     ac_connpool_sweep(cp);
     ck_assert(peer_closed(old[1], 0));
     ck_assert(!peer_closed(young[1], 0));
-    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 1, 0), young[0]);
-    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 1, 0), -1);
+    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 1, 0, &rt), young[0]);
+    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 1, 0, &rt), -1);
     close(old[1]); close(young[0]); close(young[1]);
 }
 END_TEST
@@ -112,9 +118,9 @@ START_TEST(get_closes_expired)
     ac_connpool_t *cp = new_pool(apr_time_from_msec(20));
     int a[2];
     pair(a);
-    ac_connpool_put(cp, 0, 0, 1, a[0]);
+    ac_connpool_put(cp, 0, 0, 1, a[0], 0);
     apr_sleep(apr_time_from_msec(40));
-    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 1, 0), -1);
+    ck_assert_int_eq(ac_connpool_get(cp, 0, 0, 1, 0, &rt), -1);
     ck_assert(peer_closed(a[1], 0));
     close(a[1]);
 }
@@ -130,7 +136,7 @@ START_TEST(sweeper_thread_closes_idle)
     ck_assert_int_eq(ac_connpool_create(&cp, p, 4, apr_time_from_msec(30)), APR_SUCCESS);
     ck_assert_int_eq(ac_connpool_start_sweeper(cp, apr_time_from_msec(10)), APR_SUCCESS);
     pair(a);
-    ac_connpool_put(cp, 3, 1, 9, a[0]);
+    ac_connpool_put(cp, 3, 1, 9, a[0], 0);
     /* nobody calls get: the thread closes it (bounded wait) */
     ck_assert(peer_closed(a[1], 2000));
     close(a[1]);
@@ -149,7 +155,7 @@ START_TEST(destroy_closes_everything)
     ck_assert_int_eq(ac_connpool_create(&cp, p, 4, apr_time_from_sec(60)), APR_SUCCESS);
     ck_assert_int_eq(ac_connpool_start_sweeper(cp, apr_time_from_sec(5)), APR_SUCCESS);
     pair(a);
-    ac_connpool_put(cp, 0, 0, 1, a[0]);
+    ac_connpool_put(cp, 0, 0, 1, a[0], 0);
     apr_pool_destroy(p);                     /* must not wait for the 5 s interval */
     ck_assert(peer_closed(a[1], 0));
     close(a[1]);

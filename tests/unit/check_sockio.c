@@ -1,8 +1,13 @@
-/* Unit tests of ac_sockio's port choice: the kernel's ephemeral range avoided
- * where the configured range allows it. */
+/* Unit tests of ac_sockio: the port choice (the kernel's ephemeral range
+ * avoided where the configured range allows it) and the read that waits
+ * inside recv(). */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "check_suites.h"
 #include "ac_sockio.h"
@@ -81,6 +86,101 @@ START_TEST(reads_the_kernel_range)
 }
 END_TEST
 
+/* A connected pair in blocking mode: [0] is ours, [1] the peer's. */
+static void blocking_pair(int sv[2])
+{
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    ck_assert_int_eq(ac_sock_set_blocking(sv[0]), APR_SUCCESS);
+    ck_assert_int_eq(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
+}
+
+static apr_interval_time_t rcvtimeo_of(int fd)
+{
+    struct timeval tv;
+    socklen_t len = sizeof(tv);
+    ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len), 0);
+    return apr_time_from_sec(tv.tv_sec) + tv.tv_usec;
+}
+
+START_TEST(read_within_times_out)
+{
+    int sv[2];
+    char buf[16];
+    apr_size_t n = 99;
+    apr_interval_time_t current = 0;
+    apr_time_t start;
+
+    blocking_pair(sv);
+    start = apr_time_now();
+    ck_assert_int_eq(ac_sock_read_within(sv[0], buf, sizeof(buf), &n, apr_time_from_msec(60),
+                                         &current), APR_TIMEUP);
+    ck_assert_int_ge(apr_time_now() - start, apr_time_from_msec(50));
+    ck_assert_int_lt(apr_time_now() - start, apr_time_from_sec(5));
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(current, apr_time_from_msec(60));
+    ck_assert_int_eq(rcvtimeo_of(sv[0]), apr_time_from_msec(60));
+    close(sv[0]); close(sv[1]);
+}
+END_TEST
+
+START_TEST(read_within_reads_and_sees_eof)
+{
+    int sv[2];
+    char buf[16];
+    apr_size_t n;
+    apr_interval_time_t current = 0;
+
+    blocking_pair(sv);
+    ck_assert_int_eq(write(sv[1], "hello", 5), 5);
+    ck_assert_int_eq(ac_sock_read_within(sv[0], buf, sizeof(buf), &n, apr_time_from_sec(5),
+                                         &current), APR_SUCCESS);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+    close(sv[1]);
+    ck_assert_int_eq(ac_sock_read_within(sv[0], buf, sizeof(buf), &n, apr_time_from_sec(5),
+                                         &current), APR_EOF);
+    close(sv[0]);
+}
+END_TEST
+
+START_TEST(read_within_sets_the_timeout_only_when_it_changes)
+{
+    int sv[2];
+    char buf[16];
+    apr_size_t n;
+    apr_interval_time_t current = apr_time_from_sec(7);   /* what the caller says is set */
+
+    blocking_pair(sv);
+    ck_assert_int_eq(write(sv[1], "x", 1), 1);
+    ck_assert_int_eq(ac_sock_read_within(sv[0], buf, sizeof(buf), &n, apr_time_from_sec(7),
+                                         &current), APR_SUCCESS);
+    ck_assert_int_eq(rcvtimeo_of(sv[0]), 0);       /* believed set: not set again */
+    ck_assert_int_eq(write(sv[1], "y", 1), 1);
+    ck_assert_int_eq(ac_sock_read_within(sv[0], buf, sizeof(buf), &n, apr_time_from_sec(3),
+                                         &current), APR_SUCCESS);
+    ck_assert_int_eq(rcvtimeo_of(sv[0]), apr_time_from_sec(3));
+    ck_assert_int_eq(current, apr_time_from_sec(3));
+    close(sv[0]); close(sv[1]);
+}
+END_TEST
+
+START_TEST(other_reads_stay_nonblocking_on_a_blocking_socket)
+{
+    int sv[2];
+    char buf[16];
+    apr_size_t n;
+    apr_time_t start;
+
+    blocking_pair(sv);
+    start = apr_time_now();
+    ck_assert_int_eq(ac_sock_read(sv[0], buf, sizeof(buf), &n, 0), APR_EAGAIN);
+    ck_assert_int_eq(ac_sock_wait_readable(sv[0], apr_time_from_msec(20)), APR_TIMEUP);
+    ck_assert_int_lt(apr_time_now() - start, apr_time_from_sec(2));
+    ck_assert_int_eq(ac_sock_idle_ok(sv[0]), 1);
+    close(sv[0]); close(sv[1]);
+}
+END_TEST
+
 Suite *sockio_suite(void)
 {
     Suite *s = suite_create("sockio");
@@ -89,6 +189,12 @@ Suite *sockio_suite(void)
     tcase_add_test(tc, both_sides_of_the_ephemeral_range);
     tcase_add_test(tc, whole_range_when_all_inside_or_unknown);
     tcase_add_test(tc, reads_the_kernel_range);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("reads");
+    tcase_add_test(tc, read_within_times_out);
+    tcase_add_test(tc, read_within_reads_and_sees_eof);
+    tcase_add_test(tc, read_within_sets_the_timeout_only_when_it_changes);
+    tcase_add_test(tc, other_reads_stay_nonblocking_on_a_blocking_socket);
     suite_add_tcase(s, tc);
     return s;
 }
