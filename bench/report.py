@@ -121,6 +121,12 @@ def main():
             order.append(key)
         groups[key].append(r)
 
+    # req/s of every round, to pair the two proxies' runs of the same round
+    per_round = {}
+    for key in order:
+        for r in groups[key]:
+            per_round.setdefault(key, {})[r.get("round", "1")] = r["_rps"]
+
     # per setup and workload: the median run (by req/s) of the rounds
     by = {}
     rows = []
@@ -200,14 +206,19 @@ def main():
         if p99_proxy is not None:
             met.append("p99 %s" % ("met" if p99_proxy <= 1.0 else "**missed**"))
         fx = lambda x: "%.2f×" % x if x is not None else "-"
-        ratio_rows.append([w, fx(vs_proxy), "≥ %.2f×" % target if target else "-", fx(bound),
+        # the ratio within each round (the two runs minutes apart): its spread says how far
+        # the machine's noise moves the ratio
+        mine_r, theirs_r = per_round.get(("mod_aspnetcore", w), {}), per_round.get(("mod_proxy_http", w), {})
+        paired = sorted(mine_r[k] / theirs_r[k] for k in mine_r if theirs_r.get(k))
+        spread = ("%.2f–%.2f×" % (paired[0], paired[-1])) if len(paired) > 1 else "-"
+        ratio_rows.append([w, fx(vs_proxy), spread, "≥ %.2f×" % target if target else "-", fx(bound),
                            fx(vs_direct), fx(p99_proxy), fx(p99_direct),
                            ", ".join(met) or "-"])
         verdicts.append((w, vs_proxy, target, p99_proxy))
     ratio_table = table(
-        ["workload", "req/s aspnetcore/proxy_http", "target", "bound", "req/s aspnetcore/direct",
-         "p99 aspnetcore/proxy_http", "p99 aspnetcore/direct", "targets"],
-        ratio_rows, "lrrrrrrl") if ratio_rows else "(no mod_aspnetcore runs)"
+        ["workload", "req/s aspnetcore/proxy_http", "per round", "target", "bound",
+         "req/s aspnetcore/direct", "p99 aspnetcore/proxy_http", "p99 aspnetcore/direct", "targets"],
+        ratio_rows, "lrrrrrrrl") if ratio_rows else "(no mod_aspnetcore runs)"
 
     lines = []
     lines.append("# bench/run.sh result")
@@ -248,7 +259,11 @@ def main():
     lines.append("")
     lines.append(ratio_table)
     lines.append("")
-    if any(row[3] != "-" for row in ratio_rows):
+    if any(row[2] != "-" for row in ratio_rows):
+        lines.append("per round: the lowest and highest ratio of the two proxies' runs in the "
+                     "same round (the table above shows the medians' ratio).")
+        lines.append("")
+    if any(row[4] != "-" for row in ratio_rows):
         lines.append("bound: the req/s over mod_proxy_http's that a forwarding module would reach "
                      "if Apache spent no more per request than it does answering by itself "
                      "(apache_alone), with the app's and wrk's CPU time per request as measured "

@@ -39,9 +39,11 @@
 #   BENCH_RETRIES=2          measure a run again (at most this often) when other
 #                            processes took >= 10% of the CPU during it
 #   BENCH_ROUNDS=1           run every setup this many times (each time with fresh
-#                            processes); the tables show the median run and the
-#                            req/s range. Runs differ by about +-10% here: use 3 or
-#                            more to judge a change of less than 20%.
+#                            processes; every other round in the reverse order); the
+#                            tables show the median run, the req/s range and the
+#                            range of the ratio within a round. Runs differ by
+#                            +-10-15% here: use 5 or more to judge a change of less
+#                            than 20%.
 #   BENCH_PIN=1              diagnostic: Apache and the app on CPU 0, wrk on CPU 1
 #                            (the default lets everything share every CPU)
 #   BENCH_PROXY_EXTRA="..."  diagnostic: more configuration lines for the mod_proxy_http
@@ -563,7 +565,11 @@ say "measured runs ${secs}s (warm-up ${warm}s), wrk -t$threads -c$conns; setups:
 # that the app's JIT and thread pool are equally warm in all three.
 for ((round = 1; round <= rounds; round++)); do
   [ "$rounds" -gt 1 ] && say "round $round of $rounds"
-  for setup in $setups; do
+  # every other round in the reverse order: a setup is not always measured
+  # on a machine that has been busy longer
+  round_setups=$setups
+  [ $((round % 2)) -eq 0 ] && round_setups=$(echo "$setups" | tr ' ' '\n' | tac | tr '\n' ' ')
+  for setup in $round_setups; do
     case $setup in
       direct)
         start_backend
