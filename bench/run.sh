@@ -558,6 +558,20 @@ check_log() {
   fi
 }
 
+# measure_httpd SETUP SECONDS WHAT: once the Apache just started answers (within
+# SECONDS), every workload against it.
+measure_httpd() {
+  local setup=$1 limit=$2 what=$3 w
+  wait_ok "http://127.0.0.1:$httpd_port/pid" "$limit" "$httpd_pid" || {
+    tail -n 30 "$httpd_dir/error.log" "$httpd_dir/stdout.log" >&2 || true
+    die "Apache with $what did not answer within ${limit}s"
+  }
+  check_endpoints "http://127.0.0.1:$httpd_port"
+  for w in $workloads; do
+    run_wrk "$setup" "$w" "http://127.0.0.1:$httpd_port"
+  done
+}
+
 started=$(date +%s)
 say "measured runs ${secs}s (warm-up ${warm}s), wrk -t$threads -c$conns; setups: $setups"
 
@@ -591,14 +605,7 @@ for ((round = 1; round <= rounds; round++)); do
   ProxyPass / http://127.0.0.1:$backend_port/ enablereuse=on keepalive=On max=64 ttl=60
   RequestHeader set MS-ASPNETCORE-TOKEN \"$token\"
 ${BENCH_PROXY_EXTRA:-}"
-        wait_ok "http://127.0.0.1:$httpd_port/pid" 30 "$httpd_pid" || {
-          tail -n 30 "$httpd_dir/error.log" "$httpd_dir/stdout.log" >&2 || true
-          die "Apache with mod_proxy_http did not answer within 30s"
-        }
-        check_endpoints "http://127.0.0.1:$httpd_port"
-        for w in $workloads; do
-          run_wrk mod_proxy_http "$w" "http://127.0.0.1:$httpd_port"
-        done
+        measure_httpd mod_proxy_http 30 mod_proxy_http
         stop_httpd
         stop_backend
         check_log "mod_proxy_http-r$round"
@@ -609,14 +616,7 @@ ${BENCH_PROXY_EXTRA:-}"
   AspNetCoreArguments HelloApp.dll
   AspNetCoreAppRoot \"$tmp/app\"
   AspNetCoreEnvironmentVariable HelloApp__TestEndpoints true"
-        wait_ok "http://127.0.0.1:$httpd_port/pid" 90 "$httpd_pid" || {
-          tail -n 30 "$httpd_dir/error.log" "$httpd_dir/stdout.log" >&2 || true
-          die "Apache with mod_aspnetcore did not answer within 90s"
-        }
-        check_endpoints "http://127.0.0.1:$httpd_port"
-        for w in $workloads; do
-          run_wrk mod_aspnetcore "$w" "http://127.0.0.1:$httpd_port"
-        done
+        measure_httpd mod_aspnetcore 90 mod_aspnetcore
         stop_httpd
         check_log "mod_aspnetcore-r$round"
         ;;
@@ -625,14 +625,7 @@ ${BENCH_PROXY_EXTRA:-}"
   <Location />
     SetHandler bench-floor
   </Location>"
-        wait_ok "http://127.0.0.1:$httpd_port/pid" 30 "$httpd_pid" || {
-          tail -n 30 "$httpd_dir/error.log" "$httpd_dir/stdout.log" >&2 || true
-          die "Apache with the bench's own handler did not answer within 30s"
-        }
-        check_endpoints "http://127.0.0.1:$httpd_port"
-        for w in $workloads; do
-          run_wrk apache_alone "$w" "http://127.0.0.1:$httpd_port"
-        done
+        measure_httpd apache_alone 30 "the bench's own handler"
         stop_httpd
         check_log "apache_alone-r$round"
         ;;

@@ -287,7 +287,9 @@ static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse, 
         if (rv != APR_SUCCESS) {
             close(b->fd);
             b->fd = -1;
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "cannot set up a connection to the app");
+            /* logged by the caller, as a failed connect: the process is not at fault */
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "cannot put the connection to the "
+                          "app in blocking mode");
             return rv;
         }
     }
@@ -910,7 +912,8 @@ static int hand_on(request_rec *r, apr_bucket_brigade *bb, int flush)
  * when the app pauses: then with a flush, so that a streamed response
  * (server-sent events, progress) reaches the client at once, but only after
  * a moment's wait for the app's next write. An app's response often comes in
- * a few writes in quick succession (Kestrel splits one of more than 64 KiB):
+ * a few writes in quick succession (a 64 KiB answer of Kestrel's, under load,
+ * usually arrives as 65,647 bytes and then 25):
  * without the wait the client would get two writes where one does, and a
  * loaded server would spend a wake-up and two system calls more on it. The
  * rest of a Content-Length body is waited for longer (5 ms) than the next
