@@ -187,6 +187,7 @@ def test_loglevel_selects_the_module_lines(apache):
 
 
 @pytest.mark.expect_log(*EXPECT_CRASH)
+@pytest.mark.expect_log(*EXPECT_CRASH)
 def test_supervisor_follows_loglevel_of_a_reload(apache):
     """The supervisor is forked once and survives reloads: a graceful restart with
     `LogLevel aspnetcore:debug` must still reach its lines (sent with the configuration)."""
