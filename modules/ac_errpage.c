@@ -1,6 +1,7 @@
 /* ac_errpage: the 502.5, 502.3, 503 and 500 pages of the module. */
 #include "ac_errpage.h"
 #include "ac_registry.h"
+#include "ac_runtime.h"
 
 #include <string.h>
 #include <strings.h>
@@ -181,7 +182,7 @@ static const char *details_502_5(request_rec *r, const ac_resolved_t *res,
 {
     const ac_launch_t *l = res->launch;
     const char *path = ap_runtime_dir_relative(r->pool,
-                                               apr_psprintf(r->pool, "aspnetcore/startup-%u.log",
+                                               apr_psprintf(r->pool, AC_RUNTIME_SUBDIR "/" AC_STARTUP_LOG_FORMAT,
                                                             (unsigned)index));
     const char *out = NULL, *s;
     int cut = 0;

@@ -12,8 +12,9 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "ac_runtime.h"        /* AC_TOKEN_CHARS */
+
 #define AC_KEY_BYTES 20          /* SHA-1 of the serialized launch settings */
-#define AC_TOKEN_CHARS 32        /* hex characters of a pairing token */
 
 typedef struct {
     const char *name;

@@ -3,6 +3,7 @@
 #include "ac_channel.h"
 #include "ac_config.h"
 #include "ac_resolve.h"
+#include "ac_runtime.h"
 #include "ac_strays.h"
 #include "ac_supervisor.h"
 
@@ -253,7 +254,7 @@ static void log_app_notes(server_rec *s)
  * outright are cleaned up now. Returns the record's path, or NULL. */
 static const char *prepare_runtime_dir(apr_pool_t *pp, server_rec *s, const char **dirp)
 {
-    const char *dir = ap_runtime_dir_relative(pp, "aspnetcore");
+    const char *dir = ap_runtime_dir_relative(pp, AC_RUNTIME_SUBDIR);
     const char *record;
     apr_status_t rv;
     int killed;
@@ -273,7 +274,7 @@ static const char *prepare_runtime_dir(apr_pool_t *pp, server_rec *s, const char
         return NULL;
     }
     *dirp = dir;
-    record = apr_pstrcat(pp, dir, "/backends", NULL);
+    record = apr_pstrcat(pp, dir, "/" AC_BACKENDS_FILE, NULL);
     killed = ac_strays_reap(pp, record, "/proc");
     if (killed) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "killed %d process group(s) left running by "

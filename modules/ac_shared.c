@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <apr_strings.h>
 #include <linux/futex.h>
 
 #define AC_SHARED_MAGIC 0x41534e43u   /* "ASNC" */
@@ -46,6 +47,166 @@ void ac_seq_write_end(uint32_t *seq)
     __atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
 }
 
+/* ---- writes of the supervisor ------------------------------------------ */
+
+void ac_slot_publish(ac_slot_t *slot, uint32_t state, int32_t pid, uint32_t port)
+{
+    ac_seq_write_begin(&slot->seq);
+    slot->state = state;
+    slot->pid = pid;
+    slot->port = port;
+    ac_seq_write_end(&slot->seq);
+}
+
+void ac_slot_publish_start(ac_slot_t *slot, int32_t pid, uint32_t port, uint64_t incarnation,
+                           int64_t started, const char *token)
+{
+    ac_seq_write_begin(&slot->seq);
+    slot->state = AC_SLOT_STARTING;
+    slot->pid = pid;
+    slot->port = port;
+    slot->incarnation = incarnation;
+    slot->started = started;
+    apr_cpystrn(slot->token, token, sizeof(slot->token));
+    slot->served_base = ac_slot_served(slot);   /* status page: served by this process */
+    ac_seq_write_end(&slot->seq);
+}
+
+void ac_slot_publish_empty(ac_slot_t *slot)
+{
+    ac_seq_write_begin(&slot->seq);
+    slot->state = AC_SLOT_EMPTY;
+    slot->pid = 0;
+    ac_seq_write_end(&slot->seq);
+}
+
+/* The entry's slots, emptied with their counts (no child uses a freed
+ * entry's slots any more); under the app's write. */
+static void reset_slots(ac_app_t *app)
+{
+    int si;
+    for (si = 0; si < AC_MAX_PROCESSES; si++) {
+        ac_slot_t *slot = &app->slots[si];
+        ac_seq_write_begin(&slot->seq);
+        slot->state = AC_SLOT_EMPTY;
+        slot->pid = 0;
+        slot->port = 0;
+        __atomic_store_n(&slot->served, 0, __ATOMIC_RELAXED);
+        slot->served_base = 0;
+        ac_seq_write_end(&slot->seq);
+    }
+}
+
+void ac_app_publish_new(ac_app_t *app, const unsigned char key[AC_KEY_BYTES], uint32_t nslots,
+                        const char *label, const char *root, const char *vpath)
+{
+    ac_seq_write_begin(&app->seq);
+    app->state = AC_APP_ACTIVE;
+    memcpy(app->key, key, AC_KEY_BYTES);
+    app->nslots = nslots;
+    app->failed = 0;
+    app->offline = 0;       /* the entry may have been an offline app's: looked at anew */
+    app->predecessor = -1;
+    app->successor = -1;
+    apr_cpystrn(app->label, label, sizeof(app->label));
+    apr_cpystrn(app->root, root, sizeof(app->root));
+    apr_cpystrn(app->vpath, vpath, sizeof(app->vpath));
+    app->fail_kind = AC_FAIL_NONE;
+    app->fail_code = 0;
+    app->fail_time = 0;
+    app->tripped = 0;
+    app->tripped_until = 0;
+    app->recent_fails = 0;
+    app->restarts = 0;
+    app->last_exit_pid = 0;
+    app->last_exit_status = 0;
+    app->last_exit_time = 0;
+    app->last_error[0] = '\0';
+    reset_slots(app);
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_publish_state(ac_app_t *app, uint32_t state)
+{
+    ac_seq_write_begin(&app->seq);
+    app->state = state;
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_publish_failed(ac_app_t *app, uint32_t failed)
+{
+    if (app->failed == failed) {
+        return;
+    }
+    ac_seq_write_begin(&app->seq);
+    app->failed = failed;
+    ac_seq_write_end(&app->seq);
+    ac_app_notify(app);
+}
+
+void ac_app_publish_offline(ac_app_t *app, uint32_t offline)
+{
+    ac_seq_write_begin(&app->seq);
+    app->offline = offline;
+    app->failed = 0;
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_publish_predecessor(ac_app_t *app, int32_t index)
+{
+    ac_seq_write_begin(&app->seq);
+    app->predecessor = index;
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_publish_successor(ac_app_t *app, int32_t index)
+{
+    ac_seq_write_begin(&app->seq);
+    app->successor = index;
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_publish_error(ac_app_t *app, const char *msg)
+{
+    ac_seq_write_begin(&app->seq);
+    apr_cpystrn(app->last_error, msg, sizeof(app->last_error));
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_publish_fail_reason(ac_app_t *app, ac_fail_e kind, int32_t code, int64_t when)
+{
+    ac_seq_write_begin(&app->seq);
+    app->fail_kind = (uint32_t)kind;
+    app->fail_code = code;
+    app->fail_time = kind == AC_FAIL_NONE ? 0 : when;
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_publish_trip(ac_app_t *app, uint32_t recent, uint32_t tripped, int64_t until)
+{
+    ac_seq_write_begin(&app->seq);
+    app->recent_fails = recent;
+    app->tripped = tripped;
+    app->tripped_until = tripped ? until : 0;
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_publish_exit(ac_app_t *app, int32_t pid, int32_t status, int64_t when)
+{
+    ac_seq_write_begin(&app->seq);
+    app->last_exit_pid = pid;
+    app->last_exit_status = status;
+    app->last_exit_time = when;
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_count_restart(ac_app_t *app)
+{
+    ac_seq_write_begin(&app->seq);
+    app->restarts++;
+    ac_seq_write_end(&app->seq);
+}
+
 static void cpu_relax(unsigned spins)
 {
     if (spins > 64) {
@@ -55,17 +216,18 @@ static void cpu_relax(unsigned spins)
 
 /* The reader side of the seqlock: copy, and copy again if the writer was
  * at work meanwhile (odd counter, or a counter that moved). */
-static void seq_read(const uint32_t *seq, void (*copy)(void *view, const void *src),
-                     void *view, const void *src)
+static int seq_read(const uint32_t *seq, void (*copy)(void *view, const void *src),
+                    void *view, apr_size_t view_size, const void *src)
 {
     unsigned spins = 0;
+    (void)view_size;
     for (;;) {
         uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
         if (!(s1 & 1)) {
             copy(view, src);
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
             if (__atomic_load_n(seq, __ATOMIC_RELAXED) == s1) {
-                return;
+                return 1;
             }
         }
         cpu_relax(++spins);
@@ -83,10 +245,11 @@ static void copy_slot(void *view, const void *src)
     memcpy(v->token, slot->token, sizeof(v->token));
 }
 
-void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view)
+int ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view)
 {
-    seq_read(&slot->seq, copy_slot, view, slot);
+    int ok = seq_read(&slot->seq, copy_slot, view, sizeof(*view), slot);
     view->token[AC_TOKEN_CHARS] = '\0';
+    return ok;
 }
 
 static void copy_app(void *view, const void *src)
@@ -102,9 +265,13 @@ static void copy_app(void *view, const void *src)
     memcpy(v->key, app->key, AC_KEY_BYTES);
 }
 
-void ac_app_read(const ac_app_t *app, ac_app_view_t *v)
+int ac_app_read(const ac_app_t *app, ac_app_view_t *v)
 {
-    seq_read(&app->seq, copy_app, v, app);
+    int ok = seq_read(&app->seq, copy_app, v, sizeof(*v), app);
+    if (!ok) {
+        v->predecessor = v->successor = -1;
+        return 0;
+    }
     /* the segment is shared: never trust an index from it blindly */
     if (v->nslots > AC_MAX_PROCESSES) {
         v->nslots = AC_MAX_PROCESSES;
@@ -115,6 +282,7 @@ void ac_app_read(const ac_app_t *app, ac_app_view_t *v)
     if (v->successor >= AC_MAX_APPS) {
         v->successor = -1;
     }
+    return 1;
 }
 
 static void copy_diag(void *view, const void *src)
@@ -141,9 +309,9 @@ static void copy_diag(void *view, const void *src)
     memcpy(v->last_error, app->last_error, sizeof(v->last_error));
 }
 
-void ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *v)
+int ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *v)
 {
-    seq_read(&app->seq, copy_diag, v, app);
+    int ok = seq_read(&app->seq, copy_diag, v, sizeof(*v), app);
     /* the segment is shared: every string ends within its field */
     v->label[sizeof(v->label) - 1] = '\0';
     v->root[sizeof(v->root) - 1] = '\0';
@@ -152,6 +320,7 @@ void ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *v)
     if (v->nslots > AC_MAX_PROCESSES) {
         v->nslots = AC_MAX_PROCESSES;
     }
+    return ok;
 }
 
 static void copy_slot_diag(void *view, const void *src)
@@ -165,9 +334,9 @@ static void copy_slot_diag(void *view, const void *src)
     v->served_base = __atomic_load_n(&slot->served_base, __ATOMIC_RELAXED);
 }
 
-void ac_slot_read_diag(const ac_slot_t *slot, ac_slot_diag_t *v)
+int ac_slot_read_diag(const ac_slot_t *slot, ac_slot_diag_t *v)
 {
-    seq_read(&slot->seq, copy_slot_diag, v, slot);
+    return seq_read(&slot->seq, copy_slot_diag, v, sizeof(*v), slot);
 }
 
 int64_t ac_slot_started(const ac_slot_t *slot)
@@ -220,8 +389,7 @@ int ac_shared_find(const ac_shared_t *sh, const unsigned char key[AC_KEY_BYTES])
     int i;
     for (i = 0; i < AC_MAX_APPS; i++) {
         ac_app_view_t v;
-        ac_app_read(&sh->apps[i], &v);
-        if (v.state == AC_APP_ACTIVE && !memcmp(v.key, key, AC_KEY_BYTES)) {
+        if (ac_app_read(&sh->apps[i], &v) && v.state == AC_APP_ACTIVE && !memcmp(v.key, key, AC_KEY_BYTES)) {
             return i;
         }
     }

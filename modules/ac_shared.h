@@ -156,9 +156,44 @@ apr_size_t ac_shared_size(void);
 void ac_shared_init(ac_shared_t *sh);
 int ac_shared_valid(const ac_shared_t *sh);
 
-/* Writer side (supervisor only). */
+/* Writer side (supervisor only). A write makes the record's sequence odd,
+ * writes, and makes it even again; the helpers below are each one such
+ * write of the fields they name (nothing else changes). */
 void ac_seq_write_begin(uint32_t *seq);
 void ac_seq_write_end(uint32_t *seq);
+
+/* The slot's process as the supervisor sees it now. */
+void ac_slot_publish(ac_slot_t *slot, uint32_t state, int32_t pid, uint32_t port);
+/* A process was started in the slot: STARTING, with its identity; the
+ * status page counts what it serves from now on. */
+void ac_slot_publish_start(ac_slot_t *slot, int32_t pid, uint32_t port, uint64_t incarnation,
+                           int64_t started, const char *token);
+/* No process: EMPTY, pid 0 (the rest is left for the diagnostics). */
+void ac_slot_publish_empty(ac_slot_t *slot);
+
+/* A new app in the entry: ACTIVE, its identity and diagnostics afresh, every
+ * slot EMPTY with its counts at zero. `label`, `root`, `vpath` are cut to
+ * their fields. */
+void ac_app_publish_new(ac_app_t *app, const unsigned char key[AC_KEY_BYTES], uint32_t nslots,
+                        const char *label, const char *root, const char *vpath);
+void ac_app_publish_state(ac_app_t *app, uint32_t state);       /* ac_app_state_e */
+/* Sets `failed`; wakes the app's waiters if it changed. */
+void ac_app_publish_failed(ac_app_t *app, uint32_t failed);
+/* app_offline.htm appeared (1) or went (0); a failed start is forgotten. */
+void ac_app_publish_offline(ac_app_t *app, uint32_t offline);
+void ac_app_publish_predecessor(ac_app_t *app, int32_t index);  /* -1 none */
+void ac_app_publish_successor(ac_app_t *app, int32_t index);    /* -1 none */
+/* The last error logged about the app (one line, cut to its field). */
+void ac_app_publish_error(ac_app_t *app, const char *msg);
+/* Why the last start failed; AC_FAIL_NONE (time 0) once a process is ready. */
+void ac_app_publish_fail_reason(ac_app_t *app, ac_fail_e kind, int32_t code, int64_t when);
+/* The rapid-fail state: failures within the last minute; tripped until. */
+void ac_app_publish_trip(ac_app_t *app, uint32_t recent, uint32_t tripped, int64_t until);
+/* The last process of the app that ended: exit code, or -signal. */
+void ac_app_publish_exit(ac_app_t *app, int32_t pid, int32_t status, int64_t when);
+/* A process was started again after one ended unasked. */
+void ac_app_count_restart(ac_app_t *app);
+
 /* Bumps the app's wake word and wakes every waiter. */
 void ac_app_notify(ac_app_t *app);
 /* Bumps the table's wake word (an app was added or removed). */
@@ -170,17 +205,18 @@ uint32_t ac_word_read(const uint32_t *word);
 void ac_word_wait(uint32_t *word, uint32_t seen, apr_interval_time_t timeout);
 void ac_word_bump(uint32_t *word);
 
-/* The index of the active app with this key, or -1. */
+/* The index of the active app with this key, or -1 (an app whose record
+ * cannot be read counts as not found). */
 int ac_shared_find(const ac_shared_t *sh, const unsigned char key[AC_KEY_BYTES]);
 
-/* Reader side. */
-void ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view);
+/* Reader side. Each returns 1 (a consistent copy). */
+int ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view);
 /* Copies the app's identity consistently. */
-void ac_app_read(const ac_app_t *app, ac_app_view_t *view);
+int ac_app_read(const ac_app_t *app, ac_app_view_t *view);
 /* Copies the app's diagnostics consistently. */
-void ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *diag);
+int ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *diag);
 /* Copies a slot's diagnostics consistently. */
-void ac_slot_read_diag(const ac_slot_t *slot, ac_slot_diag_t *diag);
+int ac_slot_read_diag(const ac_slot_t *slot, ac_slot_diag_t *diag);
 /* The slot's start time (apr_time_t) and requests served; not under seq. */
 int64_t ac_slot_started(const ac_slot_t *slot);
 uint64_t ac_slot_served(const ac_slot_t *slot);

@@ -15,9 +15,11 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "ac_runtime.h"
+
 typedef struct {
     pid_t pgid;
-    char token[40];
+    char token[AC_TOKEN_CHARS + 1];
 } ac_stray_t;
 
 /* Replaces the record with `n` entries (written to a temporary file, then

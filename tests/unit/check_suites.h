@@ -15,6 +15,9 @@ Suite *connpool_suite(void);
 Suite *sockio_suite(void);
 Suite *debuglog_suite(void);
 Suite *json_suite(void);
+Suite *backoff_suite(void);
+Suite *lines_suite(void);
+Suite *shared_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
