@@ -175,7 +175,9 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
         ac_app_view_t v;
         apr_time_t now;
 
-        ac_app_read(app, &v);
+        if (!ac_app_read(app, &v)) {    /* left mid-write by a supervisor that died */
+            return unavailable(r, decl->label, "its shared state cannot be read now");
+        }
         if (v.state != AC_APP_ACTIVE || (keyed && memcmp(v.key, decl->key, AC_KEY_BYTES))) {
             if (v.state == AC_APP_RETIRED && v.successor >= 0 && hops++ < MAX_HOPS) {
                 index = (apr_uint32_t)v.successor;     /* a newer version of the same site */

@@ -207,20 +207,70 @@ void ac_app_count_restart(ac_app_t *app)
     ac_seq_write_end(&app->seq);
 }
 
-static void cpu_relax(unsigned spins)
+/* An odd sequence (a write that never ended) made even: readers take the
+ * record again. 1 if it was odd. */
+static int repair_seq(uint32_t *seq)
 {
-    if (spins > 64) {
+    uint32_t s = __atomic_load_n(seq, __ATOMIC_RELAXED);
+    if (!(s & 1)) {
+        return 0;
+    }
+    __atomic_store_n(seq, s + 1, __ATOMIC_RELEASE);
+    return 1;
+}
+
+int ac_shared_repair(ac_shared_t *sh)
+{
+    int ai, si, repaired = 0;
+    for (ai = 0; ai < AC_MAX_APPS; ai++) {
+        ac_app_t *app = &sh->apps[ai];
+        for (si = 0; si < AC_MAX_PROCESSES; si++) {
+            ac_slot_t *slot = &app->slots[si];
+            if (!repair_seq(&slot->seq)) {
+                continue;
+            }
+            repaired++;
+            /* half written: not a process anyone may use (one with a pid is
+             * stopped by the caller, like every process of a dead supervisor) */
+            ac_seq_write_begin(&slot->seq);
+            slot->state = AC_SLOT_EMPTY;
+            ac_seq_write_end(&slot->seq);
+        }
+        repaired += repair_seq(&app->seq);
+    }
+    return repaired;
+}
+
+static apr_time_t monotonic_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return apr_time_from_sec(ts.tv_sec) + ts.tv_nsec / 1000;
+}
+
+/* Between two looks at a record being written: spin a little (a write takes
+ * a few stores), then let the writer run, then sleep a little (a writer
+ * that lost its CPU needs a whole time slice). */
+static void seq_pause(unsigned spins)
+{
+    if (spins > 1024) {
+        struct timespec ts = { 0, 200000 };     /* 0.2 ms */
+        nanosleep(&ts, NULL);
+    }
+    else if (spins > 64) {
         sched_yield();
     }
 }
 
 /* The reader side of the seqlock: copy, and copy again if the writer was
- * at work meanwhile (odd counter, or a counter that moved). */
+ * at work meanwhile (odd counter, or a counter that moved); give up after
+ * AC_SEQ_READ_LIMIT (a writer that died mid-write never finishes) and
+ * leave the fail-safe zeroed view. */
 static int seq_read(const uint32_t *seq, void (*copy)(void *view, const void *src),
                     void *view, apr_size_t view_size, const void *src)
 {
+    apr_time_t give_up = 0;
     unsigned spins = 0;
-    (void)view_size;
     for (;;) {
         uint32_t s1 = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
         if (!(s1 & 1)) {
@@ -230,7 +280,18 @@ static int seq_read(const uint32_t *seq, void (*copy)(void *view, const void *sr
                 return 1;
             }
         }
-        cpu_relax(++spins);
+        if (++spins > 64) {
+            /* the clock only once the fast path failed: readers are hot */
+            apr_time_t now = monotonic_now();
+            if (!give_up) {
+                give_up = now + AC_SEQ_READ_LIMIT;
+            }
+            else if (now >= give_up) {
+                memset(view, 0, view_size);
+                return 0;
+            }
+        }
+        seq_pause(spins);
     }
 }
 

@@ -194,6 +194,15 @@ void ac_app_publish_exit(ac_app_t *app, int32_t pid, int32_t status, int64_t whe
 /* A process was started again after one ended unasked. */
 void ac_app_count_restart(ac_app_t *app);
 
+/* A new supervisor's first act on a segment a supervisor before it wrote:
+ * that one may have died in the middle of a write, leaving a sequence odd
+ * (every reader would give up on that record). Every odd sequence is made
+ * even; such a slot's process is not trusted to be what the record says
+ * (it is left for the caller to stop, as every slot of a dead supervisor
+ * is) and such an app's record is taken again (adopted and rewritten, or
+ * freed) like any app of a dead supervisor. Returns how many records were
+ * repaired. */
+int ac_shared_repair(ac_shared_t *sh);
 /* Bumps the app's wake word and wakes every waiter. */
 void ac_app_notify(ac_app_t *app);
 /* Bumps the table's wake word (an app was added or removed). */
@@ -209,7 +218,15 @@ void ac_word_bump(uint32_t *word);
  * cannot be read counts as not found). */
 int ac_shared_find(const ac_shared_t *sh, const unsigned char key[AC_KEY_BYTES]);
 
-/* Reader side. Each returns 1 (a consistent copy). */
+/* Reader side. A reader copies the record and copies again while the
+ * supervisor is writing it, for at most AC_SEQ_READ_LIMIT: a supervisor
+ * that died in the middle of a write leaves the record odd until the next
+ * one repairs it, and no reader may wait on that forever. Each returns 1
+ * with a consistent copy, or 0 when the record could not be read in time:
+ * then the copy is the fail-safe one (slot EMPTY, app FREE with no
+ * predecessor or successor, empty strings), and the caller treats the app
+ * or process as unavailable for now. */
+#define AC_SEQ_READ_LIMIT apr_time_from_msec(100)
 int ac_slot_read(const ac_slot_t *slot, ac_slot_view_t *view);
 /* Copies the app's identity consistently. */
 int ac_app_read(const ac_app_t *app, ac_app_view_t *view);

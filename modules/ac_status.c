@@ -28,6 +28,7 @@ typedef struct {
 /* One app (a table entry in use). */
 typedef struct {
     int index;
+    int unreadable;             /* its record was left mid-write (a supervisor died) */
     ac_app_diag_t d;
     int predecessor, successor; /* table indexes of the versions it replaces / was
                                  * replaced by; -1 none */
@@ -64,6 +65,9 @@ static const char *slot_state_word(uint32_t state)
  * ready process means it runs even while others restart. */
 static const char *app_state_word(const status_app_t *a)
 {
+    if (a->unreadable) {
+        return "unreadable";
+    }
     if (a->d.state == AC_APP_RETIRED) {
         return "draining";
     }
@@ -89,8 +93,7 @@ static void read_app(ac_app_t *app, int index, apr_pool_t *p, status_app_t *out)
 
     memset(out, 0, sizeof(*out));
     out->index = index;
-    ac_app_read_diag(app, &out->d);
-    ac_app_read(app, &view);
+    out->unreadable = !ac_app_read_diag(app, &out->d) | !ac_app_read(app, &view);
     out->predecessor = view.predecessor;
     out->successor = view.successor;
     out->procs = apr_pcalloc(p, sizeof(*out->procs) * (out->d.nslots ? out->d.nslots : 1));
@@ -135,12 +138,12 @@ static void take_snapshot(apr_pool_t *p, status_snapshot_t *snap)
     snap->apps = apr_pcalloc(p, sizeof(*snap->apps) * AC_MAX_APPS);
     for (i = 0; i < AC_MAX_APPS; i++) {
         ac_app_view_t view;
-        ac_app_read(&sh->apps[i], &view);
-        if (view.state == AC_APP_FREE) {
+        if (ac_app_read(&sh->apps[i], &view) && view.state == AC_APP_FREE) {
             continue;
         }
         read_app(&sh->apps[i], i, p, &snap->apps[snap->napps]);
-        if (snap->apps[snap->napps].d.state != AC_APP_FREE) {   /* freed meanwhile */
+        if (snap->apps[snap->napps].d.state != AC_APP_FREE       /* freed meanwhile */
+            || snap->apps[snap->napps].unreadable) {
             snap->napps++;
         }
     }

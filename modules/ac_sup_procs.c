@@ -544,8 +544,17 @@ void ac_sup_reap(void)
 
 void ac_sup_take_over_shared(void)
 {
-    int ai, si;
+    int ai, si, repaired;
 
+    /* It may have died in the middle of a write: every record readable
+     * again before anything reads it (adoption below, children). */
+    repaired = ac_shared_repair(ac_sup.sh);
+    if (repaired) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, ac_sup.s, "supervisor: %d record(s) of the "
+                     "shared state were being written when the supervisor before this one "
+                     "died: repaired (their processes are stopped, their apps taken again)",
+                     repaired);
+    }
     /* Its backends got SIGTERM from the kernel (parent-death signal); make
      * sure their groups are gone, then start afresh from the configuration
      * httpd sends. */

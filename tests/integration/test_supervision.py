@@ -14,9 +14,11 @@ error log's microsecond timestamps where the module's own timing is what is meas
 """
 
 import datetime
+import json
 import os
 import re
 import signal
+import struct
 import threading
 import time
 
@@ -1113,3 +1115,107 @@ def test_port_collision_is_not_a_failure(apache):
     finally:
         if squatter is not None:
             procs.kill_ident(*squatter)
+
+
+# --- 14. shared state left mid-write by a supervisor that died -----------------------------------
+
+class SharedSegment:
+    """The module's shared segment, seen through /proc/<pid>/mem of a process that maps it
+    (the tests run as root). Layout (modules/ac_shared.h): a 32-byte header (magic "ASNC",
+    layout = sizeof the segment, ...), then AC_MAX_APPS (64) app records, each starting
+    with its seqlock sequence (uint32) and its state (uint32; 1 = active)."""
+
+    MAGIC = 0x41534e43
+    APPS = 64
+    HEADER = 32
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.base = None
+        with open("/proc/%d/maps" % pid) as f:
+            maps = f.read().splitlines()
+        for line in maps:
+            fields = line.split()
+            if len(fields) < 2 or fields[1] != "rw-s":
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            # APR keeps the size asked for at the start of the mapping
+            for off in range(0, 64, 8):
+                magic, layout = struct.unpack("<II", self._read(start + off, 8))
+                if magic == self.MAGIC and layout <= end - start - off:
+                    self.base, self.layout = start + off, layout
+                    break
+            if self.base is not None:
+                break
+        assert self.base is not None, "no shared segment with the module's magic in process %d:\n%s" % (
+            pid, "\n".join(maps))
+        assert (self.layout - self.HEADER) % self.APPS == 0, self.layout
+        self.app_size = (self.layout - self.HEADER) // self.APPS
+
+    def _read(self, addr, n):
+        with open("/proc/%d/mem" % self.pid, "rb") as f:
+            f.seek(addr)
+            return f.read(n)
+
+    def _write(self, addr, data):
+        with open("/proc/%d/mem" % self.pid, "r+b", buffering=0) as f:
+            f.seek(addr)
+            f.write(data)
+
+    def app(self, i):
+        """(seq, state) of app record i."""
+        return struct.unpack("<II", self._read(self.base + self.HEADER + i * self.app_size, 8))
+
+    def leave_mid_write(self, i):
+        """Makes app i's sequence odd, as a write that began and never ended leaves it."""
+        seq, _ = self.app(i)
+        assert seq % 2 == 0, "app %d is being written (sequence %d)" % (i, seq)
+        self._write(self.base + self.HEADER + i * self.app_size, struct.pack("<I", seq + 1))
+
+
+@pytest.mark.expect_log(r"\] its shared state cannot be read now \(503\)",
+                        r"supervisor pid \d+ is gone \(wait status 9\)",
+                        r"\] cannot connect to the app's process \d+ on port \d+",
+                        r"\] error reading the response \(502\.3\)")
+def test_state_left_mid_write_by_a_dead_supervisor(apache):
+    """Defect 2.4: a supervisor killed in the middle of a seqlocked write left the sequence
+    odd; readers (the request path, the status page, the next supervisor's adoption) spun
+    on it forever. Readers give up after a bound (a 503 for the request, "unreadable" on the
+    status page), and the next supervisor repairs the record and serves the app again."""
+    status = section("Location /aspnetcore-status", "SetHandler aspnetcore-status")
+    srv = apache.start(standin() + "\n" + status)
+    pid = app_pid(srv)
+    sup = supervisor_of(srv, pid)
+    seg = SharedSegment(sup)
+    active = [i for i in range(SharedSegment.APPS) if seg.app(i)[1] == 1]
+    assert len(active) == 1, active
+    # the supervisor stops in the middle of a write (stopped, so that it writes nothing more
+    # meanwhile), then dies there
+    os.kill(sup, signal.SIGSTOP)
+    try:
+        seg.leave_mid_write(active[0])
+        t0 = time.monotonic()
+        r = srv.raw_request("GET", "/pid", [("Connection", "close")], timeout=10)
+        took = time.monotonic() - t0
+        assert r.status == 503 and r.header("Retry-After"), (r.status, r.body[:200])
+        assert took < 5, "the request waited %.2fs on a record being written" % took
+        r = expect_status(srv.get("/aspnetcore-status?json", timeout=10), 200, "status page", srv)
+        apps = json.loads(r.body.decode("utf-8"))["apps"]
+        assert [a["state"] for a in apps] == ["unreadable"], r.body[:400]
+    finally:
+        os.kill(sup, signal.SIGKILL)
+    mark_note = r"supervisor: 1 record\(s\) of the shared state were being written when the " \
+                r"supervisor before this one died: repaired"
+    wait_log(srv, mark_note, timeout=15)
+    new = wait_backends(srv, 1, timeout=15, exclude=[pid])[0]
+
+    def new_backend_serves():
+        r = srv.get("/pid", timeout=6)
+        return r.status == 200 and parse_pid(r) == new
+    wait_until(new_backend_serves, 15, lambda: "the new backend %d to serve\n%s" % (
+        new, srv.log_tail(12)))
+    seg = SharedSegment(supervisor_of(srv, new))
+    seq, state = seg.app(active[0])
+    assert seq % 2 == 0 and state == 1, (seq, state)
+    r = expect_status(srv.get("/aspnetcore-status?json", timeout=10), 200, "status page", srv)
+    assert [a["state"] for a in json.loads(r.body.decode("utf-8"))["apps"]] == ["running"], r.body[:400]

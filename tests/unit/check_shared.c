@@ -1,5 +1,5 @@
 /* Unit tests: the seqlocked shared state (ac_shared): the supervisor's
- * writes and the readers. */
+ * writes, the bounded readers, and the repair after a writer died. */
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +13,13 @@ static ac_shared_t *new_segment(void)
     ac_shared_init(sh);
     ck_assert(ac_shared_valid(sh));
     return sh;
+}
+
+static apr_time_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return apr_time_from_sec(ts.tv_sec) + ts.tv_nsec / 1000;
 }
 
 static const char TOKEN[] = "0123456789abcdef0123456789abcdef";
@@ -169,6 +176,88 @@ START_TEST(app_writes_set_only_their_fields)
 }
 END_TEST
 
+/* ---- readers: bounded, fail safe ---- */
+
+START_TEST(a_reader_gives_up_on_a_record_left_mid_write)
+{
+    ac_shared_t *sh = new_segment();
+    ac_app_t *app = &sh->apps[2];
+    ac_slot_t *slot = &app->slots[0];
+    unsigned char key[AC_KEY_BYTES] = { 2 };
+    ac_slot_view_t v;
+    ac_slot_diag_t sd;
+    ac_app_view_t av;
+    ac_app_diag_t ad;
+    apr_time_t t0;
+
+    ac_app_publish_new(app, key, 1, "app", "/r", "/");
+    ac_app_publish_predecessor(app, 1);
+    ac_slot_publish_start(slot, 42, 9000, 1, 1, TOKEN);
+    ac_slot_publish(slot, AC_SLOT_READY, 42, 9000);
+    /* a writer that died between its begin and its end */
+    ac_seq_write_begin(&slot->seq);
+    ac_seq_write_begin(&app->seq);
+
+    t0 = mono_now();
+    ck_assert_int_eq(ac_slot_read(slot, &v), 0);
+    ck_assert_uint_eq(v.state, AC_SLOT_EMPTY);      /* fail safe: no process to use */
+    ck_assert_int_eq(v.pid, 0);
+    ck_assert_str_eq(v.token, "");
+    ck_assert_int_eq(ac_slot_read_diag(slot, &sd), 0);
+    ck_assert_uint_eq(sd.state, AC_SLOT_EMPTY);
+    ck_assert_int_eq(ac_app_read(app, &av), 0);
+    ck_assert_uint_eq(av.state, AC_APP_FREE);
+    ck_assert_int_eq(av.predecessor, -1);
+    ck_assert_int_eq(av.successor, -1);
+    ck_assert_int_eq(ac_app_read_diag(app, &ad), 0);
+    ck_assert_str_eq(ad.label, "");
+    ck_assert_int_eq(ac_shared_find(sh, key), -1);
+    /* each of the 5 reads gave up after AC_SEQ_READ_LIMIT, not sooner */
+    ck_assert_int_ge(mono_now() - t0, 5 * AC_SEQ_READ_LIMIT);
+}
+END_TEST
+
+START_TEST(the_repair_makes_every_record_readable_again)
+{
+    ac_shared_t *sh = new_segment();
+    ac_app_t *app = &sh->apps[9];
+    ac_slot_t *slot = &app->slots[4], *other = &app->slots[5];
+    unsigned char key[AC_KEY_BYTES] = { 9 };
+    ac_slot_view_t v;
+    ac_app_view_t av;
+    uint32_t other_seq;
+
+    ac_app_publish_new(app, key, 6, "app", "/r", "/");
+    ac_slot_publish_start(slot, 42, 9000, 1, 1, TOKEN);
+    ac_slot_publish(other, AC_SLOT_READY, 43, 9001);
+    other_seq = other->seq;
+    /* died mid-write: both the app and one slot odd (activate writes the
+     * slots under the app's write) */
+    ac_seq_write_begin(&app->seq);
+    ac_seq_write_begin(&slot->seq);
+    slot->state = AC_SLOT_READY;
+
+    /* what the supervisor did before the fix: a write adds 2, still odd */
+    ck_assert_uint_eq(ac_shared_repair(sh), 2);
+    ck_assert_uint_eq(app->seq % 2, 0);
+    ck_assert_uint_eq(slot->seq % 2, 0);
+    ck_assert_uint_eq(other->seq, other_seq);      /* consistent records untouched */
+    ck_assert_int_eq(ac_slot_read(slot, &v), 1);
+    /* the half-written slot is no process to use; its pid is left for the
+     * new supervisor to stop */
+    ck_assert_uint_eq(v.state, AC_SLOT_EMPTY);
+    ck_assert_int_eq(v.pid, 42);
+    ck_assert_int_eq(ac_slot_read(other, &v), 1);
+    ck_assert_uint_eq(v.state, AC_SLOT_READY);
+    ck_assert_int_eq(ac_app_read(app, &av), 1);
+    ck_assert_int_eq(ac_shared_find(sh, key), 9);  /* adoptable by its key again */
+    /* the new supervisor's own writes keep it even */
+    ac_slot_publish_empty(slot);
+    ck_assert_uint_eq(slot->seq % 2, 0);
+    ck_assert_uint_eq(ac_shared_repair(sh), 0);
+}
+END_TEST
+
 /* ---- a writer and a reader at once ---- */
 
 static int stop_writing;
@@ -178,7 +267,8 @@ static void *writer(void *data)
 {
     ac_slot_t *slot = data;
     int32_t i = 0;
-    /* as busy as a supervisor can be: a write, a moment, a write... */
+    /* as busy as a supervisor can be: a write, a moment, a write... (one
+     * that never paused would starve readers: they give up, see above) */
     while (!__atomic_load_n(&stop_writing, __ATOMIC_ACQUIRE)) {
         struct timespec pause = { 0, 1000 };
         i++;
@@ -219,6 +309,8 @@ Suite *shared_suite(void)
     tcase_add_test(tc, slot_writes_are_whole_and_leave_the_sequence_even);
     tcase_add_test(tc, a_new_app_starts_afresh);
     tcase_add_test(tc, app_writes_set_only_their_fields);
+    tcase_add_test(tc, a_reader_gives_up_on_a_record_left_mid_write);
+    tcase_add_test(tc, the_repair_makes_every_record_readable_again);
     tcase_add_test(tc, a_reader_never_sees_half_a_write);
     suite_add_tcase(s, tc);
     return s;
