@@ -80,6 +80,8 @@ own section near the end of this file, hooked in around Handler's methods):
                                it waits up to H ms for the proxy to close the connection
                                (dropped if it does), else reads the rest of the body as the
                                next request(s) on the connection (request smuggling)
+  /fwd/chunk-ext?count=K&size=N  a chunked body "hello" whose chunk-size line carries K
+                               extensions of N bytes each (";e=vvv..."), sent with the head
   /fwd/log[?clear=1]           requests recorded with STANDIN_RECORD_REQUESTS=1
   /fwd/conns                   connections open to this process
   /fwd/ws[?ext=1], /fwd/ws-seen  WebSocket echo; request headers of its handshakes
@@ -1146,6 +1148,16 @@ def fwd_early(self):
         self.close_connection = True
 
 
+def fwd_chunk_ext(self):
+    """/fwd/chunk-ext?count=K&size=N: chunked "hello" whose one chunk-size line carries K
+    extensions ";e=" + N-3 bytes (N >= 3), written with the head in one write."""
+    count = max(0, self.qint("count", 1))
+    size = max(3, self.qint("size", 10))
+    ext = b";e=" + b"v" * (size - 3)
+    _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+             + b"5" + ext * count + b"\r\nhello\r\n0\r\n\r\n")
+
+
 def fwd_log(self):
     """/fwd/log: the requests recorded with STANDIN_RECORD_REQUESTS=1 (oldest first),
     without /fwd/log's own; ?clear=1 empties the record after reading it."""
@@ -1287,6 +1299,7 @@ FWD_ROUTES = {
     "truncate": fwd_truncate,
     "expect": fwd_expect,
     "early": fwd_early,
+    "chunk-ext": fwd_chunk_ext,
     "log": fwd_log,
     "conns": fwd_conns,
     "ws": fwd_ws,

@@ -101,3 +101,31 @@ def test_early_answer_never_reaches_the_next_client(apache, standin_backend, mpm
     seen = [x["target"] for x in recorded(srv)]
     assert not [t for t in seen if "SMUGGLED" in t], (
         "the app read %d requests hidden in client A's body" % sum("SMUGGLED" in t for t in seen))
+
+
+# --- defect 2.9: the chunk-size line is bounded as a whole ---------------------------------
+
+ERR_502 = r"\(502\.3\)|the app's response broke off"
+
+
+@pytest.mark.parametrize("count,size", [(1, 1000000), (100000, 10), (1100, 4)],
+                         ids=["one-1MB-extension", "1MB-of-short-extensions", "just-past-4KiB"])
+def test_overlong_chunk_size_line_is_502(apache, standin_backend, mpm, count, size):
+    """The app's chunk-size line (size, every extension, CRLF) is bounded at 4 KiB in all:
+    one extension of 1 MB, or 100,000 short ones (the limit used to start again at every
+    ';'), or just past the limit: 502, and the next request is served."""
+    apache.expect_log(ERR_502)
+    srv = start_app(apache, standin_backend, mpm)
+    with srv.connect(timeout=30) as c:
+        r = c.request("GET", "/fwd/chunk-ext?count=%d&size=%d" % (count, size))
+    assert r.status == 502, (r.status, r.headers, r.body[:200])
+    assert b"hello" not in r.body
+    srv.wait_for_log(r"chunk size line too long")
+    expect_status(srv.get("/echo/after"), 200, "after", srv)
+
+
+def test_chunk_extensions_within_the_limit_pass(apache, standin_backend, mpm):
+    """Extensions are allowed as long as the line stays within 4 KiB."""
+    srv = start_app(apache, standin_backend, mpm)
+    r = srv.get("/fwd/chunk-ext?count=100&size=40")         # a 4,003-byte line
+    assert r.status == 200 and r.body == b"hello", (r.status, r.body[:200])
