@@ -237,33 +237,39 @@ const char *ac_chunked_decode(ac_chunked_t *c, char *buf, apr_size_t len,
         }
         case CH_SIZE_REST:
             in++;
+            /* the whole line counts (size, every extension, the line end),
+             * so no number of extensions makes it longer */
+            if ((apr_size_t)c->digits + ++c->line > AC_CHUNKED_MAX_LINE) {
+                return "chunk size line too long";
+            }
             if (ch == '\r') {
                 c->state = CH_SIZE_LF;
             }
             else if (ch == '\n') {
                 goto size_line_done;
             }
-            else if (ch != ';' && ch != ' ' && ch != '\t' && c->line == 0) {
+            else if (ch == ';') {
+                c->in_extension = 1;   /* anything printable goes from here on */
+            }
+            else if (!c->in_extension && ch != ' ' && ch != '\t') {
                 return "invalid character after the chunk size";
             }
-            else if (ch == ';') {
-                c->line = 1;   /* inside an extension: anything printable goes */
-            }
-            else if (c->line && apr_iscntrl(ch) && ch != '\t') {
+            else if (apr_iscntrl(ch) && ch != '\t') {
                 return "control character in a chunk extension";
-            }
-            else if (c->line && ++c->line > AC_CHUNKED_MAX_LINE) {
-                return "chunk extension too long";
             }
             break;
         case CH_SIZE_LF:
             if (ch != '\n') {
                 return "chunk size line not ended by CRLF";
             }
+            if ((apr_size_t)c->digits + ++c->line > AC_CHUNKED_MAX_LINE) {
+                return "chunk size line too long";
+            }
             in++;
         size_line_done:
             c->digits = 0;
             c->line = 0;
+            c->in_extension = 0;
             c->state = c->remaining ? CH_DATA : CH_TRAILER;
             break;
         case CH_DATA: {

@@ -43,11 +43,14 @@ int ac_http1_has_token(const char *value, const char *token);
 typedef struct {
     int state;
     apr_uint64_t remaining;    /* bytes left in the current chunk */
-    apr_size_t line;           /* bytes in the current size/extension/trailer line */
+    apr_size_t line;           /* bytes after the size's digits in the size line */
     apr_size_t trailer_bytes;  /* total trailer size */
     int digits;
+    int in_extension;          /* past a ';' in the size line */
 } ac_chunked_t;
 
+/* A chunk-size line (size, extensions and line end) longer than this is
+ * refused, whatever its extensions. */
 #define AC_CHUNKED_MAX_LINE 4096
 #define AC_CHUNKED_MAX_TRAILERS 65536
 

@@ -243,10 +243,24 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
 typedef struct {
     int fd;
     int reused;
-    int reusable;                /* set once a complete response was read */
+    int request_sent;            /* the whole request went out before any final answer */
+    int reusable;                /* ... and then a complete response came in */
     apr_interval_time_t recv_timeout;   /* set on fd (SO_RCVTIMEO); 0: none */
     chosen_t *proc;
 } backend_t;
+
+typedef struct {
+    char *buf;
+    apr_size_t size, len;        /* bytes in buf */
+    apr_size_t head_len;         /* length of the final head, once complete */
+    int got_bytes;               /* any byte of a response arrived */
+    int drained;                 /* the last read took all there was */
+    ac_response_head_t head;
+} response_t;
+
+static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
+                              apr_interval_time_t timeout, int until_continue,
+                              const char **why);
 
 static apr_status_t backend_cleanup(void *data)
 {
@@ -274,6 +288,7 @@ static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse, 
     apr_status_t rv;
 
     b->reusable = 0;
+    b->request_sent = 0;
     b->recv_timeout = 0;
     b->fd = allow_reuse ? ac_connpool_get(connpool, b->proc->app_index, b->proc->slot_index,
                                           b->proc->view.incarnation, has_body, &b->recv_timeout)
@@ -597,55 +612,92 @@ static apr_status_t upload_piece(void *ctx, const char *data, apr_size_t len)
     return APR_SUCCESS;
 }
 
-/* Streams the client's body to the backend. Returns APR_SUCCESS, or the
- * client-side error in *client_status (the client's fault) or a backend write
- * error (the response may still tell why: an early 413, say). */
-static apr_status_t send_body(request_rec *r, backend_t *b, int mode,
-                              apr_interval_time_t timeout, int *client_status)
+/* What happened while the body went out. */
+typedef struct {
+    int answered;                /* a final response head came before the body was all sent */
+    int stopped;                 /* ... one that refuses it: the rest was not sent */
+    int eos;                     /* the client's body was read to its end */
+    const char *why;             /* what failed */
+} upload_outcome_t;
+
+/* Writes one round of the body, watching for the app's answer: an interim
+ * one is consumed, a final 2xx lets the sending go on (the app may read the
+ * body while it answers), any other final answer stops it (an app that
+ * refuses a body early need not read it: sending on would only wait for
+ * requestTimeout). Either way the connection is not reused afterwards. */
+static apr_status_t write_round(request_rec *r, backend_t *b, response_t *resp,
+                                struct iovec *iov, int n, apr_interval_time_t timeout,
+                                upload_outcome_t *out)
+{
+    apr_status_t rv = APR_SUCCESS;
+
+    while (n > 0) {
+        rv = out->answered ? ac_sock_writev_all(b->fd, iov, n, timeout)
+                           : ac_sock_writev_watching(b->fd, &iov, &n, timeout);
+        if (rv != APR_INCOMPLETE) {
+            break;
+        }
+        /* the app spoke (or closed) before the request was all sent */
+        do {
+            rv = read_head(r, b, resp, 0, 1, &out->why);
+        } while (rv == APR_INCOMPLETE);     /* a late 100 Continue: nothing to do */
+        if (rv == APR_TIMEUP) {
+            continue;                        /* a part of a head, or 103: send on */
+        }
+        if (rv != APR_SUCCESS) {
+            return rv;                       /* closed, reset, malformed: out->why */
+        }
+        out->answered = 1;
+        if (resp->head.status >= 300 || resp->head.status == 101) {
+            out->stopped = 1;
+            return APR_SUCCESS;
+        }
+    }
+    if (rv != APR_SUCCESS) {
+        out->why = rv == APR_TIMEUP ? "timed out writing the request body (requestTimeout)"
+                                    : "error writing the request body";
+    }
+    return rv;
+}
+
+/* Streams the client's body to the backend. Returns APR_SUCCESS (out says
+ * whether the app answered or refused meanwhile), or the client-side error
+ * in *client_status (the client's fault), or a backend error (out->why; the
+ * response may still tell why: an early 413, say). */
+static apr_status_t send_body(request_rec *r, backend_t *b, response_t *resp, int mode,
+                              apr_interval_time_t timeout, int *client_status,
+                              upload_outcome_t *out)
 {
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_status_t rv = APR_SUCCESS;
     upload_t up;
-    int eos = 0;
 
     up.r = r;
     up.iov = apr_array_make(r->pool, 16, sizeof(struct iovec));
     up.chunked = mode == BODY_CHUNKED;
     *client_status = OK;
-    while (!eos) {
-        apr_status_t rv;
+    memset(out, 0, sizeof(*out));
+    while (!out->eos) {
         up.iov->nelts = 0;
-        rv = read_body_round(r, bb, upload_piece, &up, &eos, client_status);
-        if (rv != APR_SUCCESS) {
-            apr_brigade_cleanup(bb);
-            return rv;
-        }
-        if (eos && up.chunked) {
+        rv = read_body_round(r, bb, upload_piece, &up, &out->eos, client_status);
+        if (rv == APR_SUCCESS && out->eos && up.chunked) {
             struct iovec *v = apr_array_push(up.iov);
             v->iov_base = "0\r\n\r\n";
             v->iov_len = 5;
         }
-        if (up.iov->nelts) {
-            rv = ac_sock_writev_all(b->fd, (struct iovec *)up.iov->elts, up.iov->nelts, timeout);
-            if (rv != APR_SUCCESS) {
-                apr_brigade_cleanup(bb);
-                return rv;
-            }
+        if (rv == APR_SUCCESS && up.iov->nelts) {
+            rv = write_round(r, b, resp, (struct iovec *)up.iov->elts, up.iov->nelts,
+                             timeout, out);
         }
         apr_brigade_cleanup(bb);
+        if (rv != APR_SUCCESS || out->stopped) {
+            break;
+        }
     }
-    return APR_SUCCESS;
+    return rv;
 }
 
 /* ---- the response ---------------------------------------------------- */
-
-typedef struct {
-    char *buf;
-    apr_size_t size, len;        /* bytes in buf */
-    apr_size_t head_len;         /* length of the final head, once complete */
-    int got_bytes;               /* any byte of a response arrived */
-    int drained;                 /* the last read took all there was */
-    ac_response_head_t head;
-} response_t;
 
 /* Reads until a final (or 101) response head is complete: APR_SUCCESS.
  * With `until_continue`, a 100 Continue ends the wait too: APR_INCOMPLETE.
@@ -999,7 +1051,12 @@ static int stream_body(request_rec *r, backend_t *b, response_t *resp, body_stat
         held += added;
         unflushed = 1;
     }
-    b->reusable = bs->keepalive;
+    /* reused only when the whole request went out and the whole response
+     * came in, with nothing after it */
+    b->reusable = bs->keepalive && b->request_sent;
+    if (!b->reusable) {
+        backend_discard(b);
+    }
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
     hand_on(r, bb, 0);
     return OK;
@@ -1134,6 +1191,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     apr_off_t body_length;
     apr_interval_time_t request_timeout;
     int mode, status, attempt, body_started = 0, answered = 0, websocket, rechosen = 0;
+    int body_consumed = 0;
     const char *why = NULL;
     char *body = NULL;           /* a small body, read whole before sending */
     apr_status_t rv = APR_SUCCESS;
@@ -1248,6 +1306,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             why = "error writing the request";
         }
         answered = 0;
+        body_consumed = 0;
         if (rv == APR_SUCCESS && mode != BODY_NONE && r->expecting_100) {
             /* Wait (briefly) for the app's go-ahead before taking the body from
              * the client: an app that refuses it (413, 401) is answered at
@@ -1261,15 +1320,34 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
             }
         }
         if (rv == APR_SUCCESS && mode != BODY_NONE && !answered && !body) {
+            upload_outcome_t out;
             body_started = 1;
-            rv = send_body(r, b, mode, request_timeout, &client_status);
+            rv = send_body(r, b, &resp, mode, request_timeout, &client_status, &out);
             if (client_status != OK) {
                 ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
                               "reading the request body from the client failed");
                 backend_discard(b);
                 return client_status;
             }
-            /* a write error may still come with a response (an early 413) */
+            answered = out.answered;
+            body_consumed = out.eos && !out.stopped;
+            if (rv != APR_SUCCESS) {
+                why = out.why;   /* a write error may still come with a response (an early 413) */
+                ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "[%s] %s: the connection to the "
+                              "app will not be reused", app->label, why);
+            }
+            else if (out.stopped) {
+                ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "[%s] the app answered %d before "
+                              "the whole body was sent: the rest is not sent, the connection "
+                              "to the app will not be reused", app->label, resp.head.status);
+            }
+            else if (!answered) {
+                b->request_sent = 1;
+            }
+        }
+        else if (rv == APR_SUCCESS && !answered) {
+            b->request_sent = 1;
+            body_consumed = 1;
         }
         if (!answered && (rv == APR_SUCCESS || body_started)) {
             rv = read_head(r, b, &resp, request_timeout, 0, &why);
@@ -1306,11 +1384,16 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     }
     memset(&bs, 0, sizeof(bs));
     why = apply_head(r, &resp, &bs);
-    if (!why && answered) {
-        /* The app answered before the body: neither it nor Apache reads a
-         * body that the client, still waiting for 100 Continue, never sends;
-         * both connections close after this response. */
+    if (!why && !b->request_sent) {
+        /* The app answered before the whole request went out (or the
+         * sending failed): what it makes of the rest, if it ever reads it,
+         * is not an answer for anyone else. The connection goes. */
         bs.keepalive = 0;
+    }
+    if (!why && mode != BODY_NONE && !body_consumed) {
+        /* The rest of the client's body was not read (a client waiting for
+         * 100 Continue never sends it): Apache must not take it for the
+         * next request, nor wait for it. */
         r->connection->keepalive = AP_CONN_CLOSE;
     }
     if (why) {

@@ -141,6 +141,69 @@ apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
     return APR_SUCCESS;
 }
 
+/* Waits until fd is writable (APR_SUCCESS) or readable (APR_INCOMPLETE). */
+static apr_status_t wait_writable_unless_readable(int fd, apr_interval_time_t timeout)
+{
+    struct pollfd pfd;
+    int rc;
+
+    pfd.fd = fd;
+    pfd.events = POLLIN | POLLOUT;
+    pfd.revents = 0;
+    do {
+        rc = poll(&pfd, 1, poll_ms(timeout));
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    if (rc == 0) {
+        return APR_TIMEUP;
+    }
+    /* POLLHUP/POLLERR: the next recv() says what happened */
+    return pfd.revents & (POLLIN | POLLHUP | POLLERR) ? APR_INCOMPLETE : APR_SUCCESS;
+}
+
+apr_status_t ac_sock_writev_watching(int fd, struct iovec **iov, int *iovcnt,
+                                     apr_interval_time_t timeout)
+{
+    apr_status_t rv = wait_writable_unless_readable(fd, 0);
+
+    if (rv == APR_INCOMPLETE || (rv != APR_SUCCESS && rv != APR_TIMEUP)) {
+        return rv;
+    }
+    while (*iovcnt > 0) {
+        struct msghdr msg;
+        ssize_t n;
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = *iov;
+        msg.msg_iovlen = (size_t)(*iovcnt > IOV_MAX ? IOV_MAX : *iovcnt);
+        n = sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return APR_FROM_OS_ERROR(errno);
+            }
+            rv = wait_writable_unless_readable(fd, timeout);
+            if (rv != APR_SUCCESS) {
+                return rv;
+            }
+            continue;
+        }
+        while (*iovcnt > 0 && (size_t)n >= (*iov)->iov_len) {
+            n -= (ssize_t)(*iov)->iov_len;
+            (*iov)++;
+            (*iovcnt)--;
+        }
+        if (*iovcnt > 0) {
+            (*iov)->iov_base = (char *)(*iov)->iov_base + n;
+            (*iov)->iov_len -= (size_t)n;
+        }
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t ac_sock_read(int fd, char *buf, apr_size_t len, apr_size_t *n,
                           apr_interval_time_t timeout)
 {

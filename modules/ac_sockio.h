@@ -22,6 +22,14 @@ apr_status_t ac_sock_connect_loopback(unsigned port, apr_interval_time_t timeout
 apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
                                 apr_interval_time_t timeout);
 
+/* Like ac_sock_writev_all, for a request whose answer may come before it
+ * is all sent: APR_INCOMPLETE as soon as fd is readable (the peer spoke, or
+ * closed), with *iov and *iovcnt left at what is still to be written. The
+ * check costs one poll() per call, and another only when a write would
+ * block. */
+apr_status_t ac_sock_writev_watching(int fd, struct iovec **iov, int *iovcnt,
+                                     apr_interval_time_t timeout);
+
 /* Reads what is there, waiting up to `timeout` for the first byte
  * (0: do not wait). *n = 0 with APR_EOF at the end of the stream;
  * APR_EAGAIN when timeout was 0 and nothing was there. */

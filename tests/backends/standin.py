@@ -75,6 +75,13 @@ own section near the end of this file, hooked in around Handler's methods):
   /fwd/garbage?kind=K          a malformed response head (kinds: see GARBAGE)
   /fwd/truncate?framing=length|chunked&how=close|reset  10 of 100000 bytes, then fails
   /fwd/expect?refuse=CODE | ?continue_after_ms=N  the app decides about 100 Continue
+  /fwd/early?code=N&delay_ms=D&hold_ms=H  a naive app that answers early: without reading
+                               the body, after D ms, status N (default 413) kept alive; then
+                               it waits up to H ms for the proxy to close the connection
+                               (dropped if it does), else reads the rest of the body as the
+                               next request(s) on the connection (request smuggling)
+  /fwd/chunk-ext?count=K&size=N  a chunked body "hello" whose chunk-size line carries K
+                               extensions of N bytes each (";e=vvv..."), sent with the head
   /fwd/log[?clear=1]           requests recorded with STANDIN_RECORD_REQUESTS=1
   /fwd/conns                   connections open to this process
   /fwd/ws[?ext=1], /fwd/ws-seen  WebSocket echo; request headers of its handshakes
@@ -1111,6 +1118,46 @@ def fwd_expect(self):
                     "body_sha256": sha.hexdigest(), "framing": _fwd_framing(self.header_list)})
 
 
+def _fwd_peer_closed(sock, timeout):
+    """Waits up to `timeout` s, without reading, for the peer to close (FIN or RST)."""
+    import select
+    p = select.poll()
+    p.register(sock, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if p.poll(left * 1000.0):
+            return True
+
+
+def fwd_early(self):
+    """/fwd/early?code=N&delay_ms=D&hold_ms=H: answers N (default 413) after D ms without
+    reading the body and keeps the connection; then waits up to H ms for the proxy to
+    close it (a closed connection is dropped, unread). Otherwise the bytes after the head
+    are read as the next request(s), as a naive server does: whoever is sent the
+    connection next gets the answers to requests hidden in this body."""
+    code = self.qint("code", 413)
+    time.sleep(max(0, self.qint("delay_ms", 0)) / 1000.0)
+    self.body.done = True                 # never read: the rest is "the next request"
+    body = b"refused early\n"
+    _fwd_raw(self, b"HTTP/1.1 %d Early\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+             % (code, len(body), body))
+    if _fwd_peer_closed(self.connection, max(0, self.qint("hold_ms", 0)) / 1000.0):
+        self.close_connection = True
+
+
+def fwd_chunk_ext(self):
+    """/fwd/chunk-ext?count=K&size=N: chunked "hello" whose one chunk-size line carries K
+    extensions ";e=" + N-3 bytes (N >= 3), written with the head in one write."""
+    count = max(0, self.qint("count", 1))
+    size = max(3, self.qint("size", 10))
+    ext = b";e=" + b"v" * (size - 3)
+    _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+             + b"5" + ext * count + b"\r\nhello\r\n0\r\n\r\n")
+
+
 def fwd_log(self):
     """/fwd/log: the requests recorded with STANDIN_RECORD_REQUESTS=1 (oldest first),
     without /fwd/log's own; ?clear=1 empties the record after reading it."""
@@ -1251,6 +1298,8 @@ FWD_ROUTES = {
     "garbage": fwd_garbage,
     "truncate": fwd_truncate,
     "expect": fwd_expect,
+    "early": fwd_early,
+    "chunk-ext": fwd_chunk_ext,
     "log": fwd_log,
     "conns": fwd_conns,
     "ws": fwd_ws,

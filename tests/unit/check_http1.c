@@ -173,6 +173,65 @@ START_TEST(chunked_rejects_bad_input)
 }
 END_TEST
 
+/* A chunk-size line of `ext_count` extensions ";a=<value>" (value `ext_len`
+ * bytes each) before one chunk "x" and the last chunk. */
+static char *size_line_with_extensions(int ext_count, apr_size_t ext_len, apr_size_t *len)
+{
+    apr_size_t one = 3 + ext_len, n = 1 + (apr_size_t)ext_count * one, i;
+    char *in = apr_palloc(test_pool, n + 16);
+    int e;
+
+    in[0] = '1';
+    for (e = 0, i = 1; e < ext_count; e++) {
+        memcpy(in + i, ";a=", 3);
+        memset(in + i + 3, 'v', ext_len);
+        i += one;
+    }
+    memcpy(in + i, "\r\nx\r\n0\r\n\r\n", 10);
+    *len = i + 10;
+    return in;
+}
+
+/* Defect 2.9: the limit was per extension (reset at every ';'), so a line
+ * of many short extensions, 1 MB in all, was accepted. */
+START_TEST(chunked_size_line_bounded_as_a_whole)
+{
+    char *out, *in;
+    apr_size_t n, len;
+    int done;
+
+    /* one long extension, many short ones: refused at any split */
+    in = size_line_with_extensions(1, 1000000, &len);
+    ck_assert_ptr_nonnull(decode_all(in, len, &out, &n, &done, 65536));
+    in = size_line_with_extensions(100000, 7, &len);            /* 1 MB of ";a=vvvvvvv" */
+    ck_assert_ptr_nonnull(decode_all(in, len, &out, &n, &done, 65536));
+    ck_assert_ptr_nonnull(decode_all(in, len, &out, &n, &done, 1));
+    in = size_line_with_extensions(AC_CHUNKED_MAX_LINE / 4, 1, &len);   /* just too long */
+    ck_assert_ptr_nonnull(decode_all(in, len, &out, &n, &done, 7));
+    /* a line of exactly the limit (size digit, extensions, CRLF) still goes */
+    in = size_line_with_extensions(1, AC_CHUNKED_MAX_LINE - 1 - 3 - 2, &len);
+    ck_assert_ptr_null(decode_all(in, len, &out, &n, &done, 3));
+    ck_assert_int_eq(done, 1);
+    ck_assert_str_eq(out, "x");
+    in = size_line_with_extensions(1, AC_CHUNKED_MAX_LINE - 1 - 3 - 2 + 1, &len);
+    ck_assert_ptr_nonnull(decode_all(in, len, &out, &n, &done, 3));
+    /* every line has its own limit: many chunks with long extensions go */
+    {
+        char *one = size_line_with_extensions(1, 3000, &len);
+        apr_size_t line = len - 5;           /* the chunk, without "0\r\n\r\n" */
+        char *many = apr_palloc(test_pool, 10 * line + 5 + 1);
+        int k;
+        for (k = 0; k < 10; k++) {
+            memcpy(many + (apr_size_t)k * line, one, line);
+        }
+        memcpy(many + 10 * line, "0\r\n\r\n", 5);
+        ck_assert_ptr_null(decode_all(many, 10 * line + 5, &out, &n, &done, 4096));
+        ck_assert_int_eq(done, 1);
+        ck_assert_str_eq(out, "xxxxxxxxxx");
+    }
+}
+END_TEST
+
 START_TEST(tokens_and_hop_by_hop)
 {
     ck_assert(ac_http1_has_token("keep-alive, X-Foo", "x-foo"));
@@ -199,6 +258,7 @@ Suite *http1_suite(void)
     tcase_add_test(tc, chunked_every_split);
     tcase_add_test(tc, chunked_stops_at_end);
     tcase_add_test(tc, chunked_rejects_bad_input);
+    tcase_add_test(tc, chunked_size_line_bounded_as_a_whole);
     tcase_add_test(tc, tokens_and_hop_by_hop);
     suite_add_tcase(s, tc);
     return s;
