@@ -11,6 +11,7 @@ import os
 import pytest
 
 import procs
+from backends import parse_pid
 from httpd import SANITIZER_ENV_NAMES, sanitizer_build
 from rigutil import expect_status, wait_until
 
@@ -64,3 +65,36 @@ def test_child_exit_with_pooled_connections(apache, standin_backend):
         "%s:\n%s" % (path, text[:6000]) for path, text in reports)
     # and the new children serve
     expect_status(srv.get("/echo/after"), 200, "a request after the graceful restart", srv)
+
+
+SANITIZER_LIBS = ("libasan.so", "libubsan.so", "liblsan.so")
+
+
+def sanitizer_traces(pid):
+    """What of a sanitizer runtime process `pid` has: environment entries, mapped libraries."""
+    env = procs.environ(pid)
+    found = ["%s=%s" % (k, env[k]) for k in SANITIZER_ENV_NAMES if k in env]
+    if any(lib in env.get("LD_PRELOAD", "") for lib in SANITIZER_LIBS):
+        found.append("LD_PRELOAD=%s" % env["LD_PRELOAD"])
+    with open("/proc/%d/maps" % pid) as f:
+        found += sorted({line.split()[-1] for line in f
+                         if any(lib in line for lib in SANITIZER_LIBS)})
+    return found
+
+
+def test_backends_get_no_sanitizer_runtime(apache, backend):
+    """Apache runs a sanitizer build with libasan preloaded and ASAN_OPTIONS/UBSAN_OPTIONS
+    set (the rig does it, see httpd.py); the app's processes inherit Apache's environment
+    otherwise, but none of that: the app runs as it would under a normal build."""
+    srv = apache.start(backend.directives(env={"APP_MARK": "kept"}))
+    r = srv.get("/pid", timeout=60)
+    expect_status(r, 200, "the app's /pid", srv)
+    pid = parse_pid(r)
+    assert procs.environ(pid).get("APP_MARK") == "kept", "not the app's process: %d" % pid
+    assert not sanitizer_traces(pid), "the app (pid %d) got the sanitizer runtime: %s" % (
+        pid, sanitizer_traces(pid))
+    if sanitizer_build():
+        # the test is meaningful: Apache's own processes do carry it
+        assert sanitizer_traces(srv.pid), "a sanitizer build but Apache runs without libasan"
+        # and the app serves normally
+        expect_status(srv.get("/echo/after"), 200, "a request to the app", srv)
