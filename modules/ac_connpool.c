@@ -20,8 +20,15 @@ typedef struct {
     idle_conn_t *conns;          /* `capacity` entries, allocated on first use */
 } slot_conns_t;
 
+/* Everything here (this struct, the idle arrays, the mutex, the sweeper's
+ * thread and condition) lives in `pool`, a subpool of the pool given to
+ * ac_connpool_create, and the cleanups that use it are registered on that
+ * same pool: APR destroys a parent's subpools before it runs the parent's own
+ * cleanups, so a cleanup on the parent would read freed arrays (and close
+ * whatever numbers it found there). */
 struct ac_connpool_t {
     apr_pool_t *pool;
+    ac_connpool_t **handle;      /* the caller's pointer: NULL once the pool is gone */
 #if APR_HAS_THREADS
     apr_thread_mutex_t *mutex;   /* this child's threads only: never cross-process */
 #endif
@@ -58,14 +65,21 @@ static void unlock(ac_connpool_t *cp)
 #endif
 }
 
+/* A cleanup of cp->pool, registered after the mutex was made: it runs while
+ * the arrays and the mutex are still there, and closes each idle connection
+ * once (the arrays are emptied as it goes). */
 static apr_status_t close_all_cleanup(void *data)
 {
-    ac_connpool_close_all(data);
+    ac_connpool_t *cp = data;
+
+    ac_connpool_close_all(cp);
+    *cp->handle = NULL;
     return APR_SUCCESS;
 }
 
 #if APR_HAS_THREADS
-/* A pre-cleanup: the sweeper must be gone before its pool (a subpool) is. */
+/* A pre-cleanup of cp->pool: the sweeper is stopped and joined before its
+ * thread's pool (a subpool), the condition, the mutex and the arrays go. */
 static apr_status_t stop_sweeper(void *data)
 {
     ac_connpool_t *cp = data;
@@ -86,23 +100,30 @@ static apr_status_t stop_sweeper(void *data)
 apr_status_t ac_connpool_create(ac_connpool_t **out, apr_pool_t *p, int capacity,
                                 apr_interval_time_t idle_max)
 {
-    ac_connpool_t *cp = apr_pcalloc(p, sizeof(*cp));
-    apr_status_t rv = apr_pool_create(&cp->pool, p);
+    apr_pool_t *own;
+    ac_connpool_t *cp;
+    apr_status_t rv = apr_pool_create(&own, p);
 
+    *out = NULL;
     if (rv != APR_SUCCESS) {
         return rv;
     }
+    cp = apr_pcalloc(own, sizeof(*cp));
+    cp->pool = own;
+    cp->handle = out;
 #if APR_HAS_THREADS
-    rv = apr_thread_mutex_create(&cp->mutex, APR_THREAD_MUTEX_DEFAULT, p);
+    rv = apr_thread_mutex_create(&cp->mutex, APR_THREAD_MUTEX_DEFAULT, own);
     if (rv != APR_SUCCESS) {
+        apr_pool_destroy(own);
         return rv;
     }
 #endif
     cp->capacity = capacity > 0 ? capacity : 1;
     cp->idle_max = idle_max;
-    apr_pool_cleanup_register(p, cp, close_all_cleanup, apr_pool_cleanup_null);
+    /* cleanups run last registered first: this one before the mutex's */
+    apr_pool_cleanup_register(own, cp, close_all_cleanup, apr_pool_cleanup_null);
 #if APR_HAS_THREADS
-    apr_pool_pre_cleanup_register(p, cp, stop_sweeper);
+    apr_pool_pre_cleanup_register(own, cp, stop_sweeper);
 #endif
     *out = cp;
     return APR_SUCCESS;
@@ -147,7 +168,7 @@ int ac_connpool_get(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t inc
     slot_conns_t *sc;
     apr_time_t now;
 
-    if (app >= AC_MAX_APPS || slot >= AC_MAX_PROCESSES) {
+    if (!cp || app >= AC_MAX_APPS || slot >= AC_MAX_PROCESSES) {
         return -1;
     }
     sc = &cp->slots[app][slot];
@@ -168,7 +189,7 @@ void ac_connpool_put(ac_connpool_t *cp, unsigned app, unsigned slot, uint64_t in
 {
     slot_conns_t *sc;
 
-    if (app >= AC_MAX_APPS || slot >= AC_MAX_PROCESSES) {
+    if (!cp || app >= AC_MAX_APPS || slot >= AC_MAX_PROCESSES) {
         close(fd);
         return;
     }
@@ -262,6 +283,10 @@ apr_status_t ac_connpool_start_sweeper(ac_connpool_t *cp, apr_interval_time_t in
 void ac_connpool_close_all(ac_connpool_t *cp)
 {
     int a, s;
+
+    if (!cp) {
+        return;
+    }
     lock(cp);
     for (a = 0; a < AC_MAX_APPS; a++) {
         for (s = 0; s < AC_MAX_PROCESSES; s++) {

@@ -17,6 +17,11 @@
 
 typedef struct ac_connpool_t ac_connpool_t;
 
+/* A pool of idle connections that lives as long as `p`: when `p` is cleared
+ * or destroyed, the sweeper is stopped, every idle connection is closed
+ * (once) and then *cp is set to NULL, so that the holder of that pointer (a
+ * static of the module, used by request pools that may outlive `p` at exit)
+ * never reaches freed memory: get on NULL gives -1, put on NULL closes. */
 apr_status_t ac_connpool_create(ac_connpool_t **cp, apr_pool_t *p, int capacity,
                                 apr_interval_time_t idle_max);
 
@@ -42,7 +47,7 @@ void ac_connpool_sweep(ac_connpool_t *cp);
  * pool given to ac_connpool_create is destroyed. */
 apr_status_t ac_connpool_start_sweeper(ac_connpool_t *cp, apr_interval_time_t interval);
 
-/* Closes every idle connection (child exit). */
+/* Closes every idle connection (also done when the pool goes). */
 void ac_connpool_close_all(ac_connpool_t *cp);
 
 #endif /* AC_CONNPOOL_H */

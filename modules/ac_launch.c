@@ -271,6 +271,38 @@ static int names_entry(apr_table_t *names, const char *entry)
     return apr_table_get(names, name) != NULL;
 }
 
+/* The sanitizer runtime is not the apps' business: a sanitizer build of the
+ * module (./configure --enable-sanitizers) runs in an Apache started with
+ * libasan preloaded and ASAN_OPTIONS etc. set, which the backends would
+ * inherit (a preloaded libasan in dotnet, reports in Apache's log_path).
+ * Returns `entry` without them: NULL to leave it out, or LD_PRELOAD without
+ * the sanitizer runtimes (other preloaded libraries stay). */
+static char *without_sanitizer(apr_pool_t *p, char *entry)
+{
+    static const char *const options[] = { "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=" };
+    char *list, *word, *state, *kept = NULL;
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+        if (!strncmp(entry, options[i], strlen(options[i]))) {
+            return NULL;
+        }
+    }
+    if (strncmp(entry, "LD_PRELOAD=", 11)) {
+        return entry;
+    }
+    list = apr_pstrdup(p, entry + 11);
+    for (word = apr_strtok(list, ": ", &state); word; word = apr_strtok(NULL, ": ", &state)) {
+        const char *slash = strrchr(word, '/');
+        const char *file = slash ? slash + 1 : word;
+        if (strncmp(file, "libasan.so", 10) && strncmp(file, "libubsan.so", 11)
+            && strncmp(file, "liblsan.so", 10)) {
+            kept = kept ? apr_pstrcat(p, kept, ":", word, NULL) : word;
+        }
+    }
+    return kept ? apr_pstrcat(p, "LD_PRELOAD=", kept, NULL) : NULL;
+}
+
 char **ac_launch_build_env(apr_pool_t *p, const ac_launch_t *l, char *const *base,
                            unsigned port, const char *token)
 {
@@ -303,8 +335,9 @@ char **ac_launch_build_env(apr_pool_t *p, const ac_launch_t *l, char *const *bas
     }
 
     for (i = 0; base && base[i]; i++) {
-        if (!names_entry(set, base[i])) {
-            APR_ARRAY_PUSH(env, char *) = base[i];
+        char *entry = without_sanitizer(p, base[i]);
+        if (entry && !names_entry(set, entry)) {
+            APR_ARRAY_PUSH(env, char *) = entry;
         }
     }
     {

@@ -78,7 +78,9 @@ const char *ac_launch_build_argv(apr_pool_t *p, const ac_launch_t *l,
 
 /* envp for execve: `base` (NULL-terminated, usually environ) minus every
  * name set below, then the ANCM contract (port, token, path, auth, ...),
- * then the configured variables (they win over everything). */
+ * then the configured variables (they win over everything). A sanitizer
+ * runtime preloaded into Apache (LD_PRELOAD of libasan/libubsan/liblsan,
+ * ASAN_/UBSAN_/LSAN_OPTIONS) is not passed on. */
 char **ac_launch_build_env(apr_pool_t *p, const ac_launch_t *l, char *const *base,
                            unsigned port, const char *token);
 

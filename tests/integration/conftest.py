@@ -12,7 +12,9 @@ Fixtures: apache (HttpdFactory), mpm, backend (parametrized standin/aspnetcore),
 standin_backend, aspnetcore_backend.
 Markers: @pytest.mark.expect_log(regex, ...) tolerate matching error-level httpd log lines;
          @pytest.mark.backends("standin") restrict the backend parametrization;
-         @pytest.mark.mpms("prefork") restrict the MPM parametrization.
+         @pytest.mark.mpms("prefork") restrict the MPM parametrization;
+         @pytest.mark.also_mpms("prefork") add MPMs to it (a test that guards something
+         only one MPM can show, also in a run under another MPM).
 
 A test that used `apache` FAILS when, after it ran, stopping httpd left a descendant
 process alive or the error log has unexpected error/crit/alert/emerg lines, a
@@ -46,6 +48,8 @@ def pytest_configure(config):
                                        "matching one of these are expected by the test")
     config.addinivalue_line("markers", "backends(*names): run only with these backends")
     config.addinivalue_line("markers", "mpms(*names): run only under these MPMs")
+    config.addinivalue_line("markers", "also_mpms(*names): run under these MPMs too, whatever "
+                                       "ASPNETCORE_TEST_MPMS says")
 
 
 def pytest_report_header(config):
@@ -72,8 +76,11 @@ def _selected(metafunc, env, default, known, marker_name):
 
 def pytest_generate_tests(metafunc):
     if "mpm" in metafunc.fixturenames:
-        metafunc.parametrize("mpm", _selected(metafunc, "ASPNETCORE_TEST_MPMS", "event",
-                                              httpd.MPMS, "mpms"), scope="function")
+        mpms = _selected(metafunc, "ASPNETCORE_TEST_MPMS", "event", httpd.MPMS, "mpms")
+        also = metafunc.definition.get_closest_marker("also_mpms")
+        if also:
+            mpms = [m for m in mpms if m != "none"] + [m for m in also.args if m not in mpms]
+        metafunc.parametrize("mpm", mpms, scope="function")
     if "backend" in metafunc.fixturenames:
         metafunc.parametrize("backend_name", _selected(
             metafunc, "ASPNETCORE_TEST_BACKENDS", "standin,aspnetcore", backends.BACKEND_NAMES,

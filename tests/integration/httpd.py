@@ -13,6 +13,7 @@ Config bodies given by tests may use these placeholders (only these; other brace
 """
 
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -77,6 +78,40 @@ def standin_path():
     return os.path.join(REPO, "tests", "backends", "standin.py")
 
 
+# ---- sanitizer builds (./configure --enable-sanitizers) --------------------------------
+# Debian's apache2 is not instrumented, so a module built with ASan only loads into an
+# apache2 started with the ASan runtime preloaded. Reports go to files in the server's
+# temp dir (<dir>/asan/report.<pid>); any such file fails the test (HttpdFactory.finish).
+SANITIZER_ENV_NAMES = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+_sanitizer_cache = {}
+
+
+def sanitizer_runtime():
+    """The ASan runtime to preload when the module to load is a sanitizer build (it needs
+    libasan, or ASPNETCORE_TEST_SANITIZERS=1 says so), else None."""
+    so = module_so_path()
+    if so not in _sanitizer_cache:
+        forced = os.environ.get("ASPNETCORE_TEST_SANITIZERS", "") == "1"
+        needed = ""
+        if os.path.isfile(so):
+            needed = subprocess.run(["readelf", "-d", so], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL).stdout.decode("utf-8", "replace")
+        runtime = None
+        if forced or re.search(r"\(NEEDED\).*\[libasan\.so", needed):
+            runtime = subprocess.run(["gcc", "-print-file-name=libasan.so"], stdout=subprocess.PIPE,
+                                     check=True).stdout.decode().strip()
+            runtime = os.path.realpath(runtime)
+            if not os.path.isfile(runtime):
+                raise RuntimeError("sanitizer build of %s, but gcc's libasan (%s) is missing"
+                                   % (so, runtime))
+        _sanitizer_cache[so] = runtime
+    return _sanitizer_cache[so]
+
+
+def sanitizer_build():
+    return sanitizer_runtime() is not None
+
+
 
 def _kill_survivors(seen, ppid, after, gone_timeout):
     """Waits (bounded) until every process in `seen` ({(pid, starttime): description}) is gone;
@@ -125,6 +160,14 @@ class Httpd:
         self.docroot = self._mkdir("htdocs")
         self.rundir = self._mkdir("run")
         self.app = self._mkdir("app")
+        self.sanitizer_runtime = sanitizer_runtime() if aspnetcore else None
+        self.asan_dir = None
+        if self.sanitizer_runtime:
+            # the children (www-data) write their reports here too
+            self.asan_dir = self._mkdir("asan")
+            if os.geteuid() == 0:
+                pw = pwd.getpwnam(RUN_USER)
+                os.chown(self.asan_dir, pw.pw_uid, pw.pw_gid)
         with open(os.path.join(self.docroot, "index.html"), "w") as f:
             f.write("static index of %s\n" % name)
         self.conf_path = os.path.join(self.dir, "httpd.conf")
@@ -213,6 +256,10 @@ class Httpd:
             level = " ".join(w for w in level.split() if not w.startswith("aspnetcore:")) or "warn"
         lines.append("LogLevel %s" % level)
         lines += [self.mpm_conf.rstrip("\n")]
+        if self.sanitizer_runtime:
+            # APR keeps freed pool memory in its allocator, where ASan cannot see a use
+            # after free; with MaxMemFree 1 (KiB) every freed block goes back to malloc
+            lines.append("MaxMemFree 1")
         if "mime" in self.modules and os.path.exists("/etc/mime.types"):
             lines.append("TypesConfig /etc/mime.types")
         if "dir" in self.modules:
@@ -246,7 +293,32 @@ class Httpd:
         env.pop("PYTEST_CURRENT_TEST", None)
         env.setdefault("LANG", "C")
         env.update(self.extra_env)
+        if self.sanitizer_runtime:
+            env.update(self.sanitizer_env(env.get("LD_PRELOAD", "")))
         return env
+
+    def sanitizer_env(self, ld_preload=""):
+        """What apache2 runs with for a sanitizer build of the module: libasan preloaded
+        (it must come first), reports to files in <dir>/asan. detect_leaks=0: APR's pools
+        are still allocated when a process exits, which LeakSanitizer reports as leaks."""
+        common = "log_path=%s:print_stacktrace=1" % os.path.join(self.asan_dir, "report")
+        return {
+            "LD_PRELOAD": " ".join([self.sanitizer_runtime] + ld_preload.split()),
+            "ASAN_OPTIONS": common + ":detect_leaks=0:abort_on_error=0:halt_on_error=1"
+                                     ":detect_stack_use_after_return=0:allow_user_segv_handler=0",
+            "UBSAN_OPTIONS": common + ":halt_on_error=1",
+        }
+
+    def sanitizer_reports(self):
+        """[(path, text)] of the sanitizer reports written by this server's processes."""
+        if not self.asan_dir or not os.path.isdir(self.asan_dir):
+            return []
+        out = []
+        for name in sorted(os.listdir(self.asan_dir)):
+            path = os.path.join(self.asan_dir, name)
+            with open(path, "r", encoding="utf-8", errors="replace") as f:
+                out.append((path, f.read()))
+        return out
 
     def apache2(self, *args, timeout=60, check=False):
         cmd = [APACHE_BIN, "-d", self.dir, "-f", self.conf_path] + list(args)
@@ -577,6 +649,9 @@ class HttpdFactory:
                 srv.problems.append("stopping %s failed: %r" % (srv.name, exc))
             for p in srv.problems:
                 problems.append("[%s] %s" % (srv.name, p))
+            for path, text in srv.sanitizer_reports():
+                problems.append("[%s] sanitizer report %s:\n%s" % (
+                    srv.name, path, "\n".join(text.splitlines()[:80])))
             bad = srv.unexpected_log_lines()
             if bad:
                 problems.append("[%s] unexpected error-level lines in %s (declare them with "

@@ -121,6 +121,28 @@ START_TEST(environment_contract)
 }
 END_TEST
 
+/* A sanitizer build runs in an Apache with libasan preloaded and ASAN_OPTIONS
+ * set: none of it reaches the apps; other preloaded libraries do. */
+START_TEST(sanitizer_runtime_not_inherited)
+{
+    char *base[] = { "PATH=/usr/bin", "ASAN_OPTIONS=log_path=/tmp/x", "UBSAN_OPTIONS=a=1",
+                     "LSAN_OPTIONS=b=2",
+                     "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libasan.so.8 libmine.so:"
+                     "/usr/lib/gcc/x86_64-linux-gnu/12/libubsan.so /opt/liblsan.so.0", NULL };
+    char *only[] = { "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libasan.so.8.0.0", NULL };
+    ac_launch_t *l = sample();
+    char **env = ac_launch_build_env(test_pool, l, base, 1, "t");
+
+    ck_assert_str_eq(env_get(env, "PATH"), "/usr/bin");
+    ck_assert_ptr_null(env_get(env, "ASAN_OPTIONS"));
+    ck_assert_ptr_null(env_get(env, "UBSAN_OPTIONS"));
+    ck_assert_ptr_null(env_get(env, "LSAN_OPTIONS"));
+    ck_assert_str_eq(env_get(env, "LD_PRELOAD"), "libmine.so");
+    env = ac_launch_build_env(test_pool, l, only, 1, "t");
+    ck_assert_ptr_null(env_get(env, "LD_PRELOAD"));
+}
+END_TEST
+
 START_TEST(program_lookup)
 {
     char dir[] = "/tmp/ac-launch-XXXXXX";
@@ -166,6 +188,7 @@ Suite *launch_suite(void)
     tcase_add_test(tc, deserialize_rejects_truncation);
     tcase_add_test(tc, argv_quoting);
     tcase_add_test(tc, environment_contract);
+    tcase_add_test(tc, sanitizer_runtime_not_inherited);
     tcase_add_test(tc, program_lookup);
     suite_add_tcase(s, tc);
     return s;
