@@ -11,6 +11,8 @@
  * - more decoded bytes than input bytes;
  * - decoded bytes that differ from the chunk data of the accepted input,
  *   as an independent walk over that input finds them;
+ * - a NUL or a bare CR accepted in the trailer section, or more than
+ *   AC_CHUNKED_MAX_TRAILERS bytes of it;
  * - a size line (after the digits, up to the LF) longer than
  *   AC_CHUNKED_MAX_LINE accepted. KNOWN until the chunk-extension limit fix
  *   (issue 11, section 2.9: the count restarts at every ';', and blanks
@@ -92,6 +94,25 @@ static int hexval(char ch)
     return -1;
 }
 
+/* The accepted trailer section (discarded by the proxy, but held to the
+ * decoder's own rules): no NUL, no bare CR, at most AC_CHUNKED_MAX_TRAILERS. */
+static void trailers(const char *t, size_t n)
+{
+    size_t i;
+
+    if (memchr(t, '\0', n)) {
+        fuzz_found(T, "accepted a NUL byte in the trailer section", NULL);
+    }
+    for (i = 0; i < n; i++) {
+        if (t[i] == '\r' && (i + 1 == n ? 0 : t[i + 1] != '\n')) {
+            fuzz_found(T, "accepted a bare CR in the trailer section", NULL);
+        }
+    }
+    if (n > AC_CHUNKED_MAX_TRAILERS + 2) {
+        fuzz_found(T, "accepted a trailer section over AC_CHUNKED_MAX_TRAILERS", NULL);
+    }
+}
+
 /* Walks accepted input (possibly cut short) the simple way: size line, data,
  * line end, ... up to the last chunk. Collects the data into `out` and
  * checks every size line's length. */
@@ -116,6 +137,9 @@ static size_t walk(const char *b, size_t n, char *out)
         if ((size_t)((lf ? lf : b + n) - (b + pos)) > AC_CHUNKED_MAX_LINE + 1 && !skip_known_ext) {
             fuzz_found(T, "KNOWN (issue 11 section 2.9, fixed in the proxy branch): "
                        "a chunk size line longer than AC_CHUNKED_MAX_LINE accepted", NULL);
+        }
+        if (lf && size == 0) {
+            trailers(lf + 1, (size_t)(b + n - (lf + 1)));
         }
         if (!lf || size == 0) {
             break;          /* cut short, or the trailer section */
