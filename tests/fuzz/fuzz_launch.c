@@ -6,7 +6,8 @@
  * Besides memory errors, UB and leaks (the input sits in a heap block of
  * exactly its size), findings:
  * - accepted settings without a process path, app root, virtual path or
- *   site, or with no process;
+ *   site, or with a value that no configuration can hold (processes 1-100,
+ *   startup 0-3600 s, shutdown 0-600 s, rapid fails 0-100, flags 0 or 1);
  * - accepted bytes that ac_launch_serialize does not write back exactly
  *   (the format is canonical: serialize(deserialize(x)) == x), or settings
  *   that do not come back equal through serialize then deserialize;
@@ -108,6 +109,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!l || !l->process_path || !l->app_root || !l->virtual_path || !l->site
             || l->processes < 1) {
             fuzz_found(T, "accepted settings lack a required field", NULL);
+        }
+        /* Only what a configuration can produce (ac_config.c, ac_webconfig.c
+         * ranges): a REGISTER datagram comes from any httpd child. */
+        if (l->processes > 100 || l->startup_time_limit < 0 || l->startup_time_limit > 3600
+            || l->shutdown_time_limit < 0 || l->shutdown_time_limit > 600
+            || l->rapid_fails_per_minute < 0 || l->rapid_fails_per_minute > 100
+            || (unsigned)l->stdout_log_enabled > 1 || (unsigned)l->ondemand > 1
+            || (unsigned)l->websockets > 1) {
+            fuzz_found(T, "accepted settings with a value no configuration can hold", NULL);
         }
         out = apr_array_make(p, (int)size + 1, 1);
         ac_launch_serialize(l, out);
