@@ -315,6 +315,9 @@ const char *ac_chunked_decode(ac_chunked_t *c, char *buf, apr_size_t len,
             else if (ch == '\n') {
                 c->state = CH_DONE;
             }
+            else if (ch == '\0') {
+                return "NUL byte in a trailer";
+            }
             else {
                 c->state = CH_TRAILER_LINE;
                 c->line = 1;

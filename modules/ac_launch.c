@@ -1,5 +1,6 @@
 /* ac_launch: launch settings, their serialized form and key, argv and envp. */
 #include "ac_launch.h"
+#include "ac_shared.h"
 
 #include <string.h>
 #include <strings.h>
@@ -161,8 +162,17 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
     if (!l->process_path || !l->app_root || !l->virtual_path || !l->site) {
         return "launch settings lack a process path, app root, virtual path or site";
     }
-    if (l->processes < 1) {
-        return "launch settings ask for no process";
+    if (l->processes < 1 || l->processes > AC_MAX_PROCESSES) {
+        return "launch settings ask for no process or too many";
+    }
+    if (l->startup_time_limit < 0 || l->startup_time_limit > AC_STARTUP_TIME_LIMIT_MAX
+        || l->shutdown_time_limit < 0 || l->shutdown_time_limit > AC_SHUTDOWN_TIME_LIMIT_MAX
+        || l->rapid_fails_per_minute < 0 || l->rapid_fails_per_minute > AC_RAPID_FAILS_MAX) {
+        return "launch settings hold a time limit or rapid-fail count out of range";
+    }
+    if ((unsigned)l->stdout_log_enabled > 1 || (unsigned)l->ondemand > 1
+        || (unsigned)l->websockets > 1) {
+        return "launch settings hold a flag other than 0 or 1";
     }
     *out = l;
     return NULL;

@@ -16,6 +16,13 @@
 
 #define AC_KEY_BYTES 20          /* SHA-1 of the serialized launch settings */
 
+/* The ranges a configuration can give (directives and web.config alike);
+ * ac_launch_deserialize refuses anything else. */
+#define AC_STARTUP_TIME_LIMIT_MAX 3600     /* seconds */
+#define AC_SHUTDOWN_TIME_LIMIT_MAX 600     /* seconds */
+#define AC_RAPID_FAILS_MAX 100
+/* processes: 1 to AC_MAX_PROCESSES (ac_shared.h: the slots of an app) */
+
 typedef struct {
     const char *name;
     const char *value;
@@ -44,7 +51,9 @@ typedef struct ac_launch_t {
 void ac_launch_serialize(const ac_launch_t *l, apr_array_header_t *out);
 
 /* Parses what ac_launch_serialize wrote. Returns NULL on success, else a
- * message saying what is wrong; strings are copied into `p`. */
+ * message saying what is wrong; strings are copied into `p`. Values outside
+ * what a configuration can hold (the ranges above, flags 0 or 1) are
+ * refused: the bytes may come from any httpd child (REGISTER). */
 const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len,
                                   ac_launch_t **out);
 

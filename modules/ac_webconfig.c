@@ -446,13 +446,13 @@ static const char *apply_attribute(import_t *im, int line, const char *name, con
         return bool_value(im, line, name, v, &wc->forward_windows_auth_token);
     }
     if (strcmp(name, "startupTimeLimit") == 0) {
-        return int_value(im, line, name, v, 0, 3600, &wc->startup_time_limit);
+        return int_value(im, line, name, v, 0, AC_STARTUP_TIME_LIMIT_MAX, &wc->startup_time_limit);
     }
     if (strcmp(name, "shutdownTimeLimit") == 0) {
-        return int_value(im, line, name, v, 0, 600, &wc->shutdown_time_limit);
+        return int_value(im, line, name, v, 0, AC_SHUTDOWN_TIME_LIMIT_MAX, &wc->shutdown_time_limit);
     }
     if (strcmp(name, "rapidFailsPerMinute") == 0) {
-        return int_value(im, line, name, v, 0, 100, &wc->rapid_fails_per_minute);
+        return int_value(im, line, name, v, 0, AC_RAPID_FAILS_MAX, &wc->rapid_fails_per_minute);
     }
     if (strcmp(name, "processesPerApplication") == 0) {
         return int_value(im, line, name, v, 1, 100, &wc->processes_per_application);

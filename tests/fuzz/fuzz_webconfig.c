@@ -4,7 +4,8 @@
  * - libxml2 reporting anything outside the parser context (it would have
  *   printed it on the server's stderr),
  * - an error message without the "<path>:" prefix or with a control byte,
- * - an accepted file without a processPath, or with a value out of range.
+ * - an accepted file without a processPath, or with a value out of range,
+ *   or an environment variable name that is empty or holds a '='.
  * Built and run by tests/fuzz/run.sh. */
 #include <stdint.h>
 #include <stdio.h>
@@ -58,13 +59,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void check_list(const apr_array_header_t *a)
+static void check_list(const apr_array_header_t *a, int env_names)
 {
     int i;
     for (i = 0; i < a->nelts; i++) {
         const ac_env_entry_t *e = &APR_ARRAY_IDX(a, i, ac_env_entry_t);
         if (!e->name || !*e->name || !e->value) {
             found("collection entry", "missing name or value");
+        }
+        if (env_names && strchr(e->name, '=')) {
+            found("environment variable name with '='", e->name);
         }
         (void)strlen(e->value);             /* ASan: a real string */
     }
@@ -105,8 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             || strlen(wc->process_path) > AC_EXPAND_MAX) {
             found("expansion over its limit", NULL);
         }
-        check_list(wc->env);
-        check_list(wc->handler_settings);
+        check_list(wc->env, 1);
+        check_list(wc->handler_settings, 0);
     }
     apr_pool_destroy(p);
     return 0;

@@ -1,50 +1,109 @@
 #!/usr/bin/env bash
-# Fuzzes the web.config importer with libFuzzer for a bounded time.
+# Builds the libFuzzer targets of tests/fuzz/ and runs each for a bounded time.
 #
-#   tests/fuzz/run.sh [seconds]     (default 20)
+#   tests/fuzz/run.sh [seconds-per-target] [target...]
 #
-# Builds tests/fuzz/fuzz_webconfig.c with the importer's sources (not the
-# libtool library: they must be instrumented) into build/fuzz/, seeds it with
-# the unit tests' web.config samples, and runs it. The corpus it grows stays
-# in build/fuzz/corpus for the next run; a finding is saved under
-# build/fuzz/artifacts/ and makes this script fail. Needs clang with
-# libFuzzer (Debian 12: clang + libclang-rt-14-dev, see tools/deps.sh).
+# seconds: per target, default $FUZZ_SECONDS or 15. Targets (default: all):
+#   webconfig    the web.config importer              (ac_webconfig.c, ac_parse.c)
+#   http1_head   the response-head parser             (ac_http1.c)
+#   chunked      the chunked decoder, fed in pieces   (ac_http1.c)
+#   parse        every value parser                   (ac_parse.c)
+#   launch       the launch-settings deserializer     (ac_launch.c)
+#   channel      request datagrams, control frames, the CONFIG payload
+#                                                     (ac_channel.c, ac_launch.c)
+# Each target is tests/fuzz/fuzz_<target>.c built with the sources it tests
+# (not the libtool library: they must be instrumented) into build/fuzz/, and
+# starts from its committed seeds (tests/fuzz/<target>/) and dictionary
+# (tests/fuzz/<target>.dict, if any). The corpus it grows stays in
+# build/fuzz/corpus/<target>/ for the next run (not committed). A finding
+# (crash, sanitizer report, leak, timeout, broken invariant) is saved as
+# build/fuzz/artifacts/<target>-crash-* (or -leak-, -timeout-, -oom-); the
+# script goes on with the other targets, then fails naming every artifact.
+# Replay one: build/fuzz/fuzz_<target> build/fuzz/artifacts/<file>.
+# Needs clang with libFuzzer (Debian 12: clang + libclang-rt-14-dev, see
+# tools/deps.sh). One fuzzing process at a time (-jobs is not used).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-seconds="${1:-20}"
+all_targets="webconfig http1_head chunked parse launch channel"
+seconds="${1:-${FUZZ_SECONDS:-15}}"
 case "$seconds" in
-  ''|*[!0-9]*) echo "usage: $0 [seconds]" >&2; exit 2 ;;
+  ''|*[!0-9]*|0) echo "usage: $0 [seconds-per-target] [target...]" >&2; exit 2 ;;
 esac
+[ $# -gt 0 ] && shift
+targets="${*:-$all_targets}"
 cc="${FUZZ_CC:-clang}"
 out=build/fuzz
-bin="$out/fuzz_webconfig"
-log="$out/last-run.log"
 
+# What each target links, and the longest input it is given.
+sources() {
+  case "$1" in
+    webconfig)  echo "modules/ac_parse.c modules/ac_webconfig.c" ;;
+    http1_head|chunked) echo "modules/ac_http1.c" ;;
+    parse)      echo "modules/ac_parse.c" ;;
+    launch)     echo "modules/ac_launch.c" ;;
+    channel)    echo "modules/ac_channel.c modules/ac_sockio.c modules/ac_launch.c" ;;
+    *) return 1 ;;
+  esac
+}
+max_len() {
+  case "$1" in
+    webconfig) echo 16384 ;;     # web.config-sized (the 1 MiB limit is a unit test)
+    chunked)   echo 12288 ;;     # room for a size line past AC_CHUNKED_MAX_LINE
+    *)         echo 8192 ;;
+  esac
+}
+seeds() {
+  case "$1" in
+    webconfig) echo "tests/fuzz/webconfig tests/unit/data" ;;
+    *)         echo "tests/fuzz/$1" ;;
+  esac
+}
+
+for t in $targets; do
+  sources "$t" >/dev/null || { echo "fuzz: unknown target '$t' (known: $all_targets)" >&2; exit 2; }
+done
 command -v "$cc" >/dev/null || { echo "fuzz: $cc not found (tools/deps.sh installs it)" >&2; exit 1; }
-mkdir -p "$out/corpus" "$out/artifacts"
+mkdir -p "$out/artifacts"
 
-# shellcheck disable=SC2046  # pkg-config output is a list of words
-"$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -Wall -Wextra -Werror -Imodules $(pkg-config --cflags apr-1 apr-util-1 libxml-2.0) \
-  tests/fuzz/fuzz_webconfig.c modules/ac_parse.c modules/ac_webconfig.c \
-  $(pkg-config --libs apr-1 apr-util-1 libxml-2.0) -o "$bin"
+for t in $targets; do
+  # shellcheck disable=SC2046  # pkg-config output and source lists are lists of words
+  "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    -Wall -Wextra -Werror -Imodules $(pkg-config --cflags apr-1 apr-util-1 libxml-2.0) \
+    "tests/fuzz/fuzz_$t.c" $(sources "$t") \
+    $(pkg-config --libs apr-1 apr-util-1 libxml-2.0) -o "$out/fuzz_$t"
+done
 
-# The first directory receives new inputs; the samples only seed it. -max_len
-# keeps inputs web.config-sized (the 1 MiB limit is a unit test).
-rc=0
-ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}" \
-UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-  "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=16384 \
-    -dict=tests/fuzz/webconfig.dict -artifact_prefix="$out/artifacts/" \
-    -print_final_stats=1 "$out/corpus" tests/unit/data >"$log" 2>&1 || rc=$?
+findings=()
+for t in $targets; do
+  bin="$out/fuzz_$t" log="$out/$t.log" corpus="$out/corpus/$t"
+  mkdir -p "$corpus"
+  dict=()
+  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
+  rc=0
+  # The first directory receives new inputs; the seeds only start it.
+  # shellcheck disable=SC2046
+  ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}" \
+  UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+    "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$(max_len "$t")" \
+      "${dict[@]}" -artifact_prefix="$out/artifacts/$t-" -print_final_stats=1 \
+      "$corpus" $(seeds "$t") >"$log" 2>&1 || rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
+  cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1 || true)
+  inputs=$(find "$corpus" -type f | wc -l)
+  if [ "$rc" -ne 0 ] || grep -qE '^(==[0-9]+==ERROR|SUMMARY: |.*runtime error:)' "$log"; then
+    artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -n 1)
+    grep -E "FINDING|==ERROR|runtime error|SUMMARY" "$log" | head -n 5 >&2
+    echo "fuzz: $t: FINDING after ${execs:-?} execs (exit $rc): ${artifact:-no artifact written}; log $log" >&2
+    findings+=("$t: ${artifact:-see $log}")
+  else
+    echo "fuzz: $t: ${execs:-?} execs in ${seconds} s (${rate:-?}/s), ${cov:-cov ?}, corpus ${inputs} inputs, no findings"
+  fi
+done
 
-execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
-corpus=$(find "$out/corpus" -type f | wc -l)
-if [ "$rc" -ne 0 ] || grep -qE '^(==[0-9]+==ERROR|SUMMARY: |.*runtime error:)' "$log"; then
-  tail -n 60 "$log" >&2
-  echo "fuzz: FINDING after ${execs:-?} execs (exit $rc); input saved in $out/artifacts/, log in $log" >&2
+if [ ${#findings[@]} -gt 0 ]; then
+  echo "fuzz: ${#findings[@]} target(s) with findings:" >&2
+  printf '  %s\n' "${findings[@]}" >&2
   exit 1
 fi
-echo "fuzz: ${execs:-?} execs in ${seconds} s (${rate:-?}/s), corpus ${corpus} inputs, no findings"

@@ -150,6 +150,23 @@ START_TEST(chunked_stops_at_end)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_chunked.c: a NUL byte was refused anywhere in a
+ * trailer line except as its first byte. */
+START_TEST(chunked_nul_anywhere_in_trailer)
+{
+    static const char first[] = "0\r\n\0T: a\r\n\r\n";
+    static const char later[] = "0\r\nT: \0a\r\n\r\n";
+    static const char second_line[] = "0\r\nT: a\r\n\0U: b\r\n\r\n";
+    char *out;
+    apr_size_t n;
+    int done;
+
+    ck_assert_ptr_nonnull(decode_all(first, sizeof(first) - 1, &out, &n, &done, 64));
+    ck_assert_ptr_nonnull(decode_all(later, sizeof(later) - 1, &out, &n, &done, 64));
+    ck_assert_ptr_nonnull(decode_all(second_line, sizeof(second_line) - 1, &out, &n, &done, 1));
+}
+END_TEST
+
 START_TEST(chunked_rejects_bad_input)
 {
     static const char *const bad[] = {
@@ -257,6 +274,7 @@ Suite *http1_suite(void)
     tcase_add_test(tc, head_field_limit);
     tcase_add_test(tc, chunked_every_split);
     tcase_add_test(tc, chunked_stops_at_end);
+    tcase_add_test(tc, chunked_nul_anywhere_in_trailer);
     tcase_add_test(tc, chunked_rejects_bad_input);
     tcase_add_test(tc, chunked_size_line_bounded_as_a_whole);
     tcase_add_test(tc, tokens_and_hop_by_hop);

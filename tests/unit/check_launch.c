@@ -56,6 +56,47 @@ START_TEST(roundtrip_and_key)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_launch.c: settings no configuration can hold
+ * (processes past the shared table's slots, negative time limits, flags
+ * other than 0/1) were accepted from the bytes of any REGISTER datagram. */
+START_TEST(deserialize_refuses_values_out_of_range)
+{
+    static const struct { int processes, startup, shutdown, rapid, log, ondemand, ws; } bad[] = {
+        { 101, 120, 10, 10, 0, 0, 0 }, { 0x7fffffff, 120, 10, 10, 0, 0, 0 },
+        { 2, -1, 10, 10, 0, 0, 0 }, { 2, 3601, 10, 10, 0, 0, 0 },
+        { 2, 120, -5, 10, 0, 0, 0 }, { 2, 120, 601, 10, 0, 0, 0 },
+        { 2, 120, 10, -1, 0, 0, 0 }, { 2, 120, 10, 101, 0, 0, 0 },
+        { 2, 120, 10, 10, 2, 0, 0 }, { 2, 120, 10, 10, 0, -1, 0 }, { 2, 120, 10, 10, 0, 0, 7 },
+    };
+    ac_launch_t *l = sample(), *back;
+    apr_array_header_t *buf;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        l->processes = bad[i].processes;
+        l->startup_time_limit = bad[i].startup;
+        l->shutdown_time_limit = bad[i].shutdown;
+        l->rapid_fails_per_minute = bad[i].rapid;
+        l->stdout_log_enabled = bad[i].log;
+        l->ondemand = bad[i].ondemand;
+        l->websockets = bad[i].ws;
+        buf = apr_array_make(test_pool, 64, 1);
+        ac_launch_serialize(l, buf);
+        ck_assert_msg(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back)
+                      != NULL, "accepted case %u", (unsigned)i);
+    }
+    /* the bounds themselves are fine */
+    l->processes = 100;
+    l->startup_time_limit = 3600;
+    l->shutdown_time_limit = 600;
+    l->rapid_fails_per_minute = 100;
+    l->stdout_log_enabled = l->ondemand = l->websockets = 1;
+    buf = apr_array_make(test_pool, 64, 1);
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_null(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+}
+END_TEST
+
 START_TEST(deserialize_rejects_truncation)
 {
     apr_array_header_t *buf = apr_array_make(test_pool, 64, 1);
@@ -186,6 +227,7 @@ Suite *launch_suite(void)
     tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, roundtrip_and_key);
     tcase_add_test(tc, deserialize_rejects_truncation);
+    tcase_add_test(tc, deserialize_refuses_values_out_of_range);
     tcase_add_test(tc, argv_quoting);
     tcase_add_test(tc, environment_contract);
     tcase_add_test(tc, sanitizer_runtime_not_inherited);
