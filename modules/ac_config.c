@@ -319,9 +319,17 @@ static const char *set_app_root(cmd_parms *cmd, void *dv, const char *arg)
             return apr_psprintf(cmd->pool, "AspNetCoreAppRoot: invalid path '%s'", arg);
         }
     }
-    if (apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
-        || fi.filetype != APR_DIR) {
-        return apr_psprintf(cmd->pool, "AspNetCoreAppRoot: '%s' is not a directory", path);
+    /* Like a missing DocumentRoot in a <VirtualHost>: a warning, never an
+     * error. The parent reads the configuration again at a graceful restart,
+     * after `apachectl graceful`'s configtest: a directory renamed away by a
+     * deploy in between must not stop Apache. The app answers 502.5 until
+     * the directory is back. */
+    if ((apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+         || fi.filetype != APR_DIR) && !in_htaccess(cmd)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, "AspNetCoreAppRoot: '%s' "
+                     "is not a directory (%s:%d): the app answers 502.5 until it is", path,
+                     cmd->directive ? cmd->directive->filename : "?",
+                     cmd->directive ? cmd->directive->line_num : 0);
     }
     d->app_root = path;
     return declare_app(cmd, d);

@@ -1,0 +1,192 @@
+"""Whatever happens to the supervisor or to an app's files, the module never takes the Apache
+parent down (issue 11, defect 2.10), and the root parent is never made to hang on, or follow
+links in, what Apache's User can write in the runtime directory (defect 2.5); two Apache
+instances sharing a DefaultRuntimeDir leave each other's backends alone (defect 2.11).
+
+Process facts come from /proc (procs.py): the supervisor is the child of the httpd parent
+that leads a process group of its own (MPM children stay in the parent's group).
+"""
+
+import os
+import signal
+import socket
+import stat
+import time
+
+import pytest
+
+import procs
+import backends as backends_mod
+from backends import parse_pid
+from rigutil import wait_until, expect_status
+
+FIRST_REQUEST_TIMEOUT = 60.0
+GRACEFUL_TIMEOUT = 60.0
+
+SUPERVISOR_DEATH = (r"supervisor pid \d+ is gone",
+                    r"the supervisor is being restarted \(503\)",
+                    r"cannot reach the supervisor",
+                    r"the supervisor did not take the app in time")
+
+
+def standin(app_root="{app}", env=None, extra=""):
+    return backends_mod.standin().directives(app_root=app_root, env=env, extra=extra)
+
+
+def location(path, body):
+    return "<Location %s>\n%s\n</Location>\n" % (path, body)
+
+
+def get_ok(srv, path, timeout=FIRST_REQUEST_TIMEOUT):
+    return expect_status(srv.get(path, timeout=timeout), 200, "GET %s" % path, srv)
+
+
+def supervisors(srv):
+    """Live supervisors: children of the httpd parent leading a process group of their own."""
+    table = procs.all_procs()
+    parent = table.get(srv.pid)
+    if parent is None:
+        return []
+    return [p.pid for p in procs.children(srv.pid, table)
+            if p.pgrp == p.pid and p.pgrp != parent.pgrp and p.state not in ("Z", "X")]
+
+
+def one_supervisor(srv, exclude=(), timeout=10.0):
+    def found():
+        pids = [p for p in supervisors(srv) if p not in exclude]
+        return pids[0] if pids else None
+    return wait_until(found, timeout, lambda: "a supervisor other than %s under httpd %d\n%s" % (
+        list(exclude), srv.pid, srv.log_tail(15)))
+
+
+def parent_alive(srv):
+    return srv.parent is not None and procs.alive(*srv.parent)
+
+
+def signal_graceful(srv):
+    """A graceful restart as the parent sees it (`kill -USR1`): unlike `apache2 -k graceful`,
+    nothing reads the configuration before the parent does, which is how a deploy that
+    renames a directory between apachectl's configtest and the parent's re-read looks."""
+    before = srv.ready_count()
+    os.kill(srv.pid, signal.SIGUSR1)
+    wait_until(lambda: srv.ready_count() > before or not parent_alive(srv), GRACEFUL_TIMEOUT,
+               "httpd to finish a graceful restart")
+    assert parent_alive(srv), ("the Apache parent %d exited at a graceful restart:\n%s"
+                               % (srv.pid, srv.log_tail(20)))
+
+
+# --- defect 2.10: the supervisor's fork budget ------------------------------------------------
+
+BUDGET_SPENT = "times within a minute"
+
+
+def kill_supervisor_past_budget(srv):
+    """SIGKILLs each new supervisor until the parent gives up forking them (10 within a
+    minute); returns (the pids killed, the log mark from before)."""
+    killed, mark = [], srv.log_mark()
+    for _ in range(12):
+        if BUDGET_SPENT in srv.error_log()[mark:]:
+            break
+        sup = one_supervisor(srv, exclude=killed, timeout=10)
+        os.kill(sup, signal.SIGKILL)
+        killed.append(sup)
+        wait_until(lambda: [p for p in supervisors(srv) if p not in killed]
+                   or BUDGET_SPENT in srv.error_log()[mark:], 10,
+                   "the parent to fork a new supervisor or give up")
+    srv.wait_for_log(r"the supervisor died \d+ times within a minute", start=mark)
+    assert len(killed) >= 10, killed
+    return killed, mark
+
+
+@pytest.mark.expect_log(*SUPERVISOR_DEATH,
+                        r"the supervisor died \d+ times within a minute",
+                        r"no supervisor runs")
+def test_supervisor_killed_past_its_budget_then_graceful(apache):
+    srv = apache.start(location("/a", standin()))
+    get_ok(srv, "/a/pid")
+    # each SIGKILL makes the parent fork a new one, until 10 forks within a minute
+    killed, mark = kill_supervisor_past_budget(srv)
+    assert parent_alive(srv)
+    # the budget is spent: no supervisor, the app answers 503 with Retry-After, Apache serves
+    assert not supervisors(srv), supervisors(srv)
+    r = srv.get("/a/pid", timeout=30)
+    assert r.status == 503 and r.header("Retry-After"), (r.status, r.body[:200])
+    expect_status(srv.get("/index.html"), 200, "a static file while the budget is spent", srv)
+    # a graceful restart resets the budget: Apache stays, a new supervisor runs the app
+    srv.graceful()
+    assert parent_alive(srv), srv.log_tail(20)
+    wait_until(lambda: srv.get("/a/pid", timeout=30).status == 200, 30,
+               lambda: "the app to serve again after the graceful restart\n" + srv.log_tail(20))
+    assert len(supervisors(srv)) == 1
+
+
+@pytest.mark.expect_log(*SUPERVISOR_DEATH,
+                        r"the supervisor died \d+ times within a minute",
+                        r"no supervisor runs")
+def test_supervisor_killed_past_its_budget_then_restart(apache):
+    """The restart the crit line asks for must not stop Apache either."""
+    srv = apache.start(location("/a", standin()))
+    get_ok(srv, "/a/pid")
+    kill_supervisor_past_budget(srv)
+    srv.restart()
+    assert parent_alive(srv), srv.log_tail(20)
+    get_ok(srv, "/a/pid", timeout=30)
+
+
+@pytest.mark.expect_log(r"did not take the configuration", r"supervisor pid \d+ is gone",
+                        r"the supervisor is being restarted \(503\)")
+def test_supervisor_that_does_not_answer_at_graceful(apache):
+    srv = apache.start(location("/a", standin()))
+    old_backend = parse_pid(get_ok(srv, "/a/pid"))
+    sup = one_supervisor(srv)
+    sup_ident = procs.ident(sup)
+    os.kill(sup, signal.SIGSTOP)
+    try:
+        # the parent waits for its answer (15 s), kills it and starts another
+        srv.graceful(timeout=GRACEFUL_TIMEOUT)
+        assert parent_alive(srv), srv.log_tail(20)
+        srv.wait_for_log(r"did not take the configuration")
+        wait_until(lambda: not procs.alive(*sup_ident), 10, "the stopped supervisor to be killed")
+        new_sup = one_supervisor(srv, exclude=[sup])
+        r = wait_until(lambda: (lambda r: r if r.status == 200 else None)(
+            srv.get("/a/pid", timeout=30)), 30, "the app to serve under the new supervisor")
+        assert parse_pid(r) != old_backend
+        assert new_sup != sup
+        expect_status(srv.get("/index.html"), 200, "a static file", srv)
+    finally:
+        if procs.alive(*sup_ident):
+            procs.kill_ident(*sup_ident, sig=signal.SIGCONT)
+            procs.kill_ident(*sup_ident)
+
+
+# --- defect 2.10: an app root renamed away around a graceful restart ---------------------------
+
+@pytest.mark.expect_log(r"cannot start /usr/bin/python3: chdir .*appb",
+                        r"appb at /b\] failed to start \(502\.5\)")
+def test_app_root_renamed_away_at_graceful(apache):
+    srv = apache.new(location("/a", standin(app_root="{tmp}/appa"))
+                     + location("/b", standin(app_root="{tmp}/appb",
+                                              extra="AspNetCoreStartMode OnDemand")))
+    srv.mkdir("appa")
+    appb = srv.mkdir("appb")
+    srv.start()
+    get_ok(srv, "/a/pid")
+    # mid-deploy: appb is renamed away after any configtest, before the parent reads the config
+    moved = appb + ".old"
+    os.rename(appb, moved)
+    signal_graceful(srv)
+    # configtest says so, as a warning (Apache does the same for a missing DocumentRoot)
+    out = srv.configtest()
+    assert "AspNetCoreAppRoot" in out and "not a directory" in out, out
+    assert "AspNetCoreAppRoot" in srv.error_log() and "appb" in srv.error_log()
+    # the other app still serves, the static site too; the broken one answers 502.5
+    get_ok(srv, "/a/pid")
+    expect_status(srv.get("/index.html"), 200, "a static file", srv)
+    r = srv.get("/b/pid", timeout=FIRST_REQUEST_TIMEOUT)
+    assert r.status == 502, (r.status, r.body[:300])
+    assert b"502.5" in r.body, r.body[:400]
+    # back in place: after a graceful restart the app runs
+    os.rename(moved, appb)
+    srv.graceful()
+    wait_until(lambda: srv.get("/b/pid", timeout=30).status == 200, 70,
+               lambda: "the restored app to serve\n" + srv.log_tail(20))
