@@ -1,6 +1,11 @@
 /* ac_errpage: the 502.5, 502.3, 503 and 500 pages of the module. */
 #include "ac_errpage.h"
 #include "ac_registry.h"
+#include "ac_safefile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <string.h>
 #include <strings.h>
@@ -143,8 +148,27 @@ static const char *startup_output_tail(request_rec *r, const char *path, apr_tim
     char *buf;
     apr_status_t rv;
 
+    ac_safefile_rules_t rules;
+    const char *why;
+    apr_os_file_t fd;
+
     *cut = 0;
-    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, r->pool) != APR_SUCCESS) {
+    /* The runtime directory is writable by Apache's User, so by any app: a
+     * FIFO there must not hang this request, a link must not show another
+     * file. Only a regular file the supervisor (running as we do) wrote. */
+    memset(&rules, 0, sizeof(rules));
+    rules.nofollow = 1;
+    rules.check_owner = 1;
+    rules.owner = geteuid();
+    fd = ac_safefile_open(AT_FDCWD, path, &rules, &why);
+    if (fd < 0) {
+        if (errno != ENOENT) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "%s: not read (%s)", path, why);
+        }
+        return NULL;
+    }
+    if (apr_os_file_put(&f, &fd, APR_FOPEN_READ | APR_FOPEN_BINARY, r->pool) != APR_SUCCESS) {
+        close(fd);
         return NULL;
     }
     rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_MTIME | APR_FINFO_TYPE, f);

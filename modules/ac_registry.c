@@ -3,13 +3,16 @@
 #include "ac_channel.h"
 #include "ac_config.h"
 #include "ac_resolve.h"
+#include "ac_safefile.h"
 #include "ac_strays.h"
 #include "ac_supervisor.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <http_core.h>
@@ -293,38 +296,81 @@ static void log_app_notes(server_rec *s)
     }
 }
 
-/* Our directory in Apache's runtime directory, owned by the User the
- * supervisor runs as; backends recorded there by an Apache that was killed
- * outright are cleaned up now. Returns the record's path, or NULL. */
+/* The uid that owns what the supervisor writes (Apache's User when the
+ * parent runs as root). */
+static uid_t runtime_owner(void)
+{
+    return geteuid() == 0 ? ap_unixd_config.user_id : geteuid();
+}
+
+/* Makes our directory in Apache's runtime directory (mode 0700, owned by the
+ * User the supervisor runs as) and returns a descriptor of it, or -1. The
+ * User can write in it, so root treats whatever is there as hostile: the
+ * directory itself is not followed if it is a link, it is changed through
+ * its descriptor. */
+static int open_runtime_dir(apr_pool_t *pp, server_rec *s, const char *dir)
+{
+    const char *why = NULL;
+    struct stat st;
+    int fd;
+
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        why = apr_pstrdup(pp, strerror(errno));
+    }
+    else if ((fd = ac_safefile_open_dir(AT_FDCWD, dir, &why)) >= 0) {
+        if (fstat(fd, &st) < 0) {
+            why = apr_pstrdup(pp, strerror(errno));
+        }
+        else if (st.st_uid != geteuid() && st.st_uid != runtime_owner()) {
+            why = "owned by another user than Apache or its User";
+        }
+        else if (geteuid() == 0 && (fchown(fd, ap_unixd_config.user_id,
+                                           ap_unixd_config.group_id) < 0
+                                    || fchmod(fd, 0700) < 0)) {
+            why = apr_pstrcat(pp, "cannot give it to Apache's User: ", strerror(errno), NULL);
+        }
+        else {
+            return fd;
+        }
+        close(fd);
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "cannot use %s (%s): stray backends of a "
+                 "killed Apache will not be cleaned up and the 502.5 page shows no startup "
+                 "output", dir, why);
+    return -1;
+}
+
+/* Our directory in Apache's runtime directory; backends recorded there by
+ * an Apache that was killed outright (and only those: another Apache may
+ * share the directory) are cleaned up now. Returns this Apache's record
+ * path, or NULL. */
 static const char *prepare_runtime_dir(apr_pool_t *pp, server_rec *s, const char **dirp)
 {
     const char *dir = ap_runtime_dir_relative(pp, "aspnetcore");
-    const char *record;
-    apr_status_t rv;
-    int killed;
+    ac_safefile_rules_t rules;
+    ac_strays_refusal_t refused;
+    int fd, killed;
 
-    if (!dir) {
+    if (!dir || (fd = open_runtime_dir(pp, s, dir)) < 0) {
         return NULL;
     }
-    rv = apr_dir_make(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE, pp);
-    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "cannot create %s: stray backends of a "
-                     "killed Apache will not be cleaned up", dir);
-        return NULL;
+    memset(&rules, 0, sizeof(rules));
+    rules.nofollow = 1;
+    rules.check_owner = 1;
+    rules.owner = runtime_owner();
+    killed = ac_strays_reap(pp, fd, &rules, "/proc", &refused);
+    close(fd);
+    if (refused.count) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s/%s is %s: not read (%d such "
+                     "record(s) left alone; Apache's User can write in that directory)", dir,
+                     refused.name, refused.why, refused.count);
     }
-    if (geteuid() == 0 && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), s,
-                     "cannot give %s to Apache's User", dir);
-        return NULL;
-    }
-    *dirp = dir;
-    record = apr_pstrcat(pp, dir, "/backends", NULL);
-    killed = ac_strays_reap(pp, record, "/proc");
     if (killed) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "killed %d process group(s) left running by "
                      "an Apache that was killed outright", killed);
     }
-    return record;
+    *dirp = dir;
+    return apr_psprintf(pp, "%s/" AC_STRAYS_RECORD "-%" APR_PID_T_FMT, dir, getpid());
 }
 
 static process_state_t *process_state(server_rec *s)
@@ -510,8 +556,9 @@ static apr_status_t launch_supervisor(process_state_t *st, apr_pool_t *p, int re
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, st->server,
                      "the new supervisor (pid %" APR_PID_T_FMT ") did not take the "
-                     "configuration within %" APR_TIME_T_FMT " s: killed; apps answer 503 "
-                     "until one does", st->supervisor.pid, apr_time_sec(CONTROL_TIMEOUT));
+                     "configuration (waited at most %" APR_TIME_T_FMT " s): killed; apps "
+                     "answer 503 until one does", st->supervisor.pid,
+                     apr_time_sec(CONTROL_TIMEOUT));
         kill_supervisor(st);
     }
     return rv;

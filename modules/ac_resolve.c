@@ -2,15 +2,18 @@
 #include "ac_resolve.h"
 #include "ac_channel.h"
 #include "ac_parse.h"
+#include "ac_safefile.h"
 #include "ac_shared.h"
 #include "ac_webconfig.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <http_core.h>
 #include <http_log.h>
 #include <http_request.h>
+#include <unixd.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
@@ -213,6 +216,45 @@ static const char *app_root_of(apr_pool_t *p, const ac_dir_conf_t *eff,
     }
 }
 
+/* The httpd parent reads web.config files as root, from directories the
+ * app's user may write: it reads them as Apache's User would (that user's
+ * filesystem identity, so a link leads only where the User could go, and a
+ * file the User may read by its mode bits), never blocking on a FIFO.
+ * Children run as the User already. */
+static const char *load_web_config(apr_pool_t *p, const char *path, ac_webconfig_t **wc)
+{
+    ac_safefile_rules_t rules;
+    apr_pool_t *scratch;
+    const char *why, *err;
+    char *buf;
+    apr_size_t len;
+
+    if (geteuid() != 0) {
+        return ac_webconfig_load(p, path, ac_env_lookup_envp, environ, wc);
+    }
+    if (apr_pool_create(&scratch, p) != APR_SUCCESS) {
+        return apr_psprintf(p, "%s: cannot allocate", path);
+    }
+    memset(&rules, 0, sizeof(rules));
+    rules.check_readable = 1;
+    rules.reader_uid = ap_unixd_config.user_id;
+    rules.reader_gid = ap_unixd_config.group_id;
+    why = ac_safefile_read_as(scratch, path, ap_unixd_config.user_id, ap_unixd_config.group_id,
+                              &rules, AC_WEBCONFIG_MAX_BYTES, &buf, &len);
+    if (why && !strcmp(why, "too big")) {
+        err = apr_psprintf(p, "%s: more than the %d bytes a web.config may have", path,
+                           AC_WEBCONFIG_MAX_BYTES);
+    }
+    else if (why) {
+        err = apr_psprintf(p, "%s: cannot read: %s", path, why);
+    }
+    else {
+        err = ac_webconfig_parse(p, path, buf, len, ac_env_lookup_envp, environ, wc);
+    }
+    apr_pool_destroy(scratch);
+    return err;
+}
+
 const char *ac_resolve(apr_pool_t *p, const ac_dir_conf_t *eff, const ac_app_scope_t *scope,
                        const char *vpath, ac_resolved_t **out)
 {
@@ -229,7 +271,7 @@ const char *ac_resolve(apr_pool_t *p, const ac_dir_conf_t *eff, const ac_app_sco
     wc_path = web_config_path(p, eff, root);
     if (wc_path) {
         ac_resolve_stamp(p, wc_path, &stamp);
-        wc_error = ac_webconfig_load(p, wc_path, ac_env_lookup_envp, environ, &wc);
+        wc_error = load_web_config(p, wc_path, &wc);
     }
     err = resolve_with(p, eff, scope, root, vpath, wc_path, wc, wc_error, out);
     if (!err && wc_path) {

@@ -24,6 +24,8 @@ FIRST_REQUEST_TIMEOUT = 60.0
 GRACEFUL_TIMEOUT = 60.0
 
 SUPERVISOR_DEATH = (r"supervisor pid \d+ is gone",
+                    # a supervisor killed before it answered the parent
+                    r"the new supervisor \(pid \d+\) did not take the configuration",
                     r"the supervisor is being restarted \(503\)",
                     r"cannot reach the supervisor",
                     r"the supervisor did not take the app in time")
@@ -190,3 +192,135 @@ def test_app_root_renamed_away_at_graceful(apache):
     srv.graceful()
     wait_until(lambda: srv.get("/b/pid", timeout=30).status == 200, 70,
                lambda: "the restored app to serve\n" + srv.log_tail(20))
+
+
+# --- defect 2.5: what the root parent opens in the runtime directory ---------------------------
+
+def runtime_dir(srv):
+    return os.path.join(srv.rundir, "aspnetcore")
+
+
+@pytest.mark.expect_log()
+def test_fifo_as_backends_record_does_not_hang_the_start(apache):
+    srv = apache.new(location("/a", standin()))
+    os.makedirs(runtime_dir(srv), exist_ok=True)
+    os.mkfifo(os.path.join(runtime_dir(srv), "backends"), 0o600)
+    if os.geteuid() == 0:
+        os.chown(runtime_dir(srv), 33, 33)
+    srv.start(timeout=30)       # before the fix: the root parent blocks in open() for ever
+    get_ok(srv, "/a/pid")
+    lines = [l for l in srv.error_log().splitlines() if "backends is not a regular file" in l]
+    assert len(lines) == 1 and "not read" in lines[0], srv.log_tail(20)
+    assert stat.S_ISFIFO(os.lstat(os.path.join(runtime_dir(srv), "backends")).st_mode)
+
+
+def test_symlink_as_runtime_dir_is_not_followed(apache):
+    srv = apache.new(location("/a", standin()))
+    elsewhere = srv.mkdir("elsewhere", mode=0o755)
+    before = os.stat(elsewhere)
+    os.symlink(elsewhere, runtime_dir(srv))
+    srv.start()
+    get_ok(srv, "/a/pid")
+    after = os.stat(elsewhere)
+    assert (after.st_uid, after.st_gid, stat.S_IMODE(after.st_mode)) == (
+        before.st_uid, before.st_gid, stat.S_IMODE(before.st_mode)), \
+        "the directory behind the link was changed (chown/chmod followed the link)"
+    assert os.listdir(elsewhere) == [], os.listdir(elsewhere)
+    assert "cannot use %s (a symbolic link or not a directory)" % runtime_dir(srv) \
+        in srv.error_log(), srv.log_tail(20)
+
+
+def test_symlink_as_backends_record_is_not_followed(apache):
+    srv = apache.new(location("/a", standin()))
+    os.makedirs(runtime_dir(srv), exist_ok=True)
+    target = srv.write_file("target", "owner 0 0\n1234567 sometoken\n")
+    os.symlink(target, os.path.join(runtime_dir(srv), "backends"))
+    srv.start()
+    get_ok(srv, "/a/pid")
+    assert os.path.exists(target)
+    assert "backends is a symbolic link (not followed): not read" in srv.error_log(), \
+        srv.log_tail(20)
+
+
+FAILED_START = (r"\] process \d+ exited with code \d+ before it listened",
+                r"failed to start \(502\.5\)",
+                r"failures within a minute \(rapidFailsPerMinute")
+
+
+@pytest.mark.expect_log(*FAILED_START)
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_planted_startup_log_is_neither_read_blocking_nor_followed(apache, kind):
+    srv = apache.new(location("/a", "AspNetCoreProcessPath {app}/fail.sh\n"
+                              'AspNetCoreAppRoot "{app}"\n'
+                              "AspNetCoreEnvironmentVariable ASPNETCORE_ENVIRONMENT Development\n"
+                              # no second start that would replace the planted file
+                              "AspNetCoreRapidFailsPerMinute 1\n"
+                              "AspNetCoreStartMode OnDemand"))
+    srv.write_file("app/fail.sh", "#!/bin/sh\necho 'started and failed'\nexit 7\n", mode=0o755)
+    srv.start()
+    r = srv.get("/a/", timeout=30)
+    assert r.status == 502 and b"started and failed" in r.body, r.body[:1500]
+    log = os.path.join(runtime_dir(srv), "startup-0.log")
+    assert os.path.isfile(log)
+    os.unlink(log)
+    secret = srv.write_file("secret.txt", "SECRET-OF-ANOTHER-APP\n")
+    if os.geteuid() == 0:
+        os.chown(secret, 33, 33)
+    if kind == "fifo":
+        os.mkfifo(log, 0o600)
+        if os.geteuid() == 0:
+            os.chown(log, 33, 33)
+    else:
+        os.symlink(secret, log)
+    mark = srv.log_mark()
+    t0 = time.monotonic()
+    r = srv.get("/a/", timeout=20)       # before the fix: a FIFO hangs the request
+    assert r.status == 502 and b"502.5" in r.body, (r.status, r.body[:500])
+    assert b"SECRET-OF-ANOTHER-APP" not in r.body, "the 502.5 page followed the link"
+    assert time.monotonic() - t0 < 15
+    srv.wait_for_log(r"startup-0\.log: not read \((not a regular file|a symbolic link)",
+                     start=mark)
+
+
+# --- defect 2.11: two Apache instances sharing a DefaultRuntimeDir -----------------------------
+
+def backend_pid_under(srv, path):
+    return parse_pid(get_ok(srv, path))
+
+
+@pytest.mark.expect_log(r"supervisor pid \d+ is gone")
+def test_two_apaches_sharing_a_runtime_dir(apache):
+    # A's backend ignores SIGTERM, so that it outlives A and its supervisor, as a stray would
+    a = apache.new(location("/a", standin(env={"STANDIN_IGNORE_SIGTERM": "1"})))
+    a.start()
+    pid_a = backend_pid_under(a, "/a/pid")
+    ident_a = procs.ident(pid_a)
+
+    b = apache.new(location("/b", standin()))
+    b.rundir = a.rundir
+    b.write_conf()
+    b.start()
+    pid_b = backend_pid_under(b, "/b/pid")
+    # B's start left A's backend alone: it runs and still serves A
+    assert procs.alive(*ident_a), "B's start killed A's backend %d" % pid_a
+    assert backend_pid_under(a, "/a/pid") == pid_a
+    assert "left running by an Apache" not in b.error_log(), b.log_tail(20)
+
+    # A is killed outright, its supervisor too: its backend is a stray now
+    sup = one_supervisor(a)
+    os.kill(a.pid, signal.SIGSTOP)          # so that it cannot fork another supervisor
+    os.kill(sup, signal.SIGKILL)
+    a.kill_parent()
+    wait_until(lambda: not procs.alive(*procs.ident(sup) or (sup, 0)), 10, "A's supervisor to die")
+    assert procs.alive(*ident_a)
+
+    c = apache.new(location("/c", standin()))
+    c.rundir = a.rundir
+    c.write_conf()
+    c.start()
+    wait_until(lambda: not procs.alive(*ident_a), 10, "C's start to reap A's stray backend")
+    assert "killed 1 process group(s) left running by an Apache that was killed outright" \
+        in c.error_log(), c.log_tail(20)
+    # B, alive, keeps its backend
+    assert backend_pid_under(b, "/b/pid") == pid_b
+    get_ok(c, "/c/pid")
