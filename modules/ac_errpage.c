@@ -330,13 +330,38 @@ int ac_errpage_unavailable(request_rec *r, const char *why)
         esc(r, why), ".</p>\n<p>Please try again in a moment.</p>\n", NULL));
 }
 
+/* Details for the 500 page: the web.config could not be read, so only the
+ * Apache side of the app's environment is known (its
+ * AspNetCoreEnvironmentVariable directives, then Apache's environment). */
+static int config_detailed(request_rec *r)
+{
+    const ac_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &aspnetcore_module);
+    ac_launch_t known;
+
+    memset(&known, 0, sizeof(known));
+    known.env = d ? d->env : NULL;
+    return ac_errpage_detailed(&known);
+}
+
 int ac_errpage_config(request_rec *r, const char *why)
 {
+    const char *details;
+
     if (site_has_error_document(r, HTTP_INTERNAL_SERVER_ERROR)) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    /* `why` names files and quotes the parser: for the error log (the
+     * caller logs it) and, like the 502.5 page's details, for a client only
+     * in Development or with ASPNETCORE_DETAILEDERRORS */
+    details = config_detailed(r)
+        ? apr_pstrcat(r->pool, "<h2>Details</h2>\n<p>Shown because the app's environment is "
+                      "Development or ASPNETCORE_DETAILEDERRORS is set; never leave that on in "
+                      "production.</p>\n<p>", esc(r, why), "</p>\n", NULL)
+        : "<p>The details are in Apache's error log. They are shown here when the app runs "
+          "with ASPNETCORE_ENVIRONMENT=Development or ASPNETCORE_DETAILEDERRORS=1 "
+          "(AspNetCoreEnvironmentVariable).</p>\n";
     return install(r, HTTP_INTERNAL_SERVER_ERROR, "500 Configuration error", apr_pstrcat(r->pool,
-        "<h1>The app's configuration is invalid</h1>\n<p>", esc(r, why),
-        "</p>\n<p>Fix it and the next request uses it; no restart of Apache is needed.</p>\n",
+        "<h1>The app's configuration is invalid</h1>\n", details,
+        "<p>Fix it and the next request uses it; no restart of Apache is needed.</p>\n",
         NULL));
 }

@@ -8,6 +8,7 @@ that leads a process group of its own (MPM children stay in the parent's group).
 """
 
 import os
+import re
 import signal
 import socket
 import stat
@@ -324,3 +325,76 @@ def test_two_apaches_sharing_a_runtime_dir(apache):
     # B, alive, keeps its backend
     assert backend_pid_under(b, "/b/pid") == pid_b
     get_ok(c, "/c/pid")
+
+
+# --- defect 2.7: the 500 page of a bad web.config ----------------------------------------------
+
+BAD_WEB_CONFIG = """<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <system.webServer>
+    <aspNetCore processPath="/usr/bin/python3" arguments="%s"
+                requestTimeout="00:60:00-PARSER-DETAIL" />
+  </system.webServer>
+</configuration>
+"""
+
+
+@pytest.mark.expect_log(r"configuration error: ", r"cannot run until this is fixed")
+def test_bad_web_config_page_shows_details_only_when_asked(apache):
+    apps = {"prod": "", "dev": "AspNetCoreEnvironmentVariable ASPNETCORE_ENVIRONMENT Development",
+            "detailed": "AspNetCoreEnvironmentVariable ASPNETCORE_DETAILEDERRORS 1"}
+    body = "".join(location("/" + name, 'AspNetCoreAppRoot "{tmp}/%s"\nAspNetCoreWebConfig\n%s'
+                            % (name, extra)) for name, extra in apps.items())
+    srv = apache.new(body)
+    for name in apps:
+        srv.mkdir(name)
+        srv.write_file(name + "/web.config", BAD_WEB_CONFIG % backends_mod.STANDIN)
+    srv.start()
+    for name in apps:
+        wc_path = os.path.join(srv.dir, name, "web.config")
+        r = expect_status(srv.get("/%s/" % name, timeout=30), 500, "GET /%s/" % name, srv)
+        text = r.text()
+        assert "configuration is invalid" in text, text
+        shown = wc_path in text or "PARSER-DETAIL" in text or srv.dir in text
+        if name == "prod":
+            assert not shown, "a Production 500 page shows paths or parser messages:\n" + text
+            assert "error log" in text, text
+        else:
+            assert wc_path in text and "PARSER-DETAIL" in text, text
+        # the log has it all, whatever the page shows
+        srv.wait_for_log(r"\[aspnetcore:error\].*configuration error: %s.*PARSER-DETAIL"
+                         % re.escape(wc_path))
+
+
+# --- web.config files the root parent reads -----------------------------------------------------
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the rule is about root reading for the User: "
+                    "needs the tests to run as root (User www-data)")
+@pytest.mark.expect_log(r"configuration error: .*web\.config: cannot read",
+                        r"cannot run until this is fixed")
+def test_web_config_link_to_a_file_the_user_cannot_read(apache):
+    """A web.config that is a link to a file only root may read is not read by the root
+    parent (the User could not read it either); one the User may read is."""
+    body = (location("/hidden", 'AspNetCoreAppRoot "{tmp}/hidden"\nAspNetCoreWebConfig')
+            + location("/open", 'AspNetCoreAppRoot "{tmp}/open"\nAspNetCoreWebConfig'))
+    srv = apache.new(body)
+    good = GOOD_WEB_CONFIG % backends_mod.STANDIN
+    root_only = srv.write_file("private/web.config", good, mode=0o600)   # root's, 0600
+    readable = srv.write_file("public/web.config", good, mode=0o644)
+    for name, target in (("hidden", root_only), ("open", readable)):
+        os.symlink(target, os.path.join(srv.mkdir(name), "web.config"))
+    srv.start()
+    r = srv.get("/hidden/pid", timeout=30)
+    assert r.status == 500, (r.status, r.body[:300])
+    srv.wait_for_log(r"configuration error: %s: cannot read: Permission denied"
+                     % re.escape(os.path.join(srv.dir, "hidden", "web.config")))
+    get_ok(srv, "/open/pid")
+
+
+GOOD_WEB_CONFIG = """<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <system.webServer>
+    <aspNetCore processPath="/usr/bin/python3" arguments="%s" />
+  </system.webServer>
+</configuration>
+"""
