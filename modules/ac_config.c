@@ -262,6 +262,24 @@ static int valid_env_name(const char *name)
     return 1;
 }
 
+/* What the module itself gives every process (ANCM reserves the same):
+ * a configured value would break the token check, the port the process
+ * must listen on, or the app's path base. Compared ignoring case, as
+ * ANCM (and web.config) do. */
+const char *ac_config_reserved_env(const char *name)
+{
+    static const char *const reserved[] = {
+        "ASPNETCORE_TOKEN", "ASPNETCORE_PORT", "ASPNETCORE_APPL_PATH", NULL
+    };
+    int i;
+    for (i = 0; reserved[i]; i++) {
+        if (!strcasecmp(name, reserved[i])) {
+            return reserved[i];
+        }
+    }
+    return NULL;
+}
+
 static apr_array_header_t *add_pair(apr_pool_t *p, apr_array_header_t *list,
                                     const char *name, const char *value)
 {
@@ -282,6 +300,10 @@ static const char *set_env(cmd_parms *cmd, void *dv, const char *name, const cha
         return apr_psprintf(cmd->pool, "AspNetCoreEnvironmentVariable: '%s' is not a valid "
                             "variable name (letters, digits, '_', '.', '-'; not starting "
                             "with a digit)", name);
+    }
+    if (ac_config_reserved_env(name)) {
+        return apr_psprintf(cmd->pool, "AspNetCoreEnvironmentVariable: %s is set by the module "
+                            "for every process (as ANCM does) and cannot be configured", name);
     }
     d->env = add_pair(cmd->pool, d->env, name, value);
     return declare_app(cmd, d);

@@ -81,44 +81,13 @@ int ac_registry_request_fd(void)
     return state ? state->request_fds[0] : -1;
 }
 
-/* The URL path of a <Directory> inside its host's DocumentRoot, or NULL
- * (then only a request can tell). */
-static const char *directory_virtual_path(apr_pool_t *p, const ac_app_scope_t *scope)
-{
-    core_server_config *core = ap_get_core_module_config(scope->server->module_config);
-    const char *root = core ? core->ap_document_root : NULL;
-    apr_size_t n;
-
-    if (!root) {
-        return NULL;
-    }
-    n = strlen(root);
-    while (n > 1 && root[n - 1] == '/') {
-        n--;
-    }
-    if (strncmp(scope->path, root, n) || (scope->path[n] && scope->path[n] != '/')) {
-        return NULL;
-    }
-    {
-        char *v = apr_pstrdup(p, scope->path + n);
-        apr_size_t vl = strlen(v);
-        while (vl > 0 && v[vl - 1] == '/') {
-            v[--vl] = '\0';
-        }
-        return *v ? v : "/";
-    }
-}
-
 /* Resolves a scope of the main configuration in `p`: NULL with *out set (NULL
  * when the scope runs no app of its own or its URL path is known only at the
  * first request), or an error in the configuration. */
 static const char *resolve_scope(apr_pool_t *p, ac_app_scope_t *scope, server_rec *s,
                                  ac_resolved_t **out)
 {
-    ac_dir_conf_t *host = ap_get_module_config(scope->server->lookup_defaults,
-                                               &aspnetcore_module);
-    ac_dir_conf_t *eff = scope->kind == AC_SCOPE_HOST
-                         ? host : ac_dir_conf_merge(p, host, scope->conf);
+    const ac_dir_conf_t *eff = ac_resolve_scope_conf(p, scope);
     const char *vpath = NULL;
 
     *out = NULL;
@@ -138,7 +107,7 @@ static const char *resolve_scope(apr_pool_t *p, ac_app_scope_t *scope, server_re
         }
         break;
     default:
-        vpath = directory_virtual_path(p, scope);
+        vpath = ac_resolve_directory_vpath(p, scope);
         break;
     }
     if (!vpath) {
@@ -188,6 +157,17 @@ int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     /* libxml2 must be set up once, before any thread uses it; children
      * inherit it from here */
     xmlInitParser();
+    /* The supervisor and every app run as Apache's User and Group: as
+     * with User root (refused by the supervisor too), root's group would
+     * give each app every file root's group may write. */
+    if (geteuid() == 0 && (ap_unixd_config.user_id == 0 || ap_unixd_config.group_id == 0)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_aspnetcore: Apache's %s is root (%s "
+                     "0): the supervisor and the apps run as Apache's User and Group, never "
+                     "as root; set an unprivileged %s", ap_unixd_config.user_id == 0
+                     ? "User" : "Group", ap_unixd_config.user_id == 0 ? "uid" : "gid",
+                     ap_unixd_config.user_id == 0 ? "User" : "Group");
+        return !OK;
+    }
     for (i = 0; apps && i < apps->nelts; i++) {
         ac_app_scope_t *scope = APR_ARRAY_IDX(apps, i, ac_app_scope_t *);
         const char *err = resolve_scope(pconf, scope, s, &scope->resolved);
