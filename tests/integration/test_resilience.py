@@ -283,6 +283,30 @@ def test_planted_startup_log_is_neither_read_blocking_nor_followed(apache, kind)
                      start=mark)
 
 
+@pytest.mark.expect_log(*FAILED_START)
+def test_fifo_in_place_of_the_supervisors_temp_file(apache):
+    """The supervisor (Apache's User) writes startup-N.log through a temporary file: a FIFO
+    an app put there must not block it (it would stop supervising every app)."""
+    srv = apache.new(location("/a", "AspNetCoreProcessPath {app}/fail.sh\n"
+                              'AspNetCoreAppRoot "{app}"\n'
+                              "AspNetCoreEnvironmentVariable ASPNETCORE_ENVIRONMENT Development\n"
+                              "AspNetCoreRapidFailsPerMinute 1\n"
+                              "AspNetCoreStartMode OnDemand")
+                     + location("/b", standin(app_root="{tmp}/b",
+                                              extra="AspNetCoreStartMode OnDemand")))
+    srv.write_file("app/fail.sh", "#!/bin/sh\necho 'started and failed'\nexit 7\n", mode=0o755)
+    srv.mkdir("b")
+    os.makedirs(runtime_dir(srv), exist_ok=True)
+    os.mkfifo(os.path.join(runtime_dir(srv), "startup-0.log.tmp"), 0o600)
+    if os.geteuid() == 0:
+        os.chown(runtime_dir(srv), 33, 33)
+        os.chown(os.path.join(runtime_dir(srv), "startup-0.log.tmp"), 33, 33)
+    srv.start()
+    r = srv.get("/a/", timeout=30)
+    assert r.status == 502 and b"started and failed" in r.body, (r.status, r.body[:1500])
+    get_ok(srv, "/b/pid", timeout=30)       # the supervisor still starts other apps
+
+
 # --- defect 2.11: two Apache instances sharing a DefaultRuntimeDir -----------------------------
 
 def backend_pid_under(srv, path):
