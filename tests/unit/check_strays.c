@@ -245,6 +245,58 @@ START_TEST(write_replaces_atomically)
 }
 END_TEST
 
+/* ac_safefile, which the record's reader uses: size limit, mode bits. */
+START_TEST(safefile_rules)
+{
+    char dir[] = "/tmp/ac-strays-XXXXXX", path[128];
+    ac_safefile_rules_t rules;
+    const char *why;
+    char *buf;
+    apr_size_t len;
+    FILE *f;
+    int fd;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/f", dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("0123456789", f);
+    fclose(f);
+    memset(&rules, 0, sizeof(rules));
+    ck_assert_ptr_null(ac_safefile_read(test_pool, AT_FDCWD, path, &rules, 10, &buf, &len));
+    ck_assert_uint_eq(len, 10);
+    ck_assert_str_eq(buf, "0123456789");
+    /* one byte over the limit: refused, not cut */
+    ck_assert_str_eq(ac_safefile_read(test_pool, AT_FDCWD, path, &rules, 9, &buf, &len),
+                     "too big");
+    /* readable by its mode bits: by owner, else group, else others */
+    rules.check_readable = 1;
+    rules.reader_uid = getuid() + 1;
+    rules.reader_gid = getgid() + 1;
+    ck_assert_int_eq(chmod(path, 0640), 0);
+    ck_assert_int_lt(ac_safefile_open(AT_FDCWD, path, &rules, &why), 0);
+    ck_assert_str_eq(why, "not readable by Apache's User (its mode bits)");
+    ck_assert_int_eq(errno, EACCES);
+    ck_assert_int_eq(chmod(path, 0644), 0);
+    fd = ac_safefile_open(AT_FDCWD, path, &rules, &why);
+    ck_assert_int_ge(fd, 0);
+    /* blocking again once checked */
+    ck_assert_int_eq(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    close(fd);
+    rules.reader_uid = getuid();
+    ck_assert_int_eq(chmod(path, 0044), 0);     /* the owner's own bits say no */
+    ck_assert_int_lt(ac_safefile_open(AT_FDCWD, path, &rules, &why), 0);
+    /* a directory is not a regular file; a missing file says ENOENT */
+    memset(&rules, 0, sizeof(rules));
+    ck_assert_int_lt(ac_safefile_open(AT_FDCWD, dir, &rules, &why), 0);
+    ck_assert_str_eq(why, "not a regular file");
+    unlink(path);
+    ck_assert_int_lt(ac_safefile_open(AT_FDCWD, path, &rules, &why), 0);
+    ck_assert_int_eq(errno, ENOENT);
+    rmdir(dir);
+}
+END_TEST
+
 Suite *strays_suite(void)
 {
     Suite *s = suite_create("strays");
@@ -253,6 +305,7 @@ Suite *strays_suite(void)
     tcase_add_test(tc, reaps_recorded_groups_with_the_token_only);
     tcase_add_test(tc, leaves_a_live_owners_backends_alone);
     tcase_add_test(tc, refuses_fifos_and_links);
+    tcase_add_test(tc, safefile_rules);
     tcase_add_test(tc, missing_or_garbled_record);
     tcase_add_test(tc, write_replaces_atomically);
     suite_add_tcase(s, tc);
