@@ -136,6 +136,25 @@ def test_supervisor_killed_past_its_budget_then_restart(apache):
     get_ok(srv, "/a/pid", timeout=30)
 
 
+@pytest.mark.expect_log(*SUPERVISOR_DEATH,
+                        r"the supervisor died \d+ times within a minute",
+                        r"no supervisor runs")
+def test_supervisor_comes_back_after_the_backoff_without_a_restart(apache):
+    """Once the budget is spent the parent tries one supervisor again after 60 s (docs/
+    operations.md): the apps come back without anyone restarting Apache. (Slow: ~75 s.)"""
+    srv = apache.start(location("/a", standin()))
+    get_ok(srv, "/a/pid")
+    killed, mark = kill_supervisor_past_budget(srv)
+    r = srv.get("/a/pid", timeout=30)
+    assert r.status == 503, (r.status, r.body[:200])
+    # the monitor hook runs about every 10 s: the retry comes 60-75 s after the crit line
+    wait_until(lambda: srv.get("/a/pid", timeout=30).status == 200, 100,
+               lambda: "the app to serve again after the back-off\n" + srv.log_tail(20),
+               interval=2, max_interval=2)
+    assert "trying the supervisor again after 60 s" in srv.error_log()[mark:]
+    assert len(supervisors(srv)) == 1
+
+
 @pytest.mark.expect_log(r"did not take the configuration", r"supervisor pid \d+ is gone",
                         r"the supervisor is being restarted \(503\)")
 def test_supervisor_that_does_not_answer_at_graceful(apache):
