@@ -262,6 +262,24 @@ static int valid_env_name(const char *name)
     return 1;
 }
 
+/* What the module itself gives every process (ANCM reserves the same):
+ * a configured value would break the token check, the port the process
+ * must listen on, or the app's path base. Compared ignoring case, as
+ * ANCM (and web.config) do. */
+const char *ac_config_reserved_env(const char *name)
+{
+    static const char *const reserved[] = {
+        "ASPNETCORE_TOKEN", "ASPNETCORE_PORT", "ASPNETCORE_APPL_PATH", NULL
+    };
+    int i;
+    for (i = 0; reserved[i]; i++) {
+        if (!strcasecmp(name, reserved[i])) {
+            return reserved[i];
+        }
+    }
+    return NULL;
+}
+
 static apr_array_header_t *add_pair(apr_pool_t *p, apr_array_header_t *list,
                                     const char *name, const char *value)
 {
@@ -282,6 +300,10 @@ static const char *set_env(cmd_parms *cmd, void *dv, const char *name, const cha
         return apr_psprintf(cmd->pool, "AspNetCoreEnvironmentVariable: '%s' is not a valid "
                             "variable name (letters, digits, '_', '.', '-'; not starting "
                             "with a digit)", name);
+    }
+    if (ac_config_reserved_env(name)) {
+        return apr_psprintf(cmd->pool, "AspNetCoreEnvironmentVariable: %s is set by the module "
+                            "for every process (as ANCM does) and cannot be configured", name);
     }
     d->env = add_pair(cmd->pool, d->env, name, value);
     return declare_app(cmd, d);
@@ -319,9 +341,17 @@ static const char *set_app_root(cmd_parms *cmd, void *dv, const char *arg)
             return apr_psprintf(cmd->pool, "AspNetCoreAppRoot: invalid path '%s'", arg);
         }
     }
-    if (apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
-        || fi.filetype != APR_DIR) {
-        return apr_psprintf(cmd->pool, "AspNetCoreAppRoot: '%s' is not a directory", path);
+    /* Like a missing DocumentRoot in a <VirtualHost>: a warning, never an
+     * error. The parent reads the configuration again at a graceful restart,
+     * after `apachectl graceful`'s configtest: a directory renamed away by a
+     * deploy in between must not stop Apache. The app answers 502.5 until
+     * the directory is back. */
+    if ((apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+         || fi.filetype != APR_DIR) && !in_htaccess(cmd)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, cmd->server, "AspNetCoreAppRoot: '%s' "
+                     "is not a directory (%s:%d): the app answers 502.5 until it is", path,
+                     cmd->directive ? cmd->directive->filename : "?",
+                     cmd->directive ? cmd->directive->line_num : 0);
     }
     d->app_root = path;
     return declare_app(cmd, d);

@@ -112,4 +112,7 @@ void ac_config_reset(apr_pool_t *pconf);
 #define AC_DEFAULT_PORT_HIGH 48000
 #define AC_DEFAULT_STDOUT_LOG_FILE "./aspnetcore-stdout"
 
+/* The reserved name `name` is (ASPNETCORE_TOKEN, _PORT, _APPL_PATH), or NULL. */
+const char *ac_config_reserved_env(const char *name);
+
 #endif /* AC_CONFIG_H */

@@ -2,6 +2,11 @@
 #include "ac_errpage.h"
 #include "ac_registry.h"
 #include "ac_runtime.h"
+#include "ac_safefile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <string.h>
 #include <strings.h>
@@ -144,8 +149,27 @@ static const char *startup_output_tail(request_rec *r, const char *path, apr_tim
     char *buf;
     apr_status_t rv;
 
+    ac_safefile_rules_t rules;
+    const char *why;
+    apr_os_file_t fd;
+
     *cut = 0;
-    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, r->pool) != APR_SUCCESS) {
+    /* The runtime directory is writable by Apache's User, so by any app: a
+     * FIFO there must not hang this request, a link must not show another
+     * file. Only a regular file the supervisor (running as we do) wrote. */
+    memset(&rules, 0, sizeof(rules));
+    rules.nofollow = 1;
+    rules.check_owner = 1;
+    rules.owner = geteuid();
+    fd = ac_safefile_open(AT_FDCWD, path, &rules, &why);
+    if (fd < 0) {
+        if (errno != ENOENT) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "%s: not read (%s)", path, why);
+        }
+        return NULL;
+    }
+    if (apr_os_file_put(&f, &fd, APR_FOPEN_READ | APR_FOPEN_BINARY, r->pool) != APR_SUCCESS) {
+        close(fd);
         return NULL;
     }
     rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_MTIME | APR_FINFO_TYPE, f);
@@ -307,13 +331,38 @@ int ac_errpage_unavailable(request_rec *r, const char *why)
         esc(r, why), ".</p>\n<p>Please try again in a moment.</p>\n", NULL));
 }
 
+/* Details for the 500 page: the web.config could not be read, so only the
+ * Apache side of the app's environment is known (its
+ * AspNetCoreEnvironmentVariable directives, then Apache's environment). */
+static int config_detailed(request_rec *r)
+{
+    const ac_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &aspnetcore_module);
+    ac_launch_t known;
+
+    memset(&known, 0, sizeof(known));
+    known.env = d ? d->env : NULL;
+    return ac_errpage_detailed(&known);
+}
+
 int ac_errpage_config(request_rec *r, const char *why)
 {
+    const char *details;
+
     if (site_has_error_document(r, HTTP_INTERNAL_SERVER_ERROR)) {
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+    /* `why` names files and quotes the parser: for the error log (the
+     * caller logs it) and, like the 502.5 page's details, for a client only
+     * in Development or with ASPNETCORE_DETAILEDERRORS */
+    details = config_detailed(r)
+        ? apr_pstrcat(r->pool, "<h2>Details</h2>\n<p>Shown because the app's environment is "
+                      "Development or ASPNETCORE_DETAILEDERRORS is set; never leave that on in "
+                      "production.</p>\n<p>", esc(r, why), "</p>\n", NULL)
+        : "<p>The details are in Apache's error log. They are shown here when the app runs "
+          "with ASPNETCORE_ENVIRONMENT=Development or ASPNETCORE_DETAILEDERRORS=1 "
+          "(AspNetCoreEnvironmentVariable).</p>\n";
     return install(r, HTTP_INTERNAL_SERVER_ERROR, "500 Configuration error", apr_pstrcat(r->pool,
-        "<h1>The app's configuration is invalid</h1>\n<p>", esc(r, why),
-        "</p>\n<p>Fix it and the next request uses it; no restart of Apache is needed.</p>\n",
+        "<h1>The app's configuration is invalid</h1>\n", details,
+        "<p>Fix it and the next request uses it; no restart of Apache is needed.</p>\n",
         NULL));
 }

@@ -4,13 +4,16 @@
 #include "ac_config.h"
 #include "ac_resolve.h"
 #include "ac_runtime.h"
+#include "ac_safefile.h"
 #include "ac_strays.h"
 #include "ac_supervisor.h"
 
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <http_core.h>
@@ -31,6 +34,12 @@ APLOG_USE_MODULE(aspnetcore);
 #define STATE_KEY "mod_aspnetcore.process_state"
 #define CONTROL_TIMEOUT apr_time_from_sec(15)
 #define MAX_FORKS_PER_MINUTE 10
+/* Once the fork budget is spent, the monitor hook tries one supervisor again
+ * after this long, doubling (up to RETRY_MAX) while they keep dying within
+ * a minute. A restart of Apache resets the budget and the back-off. */
+#define RETRY_FIRST apr_time_from_sec(60)
+#define RETRY_MAX apr_time_from_sec(960)
+#define LIVED_LONG apr_time_from_sec(60)
 #define REGISTER_WAIT apr_time_from_sec(5)
 #define WEB_CONFIG_WATCH_INTERVAL apr_time_from_sec(1)
 
@@ -43,8 +52,12 @@ typedef struct {
     int request_fds[2];          /* [0]: children send, [1]: supervisor receives */
     int control_fd;              /* the parent's end; -1 without a supervisor */
     apr_proc_t supervisor;       /* pid 0 without one */
+    /* the fork budget (this generation): MAX_FORKS_PER_MINUTE in any minute */
     apr_time_t fork_times[MAX_FORKS_PER_MINUTE];
     unsigned forks;
+    apr_time_t started_at;       /* of the current supervisor */
+    apr_time_t retry_at;         /* budget spent: the next try (0: not spent) */
+    apr_interval_time_t retry_backoff;
     /* of the current generation (pconf) */
     apr_pool_t *pconf;
     server_rec *server;
@@ -57,6 +70,8 @@ typedef struct {
 /* The current generation's view; also what httpd children inherit. */
 static process_state_t *state;
 
+static void retry_supervisor(process_state_t *st);
+
 ac_shared_t *ac_registry_shared(void)
 {
     return state ? state->shared : NULL;
@@ -67,44 +82,13 @@ int ac_registry_request_fd(void)
     return state ? state->request_fds[0] : -1;
 }
 
-/* The URL path of a <Directory> inside its host's DocumentRoot, or NULL
- * (then only a request can tell). */
-static const char *directory_virtual_path(apr_pool_t *p, const ac_app_scope_t *scope)
-{
-    core_server_config *core = ap_get_core_module_config(scope->server->module_config);
-    const char *root = core ? core->ap_document_root : NULL;
-    apr_size_t n;
-
-    if (!root) {
-        return NULL;
-    }
-    n = strlen(root);
-    while (n > 1 && root[n - 1] == '/') {
-        n--;
-    }
-    if (strncmp(scope->path, root, n) || (scope->path[n] && scope->path[n] != '/')) {
-        return NULL;
-    }
-    {
-        char *v = apr_pstrdup(p, scope->path + n);
-        apr_size_t vl = strlen(v);
-        while (vl > 0 && v[vl - 1] == '/') {
-            v[--vl] = '\0';
-        }
-        return *v ? v : "/";
-    }
-}
-
 /* Resolves a scope of the main configuration in `p`: NULL with *out set (NULL
  * when the scope runs no app of its own or its URL path is known only at the
  * first request), or an error in the configuration. */
 static const char *resolve_scope(apr_pool_t *p, ac_app_scope_t *scope, server_rec *s,
                                  ac_resolved_t **out)
 {
-    ac_dir_conf_t *host = ap_get_module_config(scope->server->lookup_defaults,
-                                               &aspnetcore_module);
-    ac_dir_conf_t *eff = scope->kind == AC_SCOPE_HOST
-                         ? host : ac_dir_conf_merge(p, host, scope->conf);
+    const ac_dir_conf_t *eff = ac_resolve_scope_conf(p, scope);
     const char *vpath = NULL;
 
     *out = NULL;
@@ -124,7 +108,7 @@ static const char *resolve_scope(apr_pool_t *p, ac_app_scope_t *scope, server_re
         }
         break;
     default:
-        vpath = directory_virtual_path(p, scope);
+        vpath = ac_resolve_directory_vpath(p, scope);
         break;
     }
     if (!vpath) {
@@ -139,15 +123,52 @@ static const char *resolve_scope(apr_pool_t *p, ac_app_scope_t *scope, server_re
     return ac_resolve(p, eff, scope, vpath, out);
 }
 
+/* Each distinct runnable app of the main configuration once. */
+static apr_array_header_t *unique_apps(apr_pool_t *p, int limit)
+{
+    apr_array_header_t *apps = ac_config_declared_apps();
+    apr_array_header_t *unique = apr_array_make(p, apps->nelts + 1, sizeof(ac_resolved_t *));
+    int i, j;
+
+    for (i = 0; i < apps->nelts && unique->nelts < limit; i++) {
+        ac_resolved_t *a = APR_ARRAY_IDX(apps, i, ac_app_scope_t *)->resolved;
+        if (!a || a->error) {
+            continue;
+        }
+        for (j = 0; j < unique->nelts; j++) {
+            if (!memcmp(APR_ARRAY_IDX(unique, j, ac_resolved_t *)->key, a->key, AC_KEY_BYTES)) {
+                break;
+            }
+        }
+        if (j == unique->nelts) {
+            APR_ARRAY_PUSH(unique, ac_resolved_t *) = a;
+        }
+    }
+    return unique;
+}
+
+/* Errors found here stop `apachectl configtest` as well; whatever can
+ * change between configtest and the parent's re-read (the apps' files) is
+ * never fatal (see post_config). */
 int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
 {
     apr_array_header_t *apps = ac_config_declared_apps();
-    int i;
-    (void)ptemp;
+    int i, n;
 
     /* libxml2 must be set up once, before any thread uses it; children
      * inherit it from here */
     xmlInitParser();
+    /* The supervisor and every app run as Apache's User and Group: as
+     * with User root (refused by the supervisor too), root's group would
+     * give each app every file root's group may write. */
+    if (geteuid() == 0 && (ap_unixd_config.user_id == 0 || ap_unixd_config.group_id == 0)) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "mod_aspnetcore: Apache's %s is root (%s "
+                     "0): the supervisor and the apps run as Apache's User and Group, never "
+                     "as root; set an unprivileged %s", ap_unixd_config.user_id == 0
+                     ? "User" : "Group", ap_unixd_config.user_id == 0 ? "uid" : "gid",
+                     ap_unixd_config.user_id == 0 ? "User" : "Group");
+        return !OK;
+    }
     for (i = 0; apps && i < apps->nelts; i++) {
         ac_app_scope_t *scope = APR_ARRAY_IDX(apps, i, ac_app_scope_t *);
         const char *err = resolve_scope(pconf, scope, s, &scope->resolved);
@@ -155,6 +176,12 @@ int ac_registry_resolve(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%s", err);
             return !OK;
         }
+    }
+    n = unique_apps(ptemp, apps->nelts)->nelts;
+    if (n > AC_MAX_APPS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%d apps are configured; at most %d can run",
+                     n, AC_MAX_APPS);
+        return !OK;
     }
     return OK;
 }
@@ -178,6 +205,7 @@ int ac_registry_monitor(apr_pool_t *p, server_rec *s)
         return DECLINED;
     }
     last = now;
+    retry_supervisor(state);
     for (i = 0; apps && i < apps->nelts; i++) {
         ac_app_scope_t *scope = APR_ARRAY_IDX(apps, i, ac_app_scope_t *);
         ac_resolved_t *old = scope->resolved, *res;
@@ -249,38 +277,81 @@ static void log_app_notes(server_rec *s)
     }
 }
 
-/* Our directory in Apache's runtime directory, owned by the User the
- * supervisor runs as; backends recorded there by an Apache that was killed
- * outright are cleaned up now. Returns the record's path, or NULL. */
+/* The uid that owns what the supervisor writes (Apache's User when the
+ * parent runs as root). */
+static uid_t runtime_owner(void)
+{
+    return geteuid() == 0 ? ap_unixd_config.user_id : geteuid();
+}
+
+/* Makes our directory in Apache's runtime directory (mode 0700, owned by the
+ * User the supervisor runs as) and returns a descriptor of it, or -1. The
+ * User can write in it, so root treats whatever is there as hostile: the
+ * directory itself is not followed if it is a link, it is changed through
+ * its descriptor. */
+static int open_runtime_dir(apr_pool_t *pp, server_rec *s, const char *dir)
+{
+    const char *why = NULL;
+    struct stat st;
+    int fd;
+
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        why = apr_pstrdup(pp, strerror(errno));
+    }
+    else if ((fd = ac_safefile_open_dir(AT_FDCWD, dir, &why)) >= 0) {
+        if (fstat(fd, &st) < 0) {
+            why = apr_pstrdup(pp, strerror(errno));
+        }
+        else if (st.st_uid != geteuid() && st.st_uid != runtime_owner()) {
+            why = "owned by another user than Apache or its User";
+        }
+        else if (geteuid() == 0 && (fchown(fd, ap_unixd_config.user_id,
+                                           ap_unixd_config.group_id) < 0
+                                    || fchmod(fd, 0700) < 0)) {
+            why = apr_pstrcat(pp, "cannot give it to Apache's User: ", strerror(errno), NULL);
+        }
+        else {
+            return fd;
+        }
+        close(fd);
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "cannot use %s (%s): stray backends of a "
+                 "killed Apache will not be cleaned up and the 502.5 page shows no startup "
+                 "output", dir, why);
+    return -1;
+}
+
+/* Our directory in Apache's runtime directory; backends recorded there by
+ * an Apache that was killed outright (and only those: another Apache may
+ * share the directory) are cleaned up now. Returns this Apache's record
+ * path, or NULL. */
 static const char *prepare_runtime_dir(apr_pool_t *pp, server_rec *s, const char **dirp)
 {
     const char *dir = ap_runtime_dir_relative(pp, AC_RUNTIME_SUBDIR);
-    const char *record;
-    apr_status_t rv;
-    int killed;
+    ac_safefile_rules_t rules;
+    ac_strays_refusal_t refused;
+    int fd, killed;
 
-    if (!dir) {
+    if (!dir || (fd = open_runtime_dir(pp, s, dir)) < 0) {
         return NULL;
     }
-    rv = apr_dir_make(dir, APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE, pp);
-    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "cannot create %s: stray backends of a "
-                     "killed Apache will not be cleaned up", dir);
-        return NULL;
+    memset(&rules, 0, sizeof(rules));
+    rules.nofollow = 1;
+    rules.check_owner = 1;
+    rules.owner = runtime_owner();
+    killed = ac_strays_reap(pp, fd, &rules, "/proc", &refused);
+    close(fd);
+    if (refused.count) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s/%s is %s: not read (%d such "
+                     "record(s) left alone; Apache's User can write in that directory)", dir,
+                     refused.name, refused.why, refused.count);
     }
-    if (geteuid() == 0 && chown(dir, ap_unixd_config.user_id, ap_unixd_config.group_id) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), s,
-                     "cannot give %s to Apache's User", dir);
-        return NULL;
-    }
-    *dirp = dir;
-    record = apr_pstrcat(pp, dir, "/" AC_BACKENDS_FILE, NULL);
-    killed = ac_strays_reap(pp, record, "/proc");
     if (killed) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "killed %d process group(s) left running by "
                      "an Apache that was killed outright", killed);
     }
-    return record;
+    *dirp = dir;
+    return apr_psprintf(pp, "%s/" AC_BACKENDS_FILE "-%" APR_PID_T_FMT, dir, getpid());
 }
 
 static process_state_t *process_state(server_rec *s)
@@ -331,6 +402,34 @@ static int may_fork(process_state_t *st)
     return 1;
 }
 
+/* A new generation (graceful or hard restart): the admin asked for a fresh
+ * start, so the supervisor gets its whole budget again. */
+static void reset_fork_budget(process_state_t *st)
+{
+    memset(st->fork_times, 0, sizeof(st->fork_times));
+    st->forks = 0;
+    st->retry_at = 0;
+    st->retry_backoff = 0;
+}
+
+/* The budget is spent: schedule one more try after a growing back-off. */
+static void budget_spent(process_state_t *st)
+{
+    if (st->retry_at) {
+        return;         /* already scheduled and logged */
+    }
+    st->retry_backoff = st->retry_backoff ? st->retry_backoff * 2 : RETRY_FIRST;
+    if (st->retry_backoff > RETRY_MAX) {
+        st->retry_backoff = RETRY_MAX;
+    }
+    st->retry_at = apr_time_now() + st->retry_backoff;
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, st->server,
+                 "the supervisor died %d times within a minute: not starting it again for "
+                 "%" APR_TIME_T_FMT " s (or until the next graceful or restart of Apache); "
+                 "apps answer 503 meanwhile", MAX_FORKS_PER_MINUTE,
+                 apr_time_sec(st->retry_backoff));
+}
+
 static void close_control(process_state_t *st)
 {
     if (st->control_fd >= 0) {
@@ -339,16 +438,16 @@ static void close_control(process_state_t *st)
     }
 }
 
-static apr_status_t start_supervisor(process_state_t *st)
+/* Forks the supervisor, within the fork budget (`retry`: the one try the
+ * back-off allows once the budget is spent). Failing is never fatal for
+ * Apache: the apps answer 503 and the monitor hook tries again. */
+static apr_status_t start_supervisor(process_state_t *st, int retry)
 {
     int ctl[2];
     pid_t pid;
 
-    if (!may_fork(st)) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, st->server,
-                     "the supervisor died %d times within a minute: not starting it again "
-                     "until the next restart of Apache; apps will answer 503",
-                     MAX_FORKS_PER_MINUTE);
+    if (!retry && (st->retry_at || !may_fork(st))) {
+        budget_spent(st);
         return APR_EGENERAL;
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ctl) < 0) {
@@ -382,6 +481,7 @@ static apr_status_t start_supervisor(process_state_t *st)
     close(ctl[1]);
     st->control_fd = ctl[0];
     st->supervisor.pid = pid;
+    st->started_at = apr_time_now();
     st->stop_all_sent = 0;
     apr_proc_other_child_register(&st->supervisor, supervisor_maintenance, st, NULL, st->pconf);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, st->server, "supervisor started, pid %" APR_PID_T_FMT,
@@ -421,6 +521,30 @@ static void kill_supervisor(process_state_t *st)
     close_control(st);
 }
 
+/* Starts a supervisor and hands it the generation's apps. On failure no
+ * supervisor is left (one that does not answer is killed): the apps answer
+ * 503 until the monitor hook tries again. */
+static apr_status_t launch_supervisor(process_state_t *st, apr_pool_t *p, int retry,
+                                      apr_uint32_t **indexes)
+{
+    apr_uint32_t napps = *(apr_uint32_t *)st->payload->elts;
+    apr_status_t rv = start_supervisor(st, retry);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    rv = send_config(st, p, indexes, napps);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, st->server,
+                     "the new supervisor (pid %" APR_PID_T_FMT ") did not take the "
+                     "configuration (waited at most %" APR_TIME_T_FMT " s): killed; apps "
+                     "answer 503 until one does", st->supervisor.pid,
+                     apr_time_sec(CONTROL_TIMEOUT));
+        kill_supervisor(st);
+    }
+    return rv;
+}
+
 static void supervisor_maintenance(int reason, void *data, int status)
 {
     process_state_t *st = data;
@@ -436,20 +560,16 @@ static void supervisor_maintenance(int reason, void *data, int status)
         apr_proc_other_child_unregister(st);
         st->supervisor.pid = 0;
         close_control(st);
-        if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING || !st->payload) {
-            break;
+        if (apr_time_now() - st->started_at >= LIVED_LONG) {
+            st->retry_backoff = 0;      /* it ran fine for a while */
         }
-        if (start_supervisor(st) != APR_SUCCESS) {
+        if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING || !st->payload) {
             break;
         }
         if (apr_pool_create(&scratch, st->pool) != APR_SUCCESS) {
             break;
         }
-        if (send_config(st, scratch, &indexes,
-                        *(apr_uint32_t *)st->payload->elts) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, st->server,
-                         "the new supervisor did not take the configuration");
-        }
+        launch_supervisor(st, scratch, 0, &indexes);
         apr_pool_destroy(scratch);
         break;
     case APR_OC_REASON_RESTART:
@@ -467,6 +587,32 @@ static void supervisor_maintenance(int reason, void *data, int status)
     default:
         break;
     }
+}
+
+/* monitor: no supervisor runs (its fork budget was spent, it did not
+ * answer, or it could not be forked): try again when the back-off allows. */
+static void retry_supervisor(process_state_t *st)
+{
+    apr_pool_t *scratch;
+    apr_uint32_t *indexes;
+    int retry = st->retry_at != 0;
+
+    if (st->supervisor.pid > 0 || !st->payload
+        || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING
+        || (retry && apr_time_now() < st->retry_at)) {
+        return;
+    }
+    if (apr_pool_create(&scratch, st->pool) != APR_SUCCESS) {
+        return;
+    }
+    if (retry) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, st->server,
+                     "trying the supervisor again after %" APR_TIME_T_FMT " s",
+                     apr_time_sec(st->retry_backoff));
+        st->retry_at = 0;
+    }
+    launch_supervisor(st, scratch, retry, &indexes);
+    apr_pool_destroy(scratch);
 }
 
 static int supervisor_alive(process_state_t *st)
@@ -517,27 +663,9 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     st->server = s;
     log_app_notes(s);
 
-    /* One CONFIG message: each distinct runnable app once. */
-    unique = apr_array_make(ptemp, apps->nelts + 1, sizeof(ac_resolved_t *));
-    for (i = 0; i < apps->nelts; i++) {
-        ac_resolved_t *a = APR_ARRAY_IDX(apps, i, ac_app_scope_t *)->resolved;
-        if (!a || a->error) {
-            continue;
-        }
-        for (j = 0; j < unique->nelts; j++) {
-            if (!memcmp(APR_ARRAY_IDX(unique, j, ac_resolved_t *)->key, a->key, AC_KEY_BYTES)) {
-                break;
-            }
-        }
-        if (j == unique->nelts) {
-            APR_ARRAY_PUSH(unique, ac_resolved_t *) = a;
-        }
-    }
-    if (unique->nelts > AC_MAX_APPS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, "%d apps are configured; at most %d can run",
-                     unique->nelts, AC_MAX_APPS);
-        return !OK;
-    }
+    /* One CONFIG message: each distinct runnable app once (at most
+     * AC_MAX_APPS: check_config refused more). */
+    unique = unique_apps(ptemp, AC_MAX_APPS);
     sconf = ap_get_module_config(s->module_config, &aspnetcore_module);
     st->shared->tunnel_limit = (uint32_t)(sconf->max_websockets > 0 ? sconf->max_websockets
                                           : default_max_websockets());
@@ -553,30 +681,33 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         ac_config_payload_add(st->payload, blob);
     }
 
+    reset_fork_budget(st);
+    rv = APR_EGENERAL;
     if (supervisor_alive(st)) {
         /* registered with the previous generation's pconf: register again */
         apr_proc_other_child_register(&st->supervisor, supervisor_maintenance, st, NULL, pconf);
         st->stop_all_sent = 0;
+        rv = send_config(st, ptemp, &indexes, (apr_uint32_t)unique->nelts);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "the supervisor (pid %" APR_PID_T_FMT
+                         ") did not take the configuration: starting a new one",
+                         st->supervisor.pid);
+            kill_supervisor(st);
+        }
     }
     else {
         close_control(st);
         st->supervisor.pid = 0;
-        if (start_supervisor(st) != APR_SUCCESS) {
-            return !OK;
-        }
     }
-    rv = send_config(st, ptemp, &indexes, (apr_uint32_t)unique->nelts);
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
-                     "the supervisor did not take the configuration: starting a new one");
-        kill_supervisor(st);
-        if (start_supervisor(st) != APR_SUCCESS
-            || (rv = send_config(st, ptemp, &indexes, (apr_uint32_t)unique->nelts))
-               != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
-                         "the supervisor does not answer; cannot run the apps");
-            return !OK;
-        }
+        rv = launch_supervisor(st, ptemp, 0, &indexes);
+    }
+    if (rv != APR_SUCCESS) {
+        /* Never fatal: Apache keeps serving everything else; the apps answer
+         * 503 and the monitor hook tries again. */
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "no supervisor runs: the apps answer 503 "
+                     "until one is started again");
+        return OK;
     }
     for (j = 0; j < unique->nelts; j++) {
         ac_resolved_t *a = APR_ARRAY_IDX(unique, j, ac_resolved_t *);

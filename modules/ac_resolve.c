@@ -2,15 +2,18 @@
 #include "ac_resolve.h"
 #include "ac_channel.h"
 #include "ac_parse.h"
+#include "ac_safefile.h"
 #include "ac_shared.h"
 #include "ac_webconfig.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <http_core.h>
 #include <http_log.h>
 #include <http_request.h>
+#include <unixd.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
@@ -112,6 +115,23 @@ static apr_array_header_t *pairs_then(apr_pool_t *p, const apr_array_header_t *f
     return all;
 }
 
+/* A web.config that sets what the module sets itself: the app cannot run
+ * as configured (500, logged), as with ANCM. */
+static const char *reserved_in_web_config(apr_pool_t *p, const ac_webconfig_t *wc,
+                                          const char *wc_path)
+{
+    int i;
+    for (i = 0; wc && wc->env && i < wc->env->nelts; i++) {
+        const ac_env_entry_t *e = &APR_ARRAY_IDX(wc->env, i, ac_env_entry_t);
+        const char *name = ac_config_reserved_env(e->name);
+        if (name) {
+            return apr_psprintf(p, "%s: environmentVariable %s is set by the module for every "
+                                "process and cannot be configured", wc_path, name);
+        }
+    }
+    return NULL;
+}
+
 static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
                                 const ac_app_scope_t *scope, const char *root,
                                 const char *vpath, const char *wc_path,
@@ -121,6 +141,7 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
     ac_resolved_t *res = apr_pcalloc(p, sizeof(*res));
     ac_launch_t *l = apr_pcalloc(p, sizeof(*l));
     apr_interval_time_t timeout;
+    const char *err;
 
     res->index = AC_APP_NO_INDEX;
     res->web_config = copy_or_null(p, wc_path);
@@ -147,6 +168,11 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
         return apr_psprintf(p, "the app declared at %s has no AspNetCoreProcessPath: say "
                             "which program runs it (e.g. AspNetCoreProcessPath dotnet), or "
                             "import a web.config (AspNetCoreWebConfig)", scope->defined_at);
+    }
+    if ((err = reserved_in_web_config(p, wc, wc_path))) {
+        res->error = err;
+        res->label = ac_launch_label(p, l);
+        return NULL;
     }
     l->arguments = apr_pstrdup(p, eff->arguments ? eff->arguments
                                   : (wc && wc->arguments) ? wc->arguments : "");
@@ -213,6 +239,45 @@ static const char *app_root_of(apr_pool_t *p, const ac_dir_conf_t *eff,
     }
 }
 
+/* The httpd parent reads web.config files as root, from directories the
+ * app's user may write: it reads them as Apache's User would (that user's
+ * filesystem identity, so a link leads only where the User could go, and a
+ * file the User may read by its mode bits), never blocking on a FIFO.
+ * Children run as the User already. */
+static const char *load_web_config(apr_pool_t *p, const char *path, ac_webconfig_t **wc)
+{
+    ac_safefile_rules_t rules;
+    apr_pool_t *scratch;
+    const char *why, *err;
+    char *buf;
+    apr_size_t len;
+
+    if (geteuid() != 0) {
+        return ac_webconfig_load(p, path, ac_env_lookup_envp, environ, wc);
+    }
+    if (apr_pool_create(&scratch, p) != APR_SUCCESS) {
+        return apr_psprintf(p, "%s: cannot allocate", path);
+    }
+    memset(&rules, 0, sizeof(rules));
+    rules.check_readable = 1;
+    rules.reader_uid = ap_unixd_config.user_id;
+    rules.reader_gid = ap_unixd_config.group_id;
+    why = ac_safefile_read_as(scratch, path, ap_unixd_config.user_id, ap_unixd_config.group_id,
+                              &rules, AC_WEBCONFIG_MAX_BYTES, &buf, &len);
+    if (why && !strcmp(why, "too big")) {
+        err = apr_psprintf(p, "%s: more than the %d bytes a web.config may have", path,
+                           AC_WEBCONFIG_MAX_BYTES);
+    }
+    else if (why) {
+        err = apr_psprintf(p, "%s: cannot read: %s", path, why);
+    }
+    else {
+        err = ac_webconfig_parse(p, path, buf, len, ac_env_lookup_envp, environ, wc);
+    }
+    apr_pool_destroy(scratch);
+    return err;
+}
+
 const char *ac_resolve(apr_pool_t *p, const ac_dir_conf_t *eff, const ac_app_scope_t *scope,
                        const char *vpath, ac_resolved_t **out)
 {
@@ -229,7 +294,7 @@ const char *ac_resolve(apr_pool_t *p, const ac_dir_conf_t *eff, const ac_app_sco
     wc_path = web_config_path(p, eff, root);
     if (wc_path) {
         ac_resolve_stamp(p, wc_path, &stamp);
-        wc_error = ac_webconfig_load(p, wc_path, ac_env_lookup_envp, environ, &wc);
+        wc_error = load_web_config(p, wc_path, &wc);
     }
     err = resolve_with(p, eff, scope, root, vpath, wc_path, wc, wc_error, out);
     if (!err && wc_path) {
@@ -259,6 +324,34 @@ const char *ac_resolve_virtual_path(request_rec *r, const char *dir)
     }
     v = apr_pstrmemdup(r->pool, r->uri, ulen - tlen);
     return *v ? strip_trailing_slashes(r->pool, v) : "/";
+}
+
+/* The URL path of a <Directory> inside its host's DocumentRoot, or NULL
+ * (then only a request can tell). */
+const char *ac_resolve_directory_vpath(apr_pool_t *p, const ac_app_scope_t *scope)
+{
+    core_server_config *core = ap_get_core_module_config(scope->server->module_config);
+    const char *root = core ? core->ap_document_root : NULL;
+    apr_size_t n;
+
+    if (!root) {
+        return NULL;
+    }
+    n = strlen(root);
+    while (n > 1 && root[n - 1] == '/') {
+        n--;
+    }
+    if (strncmp(scope->path, root, n) || (scope->path[n] && scope->path[n] != '/')) {
+        return NULL;
+    }
+    {
+        char *v = apr_pstrdup(p, scope->path + n);
+        apr_size_t vl = strlen(v);
+        while (vl > 0 && v[vl - 1] == '/') {
+            v[--vl] = '\0';
+        }
+        return *v ? v : "/";
+    }
 }
 
 /* ---- per-child state: scopes re-resolved after their web.config changed */
@@ -340,6 +433,13 @@ static ac_resolved_t *hold_for(request_rec *r, held_t *h)
     return h->resolved;
 }
 
+const ac_dir_conf_t *ac_resolve_scope_conf(apr_pool_t *p, const ac_app_scope_t *scope)
+{
+    ac_dir_conf_t *host = ap_get_module_config(scope->server->lookup_defaults,
+                                               &aspnetcore_module);
+    return scope->kind == AC_SCOPE_HOST ? host : ac_dir_conf_merge(p, host, scope->conf);
+}
+
 static const char *scope_virtual_path(request_rec *r, const ac_app_scope_t *scope)
 {
     switch (scope->kind) {
@@ -355,8 +455,8 @@ static const char *scope_virtual_path(request_rec *r, const ac_app_scope_t *scop
 /* A scope of the main configuration that imports a web.config: the
  * startup resolution while the file is unchanged (looked at once a second),
  * else a new one, kept until the file changes again. */
-static ac_resolved_t *recheck_static(request_rec *r, const ac_dir_conf_t *d,
-                                     ac_app_scope_t *scope, int fresh, const char **why)
+static ac_resolved_t *recheck_static(request_rec *r, ac_app_scope_t *scope, int fresh,
+                                     const char **why)
 {
     apr_time_t now = apr_time_now();
     ac_file_stamp_t stamp;
@@ -386,7 +486,11 @@ static ac_resolved_t *recheck_static(request_rec *r, const ac_dir_conf_t *d,
                 *why = "out of memory";
                 return NULL;
             }
-            err = ac_resolve(p, d, scope, scope_virtual_path(r, scope), &res);
+            /* the scope's own settings, as at startup: not this request's
+             * merged ones (a nested section's would make it another app,
+             * and hand its settings to every request of the scope) */
+            err = ac_resolve(p, ac_resolve_scope_conf(p, scope), scope,
+                             scope_virtual_path(r, scope), &res);
             if (err) {
                 apr_pool_destroy(p);
                 unlock();
@@ -413,6 +517,16 @@ static ac_resolved_t *recheck_static(request_rec *r, const ac_dir_conf_t *d,
     return res;
 }
 
+static int has_control_char(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 ac_resolved_t *ac_resolve_request(request_rec *r, const ac_dir_conf_t *d, int fresh,
                                   const char **why)
 {
@@ -425,10 +539,23 @@ ac_resolved_t *ac_resolve_request(request_rec *r, const ac_dir_conf_t *d, int fr
         return scope->resolved;        /* the common case: nothing can have changed */
     }
     if (scope->resolved) {
-        return recheck_static(r, d, scope, fresh, why);
+        return recheck_static(r, scope, fresh, why);
     }
-    /* .htaccess, or a <Directory> outside the DocumentRoot: resolved per request */
-    vpath = scope_virtual_path(r, scope);
+    /* .htaccess, or a <Directory> outside the DocumentRoot: resolved per
+     * request. The virtual path comes from the configuration where it can
+     * (the directory's place under the DocumentRoot), whatever URL reached
+     * the directory (a regex Alias or a RewriteRule would let the client
+     * choose it, and make a new app of each choice); only a directory
+     * outside the DocumentRoot takes it from the request's URL. */
+    vpath = ac_resolve_directory_vpath(r->pool, scope);
+    if (!vpath) {
+        vpath = scope_virtual_path(r, scope);
+    }
+    if (vpath && has_control_char(vpath)) {
+        *why = apr_psprintf(r->pool, "the URL path that maps to %s has control characters "
+                            "(the app declared at %s)", scope->path, scope->defined_at);
+        return NULL;
+    }
     if (!vpath) {
         *why = apr_psprintf(r->pool, "cannot tell which URL path maps to %s (the app declared "
                             "at %s)", scope->path, scope->defined_at);

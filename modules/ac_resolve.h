@@ -56,6 +56,14 @@ const char *ac_resolve(apr_pool_t *p, const ac_dir_conf_t *eff, const ac_app_sco
 ac_resolved_t *ac_resolve_request(request_rec *r, const ac_dir_conf_t *d, int fresh,
                                   const char **why);
 
+/* The effective configuration of a scope of the main configuration: its
+ * host's defaults merged with its section's own directives. */
+const ac_dir_conf_t *ac_resolve_scope_conf(apr_pool_t *p, const ac_app_scope_t *scope);
+
+/* The URL path of a <Directory> or .htaccess scope inside its host's
+ * DocumentRoot, or NULL (outside it: then only a request can tell). */
+const char *ac_resolve_directory_vpath(apr_pool_t *p, const ac_app_scope_t *scope);
+
 /* The URL path that maps to `dir` in this request, or NULL. */
 const char *ac_resolve_virtual_path(request_rec *r, const char *dir);
 

@@ -5,8 +5,11 @@
 #include "ac_shared.h"
 
 #include <string.h>
+#include <strings.h>
 
+#include <http_core.h>
 #include <http_log.h>
+#include <ap_expr.h>
 #include <http_protocol.h>
 #include <http_request.h>
 #include <apr_strings.h>
@@ -430,12 +433,51 @@ static int wants_json(const char *args)
     return 0;
 }
 
+static int names_status_handler(request_rec *r, ap_conf_vector_t *conf)
+{
+    core_dir_config *c = conf ? ap_get_core_module_config(conf) : NULL;
+    const char *err = NULL, *v;
+
+    if (!c || !c->expr_handler) {
+        return 0;
+    }
+    v = ap_expr_str_exec(r, c->expr_handler, &err);
+    return !err && v && !strcasecmp(v, AC_STATUS_HANDLER);
+}
+
+/* The page shows every app of every virtual host: only the server
+ * configuration may enable it, with SetHandler. Not an .htaccess (whoever
+ * may write one in a directory with AllowOverride FileInfo would see the
+ * other sites' apps), nor AddHandler or a RewriteRule's H= (either may come
+ * from an .htaccess). */
+static const char *refused_status_page(request_rec *r)
+{
+    const struct htaccess_result *h;
+
+    if (!names_status_handler(r, r->per_dir_config)) {
+        return "it is enabled only by SetHandler, not AddHandler or a RewriteRule";
+    }
+    for (h = r->htaccess; h; h = h->next) {
+        if (h->htaccess && names_status_handler(r, h->htaccess)) {
+            return apr_pstrcat(r->pool, "it is enabled only in the server configuration, not "
+                               "in an .htaccess file (", h->dir, ")", NULL);
+        }
+    }
+    return NULL;
+}
+
 int ac_status_handler(request_rec *r)
 {
     status_snapshot_t snap;
+    const char *refused;
 
     if (!r->handler || strcmp(r->handler, AC_STATUS_HANDLER)) {
         return DECLINED;
+    }
+    if ((refused = refused_status_page(r))) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "the %s page is refused: %s",
+                      AC_STATUS_HANDLER, refused);
+        return HTTP_FORBIDDEN;
     }
     /* HEAD is a GET without the body; allowed_methods is what Allow lists */
     r->allowed = AP_METHOD_BIT << M_GET;

@@ -1,5 +1,6 @@
 /* ac_strays: record of running backends; cleanup after a hard kill. */
 #include "ac_strays.h"
+#include "ac_safefile.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,16 +16,38 @@
 #define MAX_RECORD_BYTES (256 * 1024)
 #define MAX_ENVIRON_BYTES (1024 * 1024)
 
+static unsigned long long start_time_of(apr_pool_t *p, const char *proc_root, long pid);
+
 int ac_strays_write(const char *path, const ac_stray_t *entries, int n)
 {
+    /* written by the supervisor, a child of the Apache parent that owns
+     * these backends (1: that parent is gone already; nobody owns them) */
+    pid_t owner = getppid();
+    return ac_strays_write_owned(path, entries, n, owner > 1 ? owner : 0);
+}
+
+int ac_strays_write_owned(const char *path, const ac_stray_t *entries, int n, pid_t owner)
+{
     char tmp[4096];
+    unsigned long long started = 0;
+    apr_pool_t *scratch;
     FILE *f;
     int i, fd, err = 0;
+
+    if (owner > 0 && apr_pool_create(&scratch, NULL) == APR_SUCCESS) {
+        started = start_time_of(scratch, "/proc", (long)owner);
+        apr_pool_destroy(scratch);
+    }
 
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
         return ENAMETOOLONG;
     }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* a fresh file: whatever is in its place (a FIFO would block, a link
+     * would be followed) goes first */
+    if (unlink(tmp) < 0 && errno != ENOENT) {
+        return errno;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         return errno;
     }
@@ -34,6 +57,9 @@ int ac_strays_write(const char *path, const ac_stray_t *entries, int n)
         close(fd);
         unlink(tmp);
         return err;
+    }
+    if (fprintf(f, "owner %ld %llu\n", (long)(started ? owner : 0), started) < 0) {
+        err = errno ? errno : EIO;
     }
     for (i = 0; i < n && !err; i++) {
         if (fprintf(f, "%ld %s\n", (long)entries[i].pgid, entries[i].token) < 0) {
@@ -79,23 +105,47 @@ static char *slurp(apr_pool_t *p, const char *path, apr_size_t max, apr_size_t *
     return buf;
 }
 
-/* The process group of /proc/<pid>, or -1 (field 5 of stat, after the
- * command name, which may itself contain spaces and parentheses). */
-static pid_t process_group(apr_pool_t *p, const char *proc_root, const char *pid)
+/* Fields of /proc/<pid>/stat after the command name (which may itself
+ * contain spaces and parentheses): *state (field 3), *pgrp (field 5) and
+ * *started (field 22, the start time in clock ticks since boot). 0, or -1. */
+static int stat_fields(apr_pool_t *p, const char *proc_root, const char *pid, char *state,
+                       long *pgrp, unsigned long long *started)
 {
     apr_size_t len;
     char *stat = slurp(p, apr_pstrcat(p, proc_root, "/", pid, "/stat", NULL), 4096, &len);
     char *close_paren;
-    long ppid, pgrp;
-    char state;
+    long ppid;
 
     if (!stat || !(close_paren = strrchr(stat, ')'))) {
         return -1;
     }
-    if (sscanf(close_paren + 1, " %c %ld %ld", &state, &ppid, &pgrp) != 3) {
+    if (sscanf(close_paren + 1, " %c %ld %ld %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
+               "%*d %*d %*d %*d %*d %*d %llu", state, &ppid, pgrp, started) != 4) {
         return -1;
     }
-    return (pid_t)pgrp;
+    return 0;
+}
+
+static pid_t process_group(apr_pool_t *p, const char *proc_root, const char *pid)
+{
+    long pgrp;
+    unsigned long long started;
+    char state;
+    return stat_fields(p, proc_root, pid, &state, &pgrp, &started) == 0 ? (pid_t)pgrp : -1;
+}
+
+/* The start time of a process that runs (not a zombie: a killed Apache
+ * whose parent has not reaped it yet is gone), or 0. */
+static unsigned long long start_time_of(apr_pool_t *p, const char *proc_root, long pid)
+{
+    long pgrp;
+    unsigned long long started;
+    char state;
+    if (stat_fields(p, proc_root, apr_ltoa(p, pid), &state, &pgrp, &started) < 0
+        || state == 'Z' || state == 'X' || state == 'x') {
+        return 0;
+    }
+    return started;
 }
 
 static int environ_has(apr_pool_t *p, const char *proc_root, const char *pid,
@@ -115,15 +165,12 @@ static int environ_has(apr_pool_t *p, const char *proc_root, const char *pid,
     return 0;
 }
 
-int ac_strays_reap(apr_pool_t *p, const char *path, const char *proc_root)
+/* Kills what one record names and still runs. */
+static int reap_record(apr_pool_t *p, char *record, const char *proc_root)
 {
-    apr_size_t len;
-    char *record = slurp(p, path, MAX_RECORD_BYTES, &len), *line, *state;
+    char *line, *state;
     int killed = 0;
 
-    if (!record) {
-        return 0;
-    }
     for (line = apr_strtok(record, "\n", &state); line; line = apr_strtok(NULL, "\n", &state)) {
         char token[41];
         long pgid;
@@ -158,6 +205,74 @@ int ac_strays_reap(apr_pool_t *p, const char *path, const char *proc_root)
             killed++;
         }
     }
-    unlink(path);
+    return killed;
+}
+
+/* Does the Apache parent that wrote this record still run? A record
+ * without an owner line (older versions) has none. */
+static int owner_runs(apr_pool_t *p, const char *record, const char *proc_root)
+{
+    long owner;
+    unsigned long long started;
+
+    if (sscanf(record, "owner %ld %llu", &owner, &started) != 2 || owner <= 1 || !started) {
+        return 0;
+    }
+    return start_time_of(p, proc_root, owner) == started;
+}
+
+static int is_record_name(const char *name)
+{
+    apr_size_t n = strlen(AC_BACKENDS_FILE);
+    apr_size_t len = strlen(name);
+    if (strncmp(name, AC_BACKENDS_FILE, n)) {
+        return 0;
+    }
+    if (len > 4 && !strcmp(name + len - 4, ".tmp")) {
+        return 0;
+    }
+    return name[n] == '\0' || name[n] == '-';
+}
+
+int ac_strays_reap(apr_pool_t *p, int dirfd, const ac_safefile_rules_t *rules,
+                   const char *proc_root, ac_strays_refusal_t *refused)
+{
+    int killed = 0, dupfd = dup(dirfd);
+    DIR *d = dupfd >= 0 ? fdopendir(dupfd) : NULL;
+    struct dirent *de;
+
+    memset(refused, 0, sizeof(*refused));
+    if (!d) {
+        if (dupfd >= 0) {
+            close(dupfd);
+        }
+        return 0;
+    }
+    while ((de = readdir(d))) {
+        apr_pool_t *scratch;
+        char *record;
+        apr_size_t len;
+        const char *why;
+
+        if (!is_record_name(de->d_name) || apr_pool_create(&scratch, p) != APR_SUCCESS) {
+            continue;
+        }
+        why = ac_safefile_read(scratch, dirfd, de->d_name, rules, MAX_RECORD_BYTES,
+                               &record, &len);
+        if (why) {
+            /* not ours to read (a FIFO, a link, someone else's file): left
+             * alone, and said once by the caller */
+            if (!refused->count++) {
+                refused->name = apr_pstrdup(p, de->d_name);
+                refused->why = apr_pstrdup(p, why);
+            }
+        }
+        else if (!owner_runs(scratch, record, proc_root)) {
+            killed += reap_record(scratch, record, proc_root);
+            unlinkat(dirfd, de->d_name, 0);
+        }
+        apr_pool_destroy(scratch);
+    }
+    closedir(d);
     return killed;
 }

@@ -172,7 +172,9 @@ void ac_sup_save_startup_output(int ai, ac_sup_slot_t *s)
         return;
     }
     apr_snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* a fresh file: a FIFO planted in its place would block this open */
+    (void)unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, APR_FROM_OS_ERROR(errno), ac_sup.s,
                      "cannot keep the startup output in %s", tmp);
