@@ -12,7 +12,7 @@
  *                    relay of the processes' output, the startup output.
  * The policies they apply live in httpd-free files with unit tests:
  * ac_backoff (restarts), ac_lines (output lines), ac_shared (the writes to
- * shared memory).
+ * shared memory), ac_event (the shutdown event's request).
  */
 #ifndef AC_SUP_PRIVATE_H
 #define AC_SUP_PRIVATE_H

@@ -18,6 +18,7 @@ Suite *json_suite(void);
 Suite *backoff_suite(void);
 Suite *lines_suite(void);
 Suite *shared_suite(void);
+Suite *event_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
