@@ -34,6 +34,7 @@ int main(void)
     srunner_add_suite(sr, debuglog_suite());
     srunner_add_suite(sr, json_suite());
     srunner_add_suite(sr, backoff_suite());
+    srunner_add_suite(sr, idle_suite());
     srunner_add_suite(sr, lines_suite());
     srunner_add_suite(sr, shared_suite());
     srunner_add_suite(sr, event_suite());
