@@ -647,9 +647,8 @@ static int table_full(request_rec *r, const ac_resolved_t *res)
         level = APLOG_ERR;
     }
     ap_log_rerror(APLOG_MARK, level, 0, r, "[%s] cannot run: the app table is full (at most %d "
-                  "apps; apps registered by requests are retired after "
-                  "AspNetCoreDynamicAppIdleTimeout without a request) (503)%s", res->label,
-                  AC_MAX_APPS, level == APLOG_ERR ? "; said once a minute" : "");
+                  "apps; those registered by requests go after "
+                  "AspNetCoreDynamicAppIdleTimeout without one) (503)", res->label, AC_MAX_APPS);
     ac_errpage_unavailable(r, "the server runs as many apps as it can");
     apr_table_setn(r->err_headers_out, "Retry-After", "60");
     return HTTP_SERVICE_UNAVAILABLE;

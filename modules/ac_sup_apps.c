@@ -386,18 +386,20 @@ static void announce_app(int i, int dynamic)
 
 /* An older version of the same site steps down: at once if it has no
  * ready process, else once app `i` has (a rolling restart). Returns
- * whether there was one. */
-static int replace_older_versions(int i)
+ * whether there was one; *configured: one was in the configuration. */
+static int replace_older_versions(int i, int *configured)
 {
     const ac_launch_t *l = ac_sup.apps[i].launch;
     int si, replaced = 0;
 
+    *configured = 0;
     for (si = 0; si < AC_MAX_APPS; si++) {
         if (si == i || !ac_sup.apps[si].in_use || !ac_sup.apps[si].active
             || !same_site(ac_sup.apps[si].launch, l)) {
             continue;
         }
         replaced = 1;
+        *configured |= !ac_sup.apps[si].dynamic;
         if (!ac_sup_any_ready(si)) {
             retire_app(si, "replaced by new settings");
             continue;
@@ -420,7 +422,7 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
     ac_launch_t *l;
     unsigned char key[AC_KEY_BYTES];
     const char *err;
-    int i, adopted;
+    int i, adopted, configured;
 
     *outcome = ACT_FAILED;
     if (apr_pool_create(&p, ac_sup.pool) != APR_SUCCESS) {
@@ -471,7 +473,13 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
                        l->app_root ? l->app_root : "", l->virtual_path ? l->virtual_path : "/");
     ac_app_notify(ac_sup_shared_app(i));
     announce_app(i, dynamic);
-    *outcome = replace_older_versions(i) ? ACT_CHANGED : ACT_ADDED;
+    *outcome = replace_older_versions(i, &configured) ? ACT_CHANGED : ACT_ADDED;
+    if (configured) {
+        /* new settings (a changed web.config) of an app the configuration
+         * declares: declared as the configuration's are, not retired as
+         * idle; the next configuration names it or retires it */
+        ac_sup.apps[i].dynamic = 0;
+    }
     ac_shared_table_notify(ac_sup.sh);
     return (uint32_t)i;
 }
