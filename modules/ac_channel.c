@@ -151,6 +151,7 @@ void ac_config_payload_begin(apr_array_header_t *payload, uint32_t napps,
     push_u32(payload, globals->port_high);
     push_u32(payload, globals->log_level);
     push_u32(payload, globals->module_log_level);
+    push_u32(payload, globals->dynamic_idle);
 }
 
 void ac_config_payload_add(apr_array_header_t *payload, const apr_array_header_t *blob)
@@ -168,7 +169,7 @@ const char *ac_config_payload_parse(apr_pool_t *p, const char *payload, uint32_t
     uint32_t napps, i, n;
     const char *end = payload + len;
 
-    if (len < 20) {
+    if (len < 24) {
         return "config message too short";
     }
     memcpy(&napps, payload, 4);
@@ -176,7 +177,8 @@ const char *ac_config_payload_parse(apr_pool_t *p, const char *payload, uint32_t
     memcpy(&globals->port_high, payload + 8, 4);
     memcpy(&globals->log_level, payload + 12, 4);
     memcpy(&globals->module_log_level, payload + 16, 4);
-    payload += 20;
+    memcpy(&globals->dynamic_idle, payload + 20, 4);
+    payload += 24;
     if (napps > len / 4) {
         return "config message counts more apps than it holds";
     }

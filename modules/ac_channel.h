@@ -65,6 +65,7 @@ typedef struct {
     uint32_t log_level;              /* the main server's LogLevel, and ours */
     uint32_t module_log_level;       /* (LogLevel aspnetcore:...): the supervisor, forked
                                       * once, follows a reload's LogLevel */
+    uint32_t dynamic_idle;           /* AspNetCoreDynamicAppIdleTimeout, seconds; 0: never */
 } ac_config_globals_t;
 
 void ac_config_payload_begin(apr_array_header_t *payload, uint32_t napps,

@@ -141,6 +141,7 @@ void *ac_server_conf_create(apr_pool_t *p, server_rec *s)
     c->port_low = AC_DEFAULT_PORT_LOW;
     c->port_high = AC_DEFAULT_PORT_HIGH;
     c->backend_idle = AC_DEFAULT_BACKEND_IDLE;
+    c->dynamic_app_idle = AC_DEFAULT_DYNAMIC_APP_IDLE;
     return c;
 }
 
@@ -500,6 +501,25 @@ static const int_directive_t max_websockets = {
 static const int_directive_t backend_idle = {
     APR_OFFSETOF(ac_server_conf_t, backend_idle), 1, 3600, 0 };
 
+/* Apps registered by requests (.htaccess) that get none for this long are
+ * retired (ac_idle.h); "hh:mm:ss" like IIS's idleTimeout. */
+static const char *set_dynamic_app_idle(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
+    apr_interval_time_t t;
+    const char *err;
+    (void)dv;
+    if (cmd->server->is_virtual) {
+        return "AspNetCoreDynamicAppIdleTimeout: server-wide only (not in <VirtualHost>)";
+    }
+    err = ac_parse_timespan(cmd->pool, arg, AC_DYNAMIC_APP_IDLE_MAX, &t);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "AspNetCoreDynamicAppIdleTimeout: ", err, NULL);
+    }
+    c->dynamic_app_idle = t;
+    return NULL;
+}
+
 static const char *set_port_range(cmd_parms *cmd, void *dv, const char *arg)
 {
     ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
@@ -567,6 +587,9 @@ const command_rec ac_directives[] = {
     AP_INIT_TAKE1("AspNetCoreBackendIdleTimeout", set_server_int, (void *)&backend_idle, RSRC_CONF,
                   "Seconds an unused connection to an app is kept for reuse (below the app's "
                   "keep-alive timeout)"),
+    AP_INIT_TAKE1("AspNetCoreDynamicAppIdleTimeout", set_dynamic_app_idle, NULL, RSRC_CONF,
+                  "hh:mm:ss without a request after which an app registered by a request "
+                  "(.htaccess) is stopped and forgotten (00:00:00: never)"),
     AP_INIT_TAKE1("AspNetCorePortRange", set_port_range, NULL, RSRC_CONF,
                   "LOW-HIGH: loopback ports the apps' processes listen on"),
     { NULL }

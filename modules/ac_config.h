@@ -78,6 +78,7 @@ typedef struct {
     unsigned port_low, port_high;    /* AspNetCorePortRange */
     int max_websockets;              /* AspNetCoreMaxWebSockets; 0: half of MaxRequestWorkers */
     int backend_idle;                /* AspNetCoreBackendIdleTimeout, seconds */
+    apr_interval_time_t dynamic_app_idle;   /* AspNetCoreDynamicAppIdleTimeout; 0: never */
 } ac_server_conf_t;
 
 extern const command_rec ac_directives[];
@@ -106,6 +107,8 @@ void ac_config_reset(apr_pool_t *pconf);
 #define AC_DEFAULT_REQUEST_TIMEOUT apr_time_from_sec(120)
 #define AC_DEFAULT_MAX_QUEUED 100
 #define AC_DEFAULT_WEBSOCKET_IDLE 300
+#define AC_DEFAULT_DYNAMIC_APP_IDLE apr_time_from_sec(20 * 60)   /* IIS's idleTimeout */
+#define AC_DYNAMIC_APP_IDLE_MAX apr_time_from_sec(30 * 86400)
 #define AC_DEFAULT_BACKEND_IDLE 60     /* below Kestrel's KeepAliveTimeout (130 s) */
 #define AC_MAX_QUEUED_LIMIT 100000
 #define AC_DEFAULT_PORT_LOW 10000

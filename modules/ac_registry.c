@@ -2,6 +2,7 @@
 #include "ac_registry.h"
 #include "ac_channel.h"
 #include "ac_config.h"
+#include "ac_errpage.h"
 #include "ac_resolve.h"
 #include "ac_runtime.h"
 #include "ac_safefile.h"
@@ -41,6 +42,7 @@ APLOG_USE_MODULE(aspnetcore);
 #define RETRY_MAX apr_time_from_sec(960)
 #define LIVED_LONG apr_time_from_sec(60)
 #define REGISTER_WAIT apr_time_from_sec(5)
+#define TABLE_FULL_LOG_INTERVAL apr_time_from_sec(60)
 #define WEB_CONFIG_WATCH_INTERVAL apr_time_from_sec(1)
 
 
@@ -673,6 +675,7 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
     globals.port_high = sconf->port_high;
     globals.log_level = (uint32_t)s->log.level;
     globals.module_log_level = (uint32_t)ap_get_server_module_loglevel(s, APLOG_MODULE_INDEX);
+    globals.dynamic_idle = (uint32_t)apr_time_sec(sconf->dynamic_app_idle);
     st->payload = apr_array_make(pconf, 1024, 1);
     ac_config_payload_begin(st->payload, (uint32_t)unique->nelts, &globals);
     for (i = 0; i < unique->nelts; i++) {
@@ -747,6 +750,41 @@ void ac_registry_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+/* Is there an entry the supervisor could give a new app? (A full table
+ * refuses it: the request need not wait for that.) */
+static int table_has_room(const ac_shared_t *sh)
+{
+    int i;
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        ac_app_view_t v;
+        if (ac_app_read(&sh->apps[i], &v) && v.state == AC_APP_FREE) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 503 at once for an app that finds the table full; said in the error log
+ * at most once a minute by each child (and at debug level otherwise). */
+static int table_full(request_rec *r, const ac_resolved_t *res)
+{
+    static apr_time_t logged_at;     /* 0: never; a race between threads logs twice */
+    apr_time_t now = apr_time_now();
+    apr_time_t last = __atomic_load_n(&logged_at, __ATOMIC_RELAXED);
+    int level = APLOG_DEBUG;
+
+    if (!last || now - last >= TABLE_FULL_LOG_INTERVAL) {
+        __atomic_store_n(&logged_at, now, __ATOMIC_RELAXED);
+        level = APLOG_ERR;
+    }
+    ap_log_rerror(APLOG_MARK, level, 0, r, "[%s] cannot run: the app table is full (at most %d "
+                  "apps; those registered by requests go after "
+                  "AspNetCoreDynamicAppIdleTimeout without one) (503)", res->label, AC_MAX_APPS);
+    ac_errpage_unavailable(r, "the server runs as many apps as it can");
+    apr_table_setn(r->err_headers_out, "Retry-After", "60");
+    return HTTP_SERVICE_UNAVAILABLE;
+}
+
 int ac_registry_index(request_rec *r, ac_resolved_t *res, apr_uint32_t *index)
 {
     ac_shared_t *sh = state ? state->shared : NULL;
@@ -769,6 +807,9 @@ int ac_registry_index(request_rec *r, ac_resolved_t *res, apr_uint32_t *index)
         if (i >= 0) {
             *index = (apr_uint32_t)i;
             return OK;
+        }
+        if (!table_has_room(sh)) {
+            return table_full(r, res);
         }
         if (!sent) {
             apr_status_t rv;

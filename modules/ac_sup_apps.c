@@ -8,6 +8,8 @@
  * rolling restart). Entries a supervisor before us ran are adopted by key,
  * so that children keep their indexes. Watches app_offline.htm (no process
  * runs while it is there) and, after it goes, whether web.config changed.
+ * Retires request-registered apps that get no request for the idle timeout,
+ * or none after a new configuration (no longer declared?): ac_idle.h.
  */
 #include "ac_sup_private.h"
 #include "ac_channel.h"
@@ -217,11 +219,94 @@ void ac_sup_free_app(int ai)
     ac_app_t *app = ac_sup_shared_app(ai);
 
     ac_sup_app_log(ai, APLOG_INFO, 0, "removed");
+    ac_sup.table_full_said = 0;     /* a new episode of a full table is said again */
     ac_app_publish_state(app, AC_APP_FREE);
     ac_app_notify(app);
     ac_shared_table_notify(ac_sup.sh);
     apr_pool_destroy(a->pool);
     memset(a, 0, sizeof(*a));
+}
+
+/* ---- request-registered apps ------------------------------------------- */
+
+void ac_sup_app_requested(int ai, apr_time_t now)
+{
+    if (ac_sup.apps[ai].dynamic) {
+        ac_idle_touch(&ac_sup.apps[ai].idle, now);
+    }
+}
+
+/* What the children published about the app's requests: the served
+ * counters' sum, and whether one is in flight or waiting. */
+static uint64_t requests_seen(int ai, int *busy)
+{
+    const ac_app_t *app = ac_sup_shared_app(ai);
+    uint64_t sum = 0;
+    int si;
+
+    *busy = __atomic_load_n(&app->waiters, __ATOMIC_RELAXED) != 0;
+    for (si = 0; si < AC_MAX_PROCESSES; si++) {
+        sum += ac_slot_served(&app->slots[si]);
+        if (ac_slot_inflight(&app->slots[si])) {
+            *busy = 1;
+        }
+    }
+    return sum;
+}
+
+void ac_sup_check_idle(int ai, int live, apr_time_t now, apr_interval_time_t *sleep)
+{
+    ac_sup_app_t *a = &ac_sup.apps[ai];
+    apr_interval_time_t next = AC_IDLE_CHECK_INTERVAL;
+    ac_idle_verdict_e verdict;
+    uint64_t seen;
+    int busy;
+    char why[160];
+
+    if (!a->dynamic || !a->active || a->replaced_by >= 0) {
+        return;     /* configured, draining, or stepping down for a new version */
+    }
+    if (now - a->idle_checked < AC_IDLE_CHECK_INTERVAL) {
+        return;
+    }
+    a->idle_checked = now;
+    seen = requests_seen(ai, &busy);
+    ac_idle_observe(&a->idle, seen, busy, now);
+    verdict = ac_idle_verdict(&a->idle, ac_sup.dynamic_idle, live, now, &next);
+    if (verdict == AC_IDLE_KEEP) {
+        if (*sleep > next) {
+            *sleep = next;
+        }
+        return;
+    }
+    if (verdict == AC_IDLE_RETIRE_IDLE) {
+        apr_snprintf(why, sizeof(why), "registered by a request, and no request for %ld s "
+                     "(AspNetCoreDynamicAppIdleTimeout)", (long)apr_time_sec(ac_sup.dynamic_idle));
+    }
+    else {
+        apr_snprintf(why, sizeof(why), "registered by a request, and none came since the "
+                     "configuration was reloaded (%s): no longer declared?",
+                     live ? "grace period over" : "no process runs");
+    }
+    retire_app(ai, why);
+}
+
+/* After a configuration: request-registered apps it does not name are not
+ * known to be declared any more (a deleted .htaccess, AllowOverride None):
+ * they start nothing until a request confirms them (ac_idle.h). */
+static void unconfirm_dynamic(const int *seen)
+{
+    apr_time_t now = ac_sup_mono();
+    int i;
+
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        ac_sup_app_t *a = &ac_sup.apps[i];
+        if (a->in_use && a->active && a->dynamic && !seen[i]) {
+            ac_idle_unconfirm(&a->idle, now);
+            a->wanted = 0;
+            a->idle_checked = 0;
+        }
+    }
 }
 
 /* ---- activation -------------------------------------------------------- */
@@ -233,11 +318,15 @@ static int same_site(const ac_launch_t *a, const ac_launch_t *b)
     return !strcmp(a->site, b->site) && !strcmp(a->virtual_path, b->virtual_path);
 }
 
-/* The app is ours already: configured again. */
+/* The app is ours already: configured again (or registered again by a
+ * request: declared, as far as we know). */
 static void keep_app(int i, int dynamic)
 {
     if (!dynamic) {
         ac_sup.apps[i].dynamic = 0;    /* now part of the configuration */
+    }
+    else {
+        ac_idle_touch(&ac_sup.apps[i].idle, ac_sup_mono());
     }
     if (!ac_sup.apps[i].active) {
         /* configured again while it was draining: keep it */
@@ -263,6 +352,7 @@ static void set_up_entry(int i, apr_pool_t *p, ac_launch_t *l, const unsigned ch
     a->label = ac_launch_label(p, l);
     memcpy(a->key, key, AC_KEY_BYTES);
     a->replaced_by = -1;
+    ac_idle_start(&a->idle, 0, ac_sup_mono());     /* the entry's counts start at zero */
     if (!l->web_config || stat(l->web_config, &a->web_config_seen) < 0) {
         memset(&a->web_config_seen, 0, sizeof(a->web_config_seen));
     }
@@ -296,18 +386,20 @@ static void announce_app(int i, int dynamic)
 
 /* An older version of the same site steps down: at once if it has no
  * ready process, else once app `i` has (a rolling restart). Returns
- * whether there was one. */
-static int replace_older_versions(int i)
+ * whether there was one; *configured: one was in the configuration. */
+static int replace_older_versions(int i, int *configured)
 {
     const ac_launch_t *l = ac_sup.apps[i].launch;
     int si, replaced = 0;
 
+    *configured = 0;
     for (si = 0; si < AC_MAX_APPS; si++) {
         if (si == i || !ac_sup.apps[si].in_use || !ac_sup.apps[si].active
             || !same_site(ac_sup.apps[si].launch, l)) {
             continue;
         }
         replaced = 1;
+        *configured |= !ac_sup.apps[si].dynamic;
         if (!ac_sup_any_ready(si)) {
             retire_app(si, "replaced by new settings");
             continue;
@@ -330,7 +422,7 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
     ac_launch_t *l;
     unsigned char key[AC_KEY_BYTES];
     const char *err;
-    int i, adopted;
+    int i, adopted, configured;
 
     *outcome = ACT_FAILED;
     if (apr_pool_create(&p, ac_sup.pool) != APR_SUCCESS) {
@@ -360,8 +452,12 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
         i = allocate_app();
     }
     if (i < 0) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ac_sup.s, "no room for %s: at most %d apps",
+        /* said once until an entry frees: every request for the app may ask */
+        ap_log_error(APLOG_MARK, ac_sup.table_full_said ? APLOG_DEBUG : APLOG_ERR, 0, ac_sup.s,
+                     "no room for %s: the app table is full (at most %d apps)",
                      ac_launch_label(p, l), AC_MAX_APPS);
+        ac_sup.table_full_said = 1;
+        ac_shared_table_notify(ac_sup.sh);     /* the waiting requests see it is full */
         apr_pool_destroy(p);
         return AC_APP_NO_INDEX;
     }
@@ -377,7 +473,13 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
                        l->app_root ? l->app_root : "", l->virtual_path ? l->virtual_path : "/");
     ac_app_notify(ac_sup_shared_app(i));
     announce_app(i, dynamic);
-    *outcome = replace_older_versions(i) ? ACT_CHANGED : ACT_ADDED;
+    *outcome = replace_older_versions(i, &configured) ? ACT_CHANGED : ACT_ADDED;
+    if (configured) {
+        /* new settings (a changed web.config) of an app the configuration
+         * declares: declared as the configuration's are, not retired as
+         * idle; the next configuration names it or retires it */
+        ac_sup.apps[i].dynamic = 0;
+    }
     ac_shared_table_notify(ac_sup.sh);
     return (uint32_t)i;
 }
@@ -414,7 +516,8 @@ static unsigned retire_unconfigured(const int *seen)
     return removed;
 }
 
-/* The configuration's global settings: port range, log levels. */
+/* The configuration's global settings: port range, log levels, the idle
+ * timeout of request-registered apps. */
 static void apply_globals(const ac_config_globals_t *globals)
 {
     if (globals->port_low >= 1 && globals->port_low <= globals->port_high
@@ -428,6 +531,7 @@ static void apply_globals(const ac_config_globals_t *globals)
         ap_set_module_loglevel(ac_sup.pool, &ac_sup.s->log, APLOG_MODULE_INDEX,
                                (int)globals->module_log_level);
     }
+    ac_sup.dynamic_idle = apr_time_from_sec(globals->dynamic_idle);
 }
 
 void ac_sup_apply_config(const char *payload, uint32_t len)
@@ -461,6 +565,7 @@ void ac_sup_apply_config(const char *payload, uint32_t len)
         counts[outcome]++;
     }
     removed = retire_unconfigured(seen);
+    unconfirm_dynamic(seen);
     ac_sup.held = 0;
     /* one line per configuration httpd sends (start, graceful, hard restart) */
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ac_sup.s, "configuration applied: %u app(s) kept, "

@@ -5,14 +5,16 @@
  *   ac_supervisor.c  the loop, the control channel, request datagrams,
  *                    signals, and the tick (probes, deadlines, starts);
  *   ac_sup_apps.c    the app table: configurations, reloads, new versions,
- *                    app_offline.htm and web.config watching;
+ *                    app_offline.htm and web.config watching, retiring
+ *                    request-registered apps (idle, no longer declared);
  *   ac_sup_procs.c   processes: spawn, stop, the shutdown event, reaping,
  *                    ports, tokens, the record of running backends;
  *   ac_sup_output.c  logging about an app (error log and debug log), the
  *                    relay of the processes' output, the startup output.
  * The policies they apply live in httpd-free files with unit tests:
- * ac_backoff (restarts), ac_lines (output lines), ac_shared (the writes to
- * shared memory).
+ * ac_backoff (restarts), ac_lines (output lines), ac_idle (retiring
+ * request-registered apps), ac_shared (the writes to
+ * shared memory), ac_event (the shutdown event's request).
  */
 #ifndef AC_SUP_PRIVATE_H
 #define AC_SUP_PRIVATE_H
@@ -25,6 +27,7 @@
 
 #include "ac_backoff.h"
 #include "ac_debuglog.h"
+#include "ac_idle.h"
 #include "ac_launch.h"
 #include "ac_lines.h"
 #include "ac_shared.h"
@@ -65,6 +68,8 @@ typedef struct {
     int active;                  /* configured now (else retired, draining) */
     int dynamic;                 /* registered by a request (.htaccess, changed web.config) */
     int wanted;                  /* OnDemand: a request asked for it */
+    ac_idle_t idle;              /* dynamic: requests seen, confirmed since the last config */
+    apr_time_t idle_checked;
     apr_pool_t *pool;
     ac_launch_t *launch;
     const char *label;
@@ -95,6 +100,9 @@ typedef struct {
     int control_fd;
     int stopping;                /* httpd is gone: stop all, then exit */
     int held;                    /* stop-all received: start nothing until new config */
+    apr_interval_time_t dynamic_idle;   /* AspNetCoreDynamicAppIdleTimeout; 0: never */
+    int table_full_said;         /* the table's being full was logged (once until an entry
+                                  * frees) */
     unsigned port_low, port_high;
     unsigned ephemeral_low, ephemeral_high;   /* the kernel's; 0 when unknown */
 } ac_sup_t;
@@ -166,6 +174,11 @@ AC_SUP_HIDDEN int ac_sup_any_ready(int ai);
 AC_SUP_HIDDEN void ac_sup_retire_predecessors(int ai);
 /* app_offline.htm: looked at twice a second. */
 AC_SUP_HIDDEN void ac_sup_check_offline(int ai, apr_time_t now);
+/* A request-registered app: retired when idle or no longer declared. */
+AC_SUP_HIDDEN void ac_sup_check_idle(int ai, int live, apr_time_t now,
+                                     apr_interval_time_t *sleep);
+/* A request for app `ai` came (a datagram). */
+AC_SUP_HIDDEN void ac_sup_app_requested(int ai, apr_time_t now);
 /* A retired app with no process left: its entry is freed. */
 AC_SUP_HIDDEN void ac_sup_free_app(int ai);
 

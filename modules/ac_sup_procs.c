@@ -8,6 +8,7 @@
  * that an Apache started after a hard kill cleans up with.
  */
 #include "ac_sup_private.h"
+#include "ac_event.h"
 #include "ac_sockio.h"
 #include "ac_spawn.h"
 #include "ac_strays.h"
@@ -289,30 +290,33 @@ void ac_sup_send_shutdown_event(int ai, int si)
     ac_sup_app_t *a = &ac_sup.apps[ai];
     ac_sup_slot_t *s = &a->slots[si];
     ac_slot_view_t v;
-    const char *vp = a->launch->virtual_path;
-    char req[512];
+    apr_pool_t *p;
+    const char *req = NULL;
+    apr_size_t len = 0;
     struct iovec iov;
-    int fd, n;
+    int fd;
 
-    ac_slot_read(&ac_sup_shared_app(ai)->slots[si], &v);
-    n = apr_snprintf(req, sizeof(req),
-                     "POST %s/iisintegration HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
-                     "MS-ASPNETCORE-TOKEN: %s\r\nMS-ASPNETCORE-EVENT: shutdown\r\n"
-                     "Content-Length: 0\r\nConnection: close\r\n\r\n",
-                     strcmp(vp, "/") ? vp : "", s->port, v.token);
-    if (n > 0 && n < (int)sizeof(req)
-        && ac_sock_connect_loopback(s->port, apr_time_from_msec(100), &fd) == APR_SUCCESS) {
-        iov.iov_base = req;
-        iov.iov_len = (size_t)n;
+    if (apr_pool_create(&p, ac_sup.pool) != APR_SUCCESS) {
+        ac_spawn_signal_group(s->pid, SIGTERM);
+        return;
+    }
+    if (ac_slot_read(&ac_sup_shared_app(ai)->slots[si], &v)) {
+        req = ac_event_shutdown_request(p, a->launch->virtual_path, s->port, v.token, &len);
+    }
+    if (req && ac_sock_connect_loopback(s->port, apr_time_from_msec(100), &fd) == APR_SUCCESS) {
+        iov.iov_base = (void *)req;
+        iov.iov_len = len;
         if (ac_sock_writev_all(fd, &iov, 1, apr_time_from_msec(100)) == APR_SUCCESS) {
             ac_sup_app_log(ai, APLOG_DEBUG, 0, "sent the shutdown event to process %ld",
                            (long)s->pid);
             s->shutdown_fd = fd;
             s->shutdown_answer_by = ac_sup_mono() + apr_time_from_sec(1);
+            apr_pool_destroy(p);
             return;
         }
         close(fd);
     }
+    apr_pool_destroy(p);
     ac_sup_app_log(ai, APLOG_DEBUG, 0, "cannot send the shutdown event to process %ld: SIGTERM",
                    (long)s->pid);
     ac_spawn_signal_group(s->pid, SIGTERM);

@@ -121,8 +121,8 @@ static void start_missing(int ai, apr_time_t now, apr_interval_time_t *sleep)
     int si;
 
     if (!a->active || ac_sup.stopping || ac_sup.held || a->offline
-        || (a->launch->ondemand && !a->wanted)) {
-        return;
+        || (a->launch->ondemand && !a->wanted) || (a->dynamic && a->idle.unconfirmed)) {
+        return;     /* an unconfirmed app waits for a request (ac_idle.h) */
     }
     if (ac_backoff_waiting(&a->backoff, now)) {
         shorten(sleep, a->backoff.not_before - now);
@@ -167,6 +167,7 @@ static void tick_app(int ai, apr_time_t now, apr_interval_time_t *sleep)
             drive_stopping(ai, si, now, sleep);
         }
     }
+    ac_sup_check_idle(ai, live, now, sleep);
     if (!a->active && !live) {
         ac_sup_free_app(ai);    /* retired and drained: the entry may be reused */
         return;
@@ -250,6 +251,7 @@ static void handle_requests(void)
                 ac_sup_app_log((int)m.app, APLOG_DEBUG, 0, "a request asks for a process");
             }
             a->wanted = 1;
+            ac_sup_app_requested((int)m.app, ac_sup_mono());
         }
         else if (m.type == AC_REQ_BROKEN && m.slot < AC_MAX_PROCESSES) {
             ac_sup_check_broken((int)m.app, (int)m.slot, m.incarnation);
@@ -336,6 +338,7 @@ static void become_supervisor(const ac_supervisor_args_t *args)
     ac_sup.control_fd = args->control_fd;
     ac_sup.port_low = args->port_low;
     ac_sup.port_high = args->port_high;
+    ac_sup.dynamic_idle = AC_IDLE_DEFAULT;     /* until the first configuration says */
     if (!ac_ephemeral_range("/proc/sys/net/ipv4/ip_local_port_range", &ac_sup.ephemeral_low,
                             &ac_sup.ephemeral_high)) {
         ac_sup.ephemeral_low = ac_sup.ephemeral_high = 0;

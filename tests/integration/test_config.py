@@ -193,6 +193,23 @@ CONFIGTEST_CASES = [
      "AspNetCorePortRange 20000-20019\n"
      + section("VirtualHost 127.0.0.1:{port}", "ServerName app.test\n" + standin_lines()),
      "AspNetCorePortRange", "AspNetCorePortRange 20000-20019", ["VirtualHost"], r"server"),
+    ("dynamic-app-idle-timeout-seconds",
+     "AspNetCoreDynamicAppIdleTimeout 20\n" + standin_lines(),
+     "AspNetCoreDynamicAppIdleTimeout 00:00:20\n" + standin_lines(),
+     "AspNetCoreDynamicAppIdleTimeout", "AspNetCoreDynamicAppIdleTimeout 20", ["20"],
+     r"hh:mm:ss"),
+    ("dynamic-app-idle-timeout-31-days",
+     "AspNetCoreDynamicAppIdleTimeout 31.00:00:00\n" + standin_lines(),
+     "AspNetCoreDynamicAppIdleTimeout 30.00:00:00\n" + standin_lines(),
+     "AspNetCoreDynamicAppIdleTimeout", "AspNetCoreDynamicAppIdleTimeout 31.00:00:00",
+     ["31.00:00:00"], r"720:00:00|30\.00:00:00"),
+    ("dynamic-app-idle-timeout-in-virtualhost",
+     section("VirtualHost 127.0.0.1:{port}", "ServerName app.test\n"
+             "AspNetCoreDynamicAppIdleTimeout 00:01:00\n" + standin_lines()),
+     "AspNetCoreDynamicAppIdleTimeout 00:01:00\n"
+     + section("VirtualHost 127.0.0.1:{port}", "ServerName app.test\n" + standin_lines()),
+     "AspNetCoreDynamicAppIdleTimeout", "AspNetCoreDynamicAppIdleTimeout 00:01:00",
+     ["VirtualHost"], r"server"),
     ("backend-idle-timeout-0",
      "AspNetCoreBackendIdleTimeout 0\n" + standin_lines(),
      "AspNetCoreBackendIdleTimeout 1\n" + standin_lines(),
@@ -272,6 +289,7 @@ def test_configtest_accepts_good_config(apache):
     srv = apache.new("""
 AspNetCorePortRange 1024-65535
 AspNetCoreBackendIdleTimeout 3600
+AspNetCoreDynamicAppIdleTimeout 00:00:00
 %(server)s
 AspNetCoreEnvironmentVariable Dotted.Name-1 "a value with spaces"
 AspNetCoreHandlerSetting debugLevel "FILE,TRACE"

@@ -677,6 +677,39 @@ def test_removed_app_gets_shutdown_event(apache, backend):
     assert app_pid(srv, "/keep") == keep_pid
 
 
+def test_shutdown_event_reaches_an_app_at_an_unusual_path(apache):
+    """Defect 2.8: the shutdown event's request was cut at 512 bytes (the check after
+    apr_snprintf never fired) and carried the virtual path unescaped, so an app at a long
+    path or one with a space never saw the event and got SIGTERM. The path is now
+    percent-encoded and the request built whole."""
+    long_segment = "x" * 700
+    vpath = "/a b/caf\u00e9/%s" % long_segment
+    raw_vpath = "/a%%20b/caf%%C3%%A9/%s" % long_segment       # as the request line carries it
+    keep = section("Location /keep", standin(app_root="{tmp}/keep"))
+    odd = section('Location "%s"' % vpath, standin(app_root="{tmp}/odd",
+                                                    env={"STANDIN_VERBOSE": "1"}))
+    srv = apache.new(keep + odd)
+    root = srv.mkdir("odd")
+    srv.mkdir("keep")
+    srv.start()
+    pid = app_pid(srv, raw_vpath)
+    env = parse_env(get_ok(srv, raw_vpath + "/env"))
+    assert env["ASPNETCORE_APPL_PATH"] == vpath, env["ASPNETCORE_APPL_PATH"]
+    mark = srv.log_mark()
+    srv.graceful(keep)
+    wait_until(lambda: not procs.alive(pid), 15, lambda: "removed app's process %d to exit\n%s" % (
+        pid, srv.log_tail(20)))
+    # httpd writes the non-ASCII bytes of the label escaped
+    lab = re.escape(label(root, vpath.encode("utf-8").decode("ascii", "backslashreplace")))
+    wait_log(srv, r"\[%s\] process %d stopped \(exited with code 0\)" % (lab, pid), start=mark)
+    assert not log_matches(srv, r"process %d (did not accept|cannot send) the shutdown event" % pid,
+                           mark), "the app did not get the shutdown event:\n" + srv.log_tail(20)
+    # the stand-in says what stopped it: the event, at the app's (encoded) path
+    assert log_matches(srv, r"\[%s pid %d\] standin\[%d\]: .*POST %s/iisintegration HTTP/1\.1[\\]*\" 202"
+                       % (lab, pid, pid, re.escape(raw_vpath)), mark), srv.log_tail(20)
+    assert log_matches(srv, r"\[%s pid %d\] standin: stopping \(shutdown event\)" % (lab, pid), mark)
+
+
 @pytest.mark.expect_log(r"did not stop within 2 s \(shutdownTimeLimit\)")
 def test_process_ignoring_stop_is_killed_after_shutdown_time_limit(apache):
     keep = section("Location /keep", standin(app_root="{tmp}/keep"))

@@ -79,7 +79,7 @@ START_TEST(config_payload)
 {
     apr_array_header_t *payload = apr_array_make(test_pool, 64, 1), *blobs;
     apr_array_header_t *a = apr_array_make(test_pool, 4, 1), *b = apr_array_make(test_pool, 4, 1);
-    ac_config_globals_t g = { 20000, 20100, 4, 7 }, back;
+    ac_config_globals_t g = { 20000, 20100, 4, 7, 1200 }, back;
     int n;
 
     memcpy(apr_array_push(a), "x", 1);
@@ -92,6 +92,7 @@ START_TEST(config_payload)
     ck_assert_uint_eq(back.port_high, 20100);
     ck_assert_uint_eq(back.log_level, 4);
     ck_assert_uint_eq(back.module_log_level, 7);
+    ck_assert_uint_eq(back.dynamic_idle, 1200);
     ck_assert_int_eq(blobs->nelts, 2);
     ck_assert_int_eq(APR_ARRAY_IDX(blobs, 0, apr_array_header_t *)->nelts, 1);
     ck_assert_int_eq(APR_ARRAY_IDX(blobs, 1, apr_array_header_t *)->nelts, 0);

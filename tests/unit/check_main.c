@@ -34,8 +34,10 @@ int main(void)
     srunner_add_suite(sr, debuglog_suite());
     srunner_add_suite(sr, json_suite());
     srunner_add_suite(sr, backoff_suite());
+    srunner_add_suite(sr, idle_suite());
     srunner_add_suite(sr, lines_suite());
     srunner_add_suite(sr, shared_suite());
+    srunner_add_suite(sr, event_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

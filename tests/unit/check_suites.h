@@ -16,8 +16,10 @@ Suite *sockio_suite(void);
 Suite *debuglog_suite(void);
 Suite *json_suite(void);
 Suite *backoff_suite(void);
+Suite *idle_suite(void);
 Suite *lines_suite(void);
 Suite *shared_suite(void);
+Suite *event_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
