@@ -582,34 +582,6 @@ static char *prefetch_body(request_rec *r, apr_off_t length, int *client_status)
     return pf.body;
 }
 
-typedef struct {
-    request_rec *r;
-    apr_array_header_t *iov;
-    int chunked;
-} upload_t;
-
-/* A piece of the body as iovecs: as it is, or as one chunk. */
-static apr_status_t upload_piece(void *ctx, const char *data, apr_size_t len)
-{
-    upload_t *up = ctx;
-    struct iovec *v;
-    if (up->chunked) {
-        v = apr_array_push(up->iov);
-        v->iov_base = apr_psprintf(up->r->pool, "%" APR_UINT64_T_HEX_FMT "\r\n",
-                                   (apr_uint64_t)len);
-        v->iov_len = strlen(v->iov_base);
-    }
-    v = apr_array_push(up->iov);
-    v->iov_base = (void *)data;
-    v->iov_len = len;
-    if (up->chunked) {
-        v = apr_array_push(up->iov);
-        v->iov_base = "\r\n";
-        v->iov_len = 2;
-    }
-    return APR_SUCCESS;
-}
-
 /* What happened while the body went out. */
 typedef struct {
     int answered;                /* a final response head came before the body was all sent */
@@ -658,6 +630,75 @@ static apr_status_t write_round(request_rec *r, backend_t *b, response_t *resp,
     return rv;
 }
 
+#define UPLOAD_IOVS 64              /* pieces of the body written with one writev */
+
+/* The body on its way out: up to UPLOAD_IOVS pieces as they came from the
+ * input filters, and, for a chunked body, one chunk head for all of them.
+ * Nothing is allocated per piece or per round: memory stays the same
+ * whatever the number of chunks the client sends. */
+typedef struct {
+    request_rec *r;
+    backend_t *b;
+    response_t *resp;
+    upload_outcome_t *out;
+    apr_interval_time_t timeout;
+    int chunked;
+    int n;                       /* iovecs in use; iov[0] is kept for a chunk head */
+    apr_size_t len;              /* body bytes in them */
+    struct iovec iov[UPLOAD_IOVS + 3];
+    char chunk_head[24];
+} upload_t;
+
+/* Writes what is gathered (`last`: with the last chunk). */
+static apr_status_t upload_flush(upload_t *up, int last)
+{
+    struct iovec *first = up->iov + 1;
+    int n = up->n - 1;
+    apr_status_t rv;
+
+    if (up->chunked && up->len) {
+        int hl = apr_snprintf(up->chunk_head, sizeof(up->chunk_head),
+                              "%" APR_UINT64_T_HEX_FMT "\r\n", (apr_uint64_t)up->len);
+        up->iov[0].iov_base = up->chunk_head;
+        up->iov[0].iov_len = (apr_size_t)hl;
+        first = up->iov;
+        n++;
+        up->iov[up->n].iov_base = "\r\n";
+        up->iov[up->n++].iov_len = 2;
+        n++;
+    }
+    if (up->chunked && last) {
+        up->iov[up->n].iov_base = "0\r\n\r\n";
+        up->iov[up->n++].iov_len = 5;
+        n++;
+    }
+    rv = n ? write_round(up->r, up->b, up->resp, first, n, up->timeout, up->out) : APR_SUCCESS;
+    up->n = 1;
+    up->len = 0;
+    return rv;
+}
+
+/* A piece of the body from the input filters (alive until the brigade is
+ * cleaned up, which happens after the round's flush). */
+static apr_status_t upload_piece(void *ctx, const char *data, apr_size_t len)
+{
+    upload_t *up = ctx;
+
+    if (up->n > UPLOAD_IOVS) {
+        apr_status_t rv = upload_flush(up, 0);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        if (up->out->stopped) {
+            return APR_INCOMPLETE;   /* the app refused the body: stop reading it */
+        }
+    }
+    up->iov[up->n].iov_base = (void *)data;
+    up->iov[up->n++].iov_len = len;
+    up->len += len;
+    return APR_SUCCESS;
+}
+
 /* Streams the client's body to the backend. Returns APR_SUCCESS (out says
  * whether the app answered or refused meanwhile), or the client-side error
  * in *client_status (the client's fault), or a backend error (out->why; the
@@ -671,28 +712,26 @@ static apr_status_t send_body(request_rec *r, backend_t *b, response_t *resp, in
     upload_t up;
 
     up.r = r;
-    up.iov = apr_array_make(r->pool, 16, sizeof(struct iovec));
+    up.b = b;
+    up.resp = resp;
+    up.out = out;
+    up.timeout = timeout;
     up.chunked = mode == BODY_CHUNKED;
+    up.n = 1;
+    up.len = 0;
     *client_status = OK;
     memset(out, 0, sizeof(*out));
-    while (!out->eos) {
-        up.iov->nelts = 0;
+    while (!out->eos && !out->stopped) {
         rv = read_body_round(r, bb, upload_piece, &up, &out->eos, client_status);
-        if (rv == APR_SUCCESS && out->eos && up.chunked) {
-            struct iovec *v = apr_array_push(up.iov);
-            v->iov_base = "0\r\n\r\n";
-            v->iov_len = 5;
-        }
-        if (rv == APR_SUCCESS && up.iov->nelts) {
-            rv = write_round(r, b, resp, (struct iovec *)up.iov->elts, up.iov->nelts,
-                             timeout, out);
+        if (rv == APR_SUCCESS) {
+            rv = upload_flush(&up, out->eos);
         }
         apr_brigade_cleanup(bb);
-        if (rv != APR_SUCCESS || out->stopped) {
+        if (rv != APR_SUCCESS) {
             break;
         }
     }
-    return rv;
+    return rv == APR_INCOMPLETE && out->stopped ? APR_SUCCESS : rv;
 }
 
 /* ---- the response ---------------------------------------------------- */
@@ -919,47 +958,97 @@ static void signal_broken(request_rec *r, apr_bucket_brigade *bb)
     apr_brigade_cleanup(bb);
 }
 
-/* Frames freshly read bytes and adds the body bytes among them to bb
- * (`owned`: data is a bucket allocation that bb takes over). Returns the
- * body bytes added, or -1 with *why when the body is malformed. */
-static apr_off_t add_body_bytes(request_rec *r, apr_bucket_brigade *bb, body_state_t *bs,
-                                char *data, apr_size_t len, int owned, int *done,
-                                const char **why)
-{
-    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
-    apr_size_t body_len;
+/* The buffer the body is read into. Body bytes collect in it (decoded in
+ * place) until it is nearly full or handed on; then it becomes one heap
+ * bucket. So every bucket held carries nearly a buffer's worth of bytes
+ * however small the app's writes are, and the memory held stays in
+ * proportion to the bytes held (a bucket per read would pin 64 KiB per
+ * byte for an app that writes a byte at a time). */
+typedef struct {
+    char *buf;                   /* NULL: none yet */
+    apr_size_t fill;             /* body bytes in buf */
+    apr_bucket_alloc_t *ba;
+} collect_t;
 
-    *why = frame_body(bs, data, len, &body_len, done);
-    if (*why) {
-        if (owned) {
-            apr_bucket_free(data);
-        }
-        return -1;
+#define COLLECT_MIN_ROOM 4096    /* less room left than this: the buffer is closed */
+
+/* Room in the buffer (one is made when there is none), at *at. */
+static apr_size_t collect_room(collect_t *col, char **at)
+{
+    if (!col->buf) {
+        col->buf = apr_bucket_alloc(BODY_READ_SIZE, col->ba);
+        col->fill = 0;
     }
-    if (body_len) {
-        APR_BRIGADE_INSERT_TAIL(bb, owned ? apr_bucket_heap_create(data, body_len,
-                                                                   apr_bucket_free, ba)
-                                          : apr_bucket_transient_create(data, body_len, ba));
-    }
-    else if (owned) {
-        apr_bucket_free(data);
-    }
-    return (apr_off_t)body_len;
+    *at = col->buf + col->fill;
+    return BODY_READ_SIZE - col->fill;
 }
 
-/* Hands bb to the output filters, with a flush bucket if asked. Returns 0
- * when the client went away. */
-static int hand_on(request_rec *r, apr_bucket_brigade *bb, int flush)
+/* The buffer's bytes become a bucket at the end of bb. */
+static void collect_close(collect_t *col, apr_bucket_brigade *bb)
+{
+    if (!col->buf) {
+        return;
+    }
+    if (col->fill) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_heap_create(col->buf, col->fill,
+                                                           apr_bucket_free, col->ba));
+    }
+    else {
+        apr_bucket_free(col->buf);
+    }
+    col->buf = NULL;
+    col->fill = 0;
+}
+
+/* Hands what is collected to the output filters, with a flush bucket if
+ * asked. Returns 0 when the client went away. */
+static int hand_on(request_rec *r, apr_bucket_brigade *bb, collect_t *col, int flush)
 {
     conn_rec *c = r->connection;
     apr_status_t rv;
 
+    collect_close(col, bb);
     if (flush) {
         APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
     }
     rv = ap_pass_brigade(r->output_filters, bb);
     apr_brigade_cleanup(bb);
     return rv == APR_SUCCESS && !c->aborted;
+}
+
+/* Reads the next bytes of the body into the collecting buffer: at once when
+ * they are there; else, after a moment's wait for them, hands on what is
+ * held (flushed) and waits up to `timeout`. *n bytes read at *at. */
+static apr_status_t read_more(request_rec *r, backend_t *b, apr_bucket_brigade *bb,
+                              collect_t *col, const body_state_t *bs, int *drained,
+                              int *unflushed, apr_off_t *held, char **at, apr_size_t *n,
+                              apr_interval_time_t timeout)
+{
+    apr_size_t room = collect_room(col, at);
+    apr_status_t rv = *drained ? APR_EAGAIN : ac_sock_read(b->fd, *at, room, n, 0);
+
+    if (rv == APR_EAGAIN) {
+        /* the app paused: wait a moment for more, then send what is held */
+        rv = !*unflushed ? APR_TIMEUP
+           : ac_sock_wait_readable(b->fd, bs->framing == FRAME_LENGTH ? COALESCE_LENGTH_WAIT
+                                                                      : COALESCE_STREAM_WAIT);
+        if (rv == APR_TIMEUP) {
+            if (*unflushed && !hand_on(r, bb, col, 1)) {
+                return APR_ECONNABORTED;
+            }
+            *unflushed = 0;
+            *held = 0;
+            rv = ac_sock_wait_readable(b->fd, timeout);
+        }
+        if (rv == APR_SUCCESS) {
+            room = collect_room(col, at);
+            rv = ac_sock_read(b->fd, *at, room, n, timeout);
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        *drained = *n < room;    /* a shorter read took all there was (TCP) */
+    }
+    return rv;
 }
 
 /* Streams the body to the client. Returns OK (also when the client went
@@ -981,72 +1070,63 @@ static int stream_body(request_rec *r, backend_t *b, response_t *resp, body_stat
 {
     conn_rec *c = r->connection;
     apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    collect_t col = { NULL, 0, c->bucket_alloc };
     const char *why = NULL;
     int done = bs->framing == FRAME_NONE;
     int unflushed = 1;           /* the head, at first: not sent yet */
     int drained = resp->drained; /* so the next read would find nothing */
-    apr_off_t held = 0, added;
+    apr_off_t held = 0;
+    apr_size_t body_len;
     apr_status_t rv;
 
     /* body bytes that came with the head (resp->buf lives as long as r) */
     if (!done && resp->len > resp->head_len) {
-        added = add_body_bytes(r, bb, bs, resp->buf + resp->head_len,
-                               resp->len - resp->head_len, 0, &done, &why);
-        if (added < 0) {
+        why = frame_body(bs, resp->buf + resp->head_len, resp->len - resp->head_len,
+                         &body_len, &done);
+        if (why) {
             goto broken;
         }
-        held += added;
+        if (body_len) {
+            APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(resp->buf + resp->head_len,
+                                                                    body_len, c->bucket_alloc));
+        }
+        held += (apr_off_t)body_len;
     }
     else if (done && resp->len > resp->head_len) {
         bs->keepalive = 0;   /* bytes after a body-less response */
     }
     while (!done) {
-        char *data;
+        char *at;
         apr_size_t n = 0;
 
         if (held >= BODY_PASS_AT) {
-            if (!hand_on(r, bb, 0)) {
+            if (!hand_on(r, bb, &col, 0)) {
                 goto client_gone;
             }
             held = 0;
         }
-        data = apr_bucket_alloc(BODY_READ_SIZE, c->bucket_alloc);
-        rv = drained ? APR_EAGAIN : ac_sock_read(b->fd, data, BODY_READ_SIZE, &n, 0);
-        if (rv == APR_EAGAIN) {
-            /* the app paused: wait a moment for more, then send what is held */
-            rv = !unflushed ? APR_TIMEUP
-               : ac_sock_wait_readable(b->fd, bs->framing == FRAME_LENGTH ? COALESCE_LENGTH_WAIT
-                                                                          : COALESCE_STREAM_WAIT);
-            if (rv == APR_TIMEUP) {
-                if (unflushed && !hand_on(r, bb, 1)) {
-                    apr_bucket_free(data);
-                    goto client_gone;
-                }
-                unflushed = 0;
-                held = 0;
-                rv = ac_sock_wait_readable(b->fd, timeout);
-            }
-            if (rv == APR_SUCCESS) {
-                rv = ac_sock_read(b->fd, data, BODY_READ_SIZE, &n, timeout);
-            }
+        rv = read_more(r, b, bb, &col, bs, &drained, &unflushed, &held, &at, &n, timeout);
+        if (rv == APR_ECONNABORTED) {
+            goto client_gone;
         }
         if (rv == APR_EOF && bs->framing == FRAME_CLOSE) {
-            apr_bucket_free(data);
             break;
         }
         if (rv != APR_SUCCESS) {
-            apr_bucket_free(data);
             why = rv == APR_TIMEUP ? "timed out reading the response body (requestTimeout)"
                 : rv == APR_EOF ? "the app closed the connection before the body was complete"
                 : "error reading the response body";
             goto broken;
         }
-        drained = n < BODY_READ_SIZE;
-        added = add_body_bytes(r, bb, bs, data, n, 1, &done, &why);
-        if (added < 0) {
+        why = frame_body(bs, at, n, &body_len, &done);     /* in place, at the buffer's end */
+        if (why) {
             goto broken;
         }
-        held += added;
+        col.fill += body_len;
+        held += (apr_off_t)body_len;
+        if (BODY_READ_SIZE - col.fill < COLLECT_MIN_ROOM) {
+            collect_close(&col, bb);
+        }
         unflushed = 1;
     }
     /* reused only when the whole request went out and the whole response
@@ -1055,19 +1135,22 @@ static int stream_body(request_rec *r, backend_t *b, response_t *resp, body_stat
     if (!b->reusable) {
         backend_discard(b);
     }
+    collect_close(&col, bb);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
-    hand_on(r, bb, 0);
+    hand_on(r, bb, &col, 0);
     return OK;
 
 broken:
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "the app's response broke off: %s", why);
     backend_discard(b);
+    collect_close(&col, bb);
     signal_broken(r, bb);
     return OK;
 
 client_gone:
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "client went away during the response");
     backend_discard(b);
+    collect_close(&col, bb);
     apr_brigade_cleanup(bb);
     return OK;
 }
