@@ -34,6 +34,7 @@ APLOG_USE_MODULE(aspnetcore);
 #define HEAD_MAX 65536                      /* a longer response head is refused (502) */
 #define RESPONSE_BUF_SIZE (65536 + 8192)    /* the first read: a 64 KiB body and its head */
 #define MAX_RESPONSE_FIELDS 200
+#define MAX_INTERIM_RESPONSES 100           /* more 1xx before the final answer: 502 */
 #define BODY_READ_SIZE 65536
 #define BODY_PASS_AT (2 * BODY_READ_SIZE)   /* body bytes held before handing them on */
 #define COALESCE_LENGTH_WAIT 5000           /* µs: waited for the rest of a Content-Length body */
@@ -253,6 +254,7 @@ typedef struct {
     apr_size_t head_len;         /* length of the final head, once complete */
     int got_bytes;               /* any byte of a response arrived */
     int drained;                 /* the last read took all there was */
+    int interim;                 /* interim (1xx) responses consumed */
     ac_response_head_t head;
 } response_t;
 
@@ -738,12 +740,17 @@ static apr_status_t send_body(request_rec *r, backend_t *b, response_t *resp, in
 
 /* Reads until a final (or 101) response head is complete: APR_SUCCESS.
  * With `until_continue`, a 100 Continue ends the wait too: APR_INCOMPLETE.
- * Bytes after a head stay in the buffer for the next call. */
+ * Bytes after a head stay in the buffer for the next call. `timeout` bounds
+ * the whole call, however the app spreads its bytes and interim responses
+ * over it; at most MAX_INTERIM_RESPONSES interim ones are taken (an app
+ * that sends 1xx for ever would hold the worker for ever). */
 static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
                               apr_interval_time_t timeout, int until_continue,
                               const char **why)
 {
     apr_size_t scanned = 0;
+    apr_time_t deadline = timeout > 0 ? apr_time_now() + timeout : 0;
+    apr_interval_time_t wait = timeout;
 
     if (!resp->buf) {
         /* One buffer for the head and the body bytes that come with it: a
@@ -777,6 +784,10 @@ static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
                 return APR_SUCCESS;
             }
             /* an interim response (100 Continue, 103 Early Hints): consumed here */
+            if (++resp->interim > MAX_INTERIM_RESPONSES) {
+                *why = "more than 100 interim (1xx) responses";
+                return APR_EGENERAL;
+            }
             memmove(resp->buf, resp->buf + head_len, resp->len - head_len);
             resp->len -= head_len;
             scanned = 0;
@@ -788,8 +799,9 @@ static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
         /* The request went out just now: the answer is not there yet. The
          * wait is inside recv() itself, one system call rather than a poll()
          * and a recv(). */
-        rv = ac_sock_read_within(b->fd, resp->buf + resp->len, resp->size - resp->len, &n,
-                                 timeout, &b->recv_timeout);
+        rv = deadline && wait < 0 ? APR_TIMEUP
+           : ac_sock_read_within(b->fd, resp->buf + resp->len, resp->size - resp->len, &n,
+                                 wait, &b->recv_timeout);
         if (rv == APR_TIMEUP) {
             *why = "timed out waiting for the response (requestTimeout)";
             return rv;
@@ -803,6 +815,12 @@ static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
         /* a read shorter than asked for took what there was (TCP) */
         resp->drained = n < resp->size - resp->len;
         resp->len += n;
+        if (deadline) {
+            /* the next wait gets what is left (the first one, the usual
+             * only one, gets the whole timeout: the socket keeps it set) */
+            wait = deadline - apr_time_now();
+            wait = wait > 0 ? wait : -1;
+        }
     }
 }
 

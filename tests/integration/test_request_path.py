@@ -224,3 +224,32 @@ def test_many_websocket_messages_bounded_memory(apache, standin_backend, mpm):
     grew = kib(pid, "VmHWM") - hwm0
     print("100,000 WebSocket messages: child %d peak RSS %d -> %d kB" % (pid, hwm0, hwm0 + grew))
     assert grew < 1024, "the child's peak RSS grew by %d kB relaying 100,000 messages" % grew
+
+
+# --- interim (1xx) answers: bounded in count and time ---------------------------------------
+
+def test_interim_responses_within_bounds_pass(apache, standin_backend, mpm):
+    """Up to 100 interim answers (102, 103) before the final one: the final one arrives."""
+    srv = start_app(apache, standin_backend, mpm)
+    for code in (102, 103):
+        r = srv.get("/fwd/interim?n=100&code=%d" % code, timeout=30)
+        assert r.status == 200 and r.body == b"after 100 interim\n", (code, r.status, r.body[:200])
+
+
+def test_endless_interim_responses_are_502(apache, standin_backend, mpm):
+    """An app that sends interim answers for ever: a 502 after the 101st at once, and, when
+    they come slowly (one every 300 ms, so no single wait reaches requestTimeout), once
+    requestTimeout (2 s) has passed since the request went out; the worker is freed."""
+    apache.expect_log(r"\(502\.3\)")
+    srv = start_app(apache, standin_backend, mpm,
+                    extra="<Location /fwd/interim>\n    AspNetCoreRequestTimeout 00:00:02\n</Location>")
+    t0 = time.monotonic()
+    r = srv.get("/fwd/interim?n=101", timeout=30)
+    assert r.status == 502 and time.monotonic() - t0 < 2, (r.status, time.monotonic() - t0)
+    srv.wait_for_log(r"more than 100 interim \(1xx\) responses")
+    t0 = time.monotonic()
+    r = srv.get("/fwd/interim?n=-1&interval_ms=300", timeout=30)
+    took = time.monotonic() - t0
+    assert r.status == 502 and 1.9 <= took < 6, (r.status, took)
+    srv.wait_for_log(r"timed out waiting for the response")
+    expect_status(srv.get("/echo/after"), 200, "after", srv)
