@@ -4,8 +4,10 @@
 #include "ac_connpool.h"
 #include "ac_errpage.h"
 #include "ac_http1.h"
+#include "ac_receive.h"
 #include "ac_registry.h"
 #include "ac_resolve.h"
+#include "ac_send.h"
 #include "ac_shared.h"
 #include "ac_sockio.h"
 #include "ac_tunnel.h"
@@ -31,15 +33,6 @@
 APLOG_USE_MODULE(aspnetcore);
 
 #define CONNECT_TIMEOUT apr_time_from_sec(3)
-#define HEAD_MAX 65536                      /* a longer response head is refused (502) */
-#define RESPONSE_BUF_SIZE (65536 + 8192)    /* the first read: a 64 KiB body and its head */
-#define MAX_RESPONSE_FIELDS 200
-#define BODY_READ_SIZE 65536
-#define BODY_PASS_AT (2 * BODY_READ_SIZE)   /* body bytes held before handing them on */
-#define COALESCE_LENGTH_WAIT 5000           /* µs: waited for the rest of a Content-Length body */
-#define COALESCE_STREAM_WAIT 1000           /* µs: ... and for the next part of another body */
-#define UPLOAD_READ_SIZE 65536
-#define BODY_PREFETCH_MAX 65536             /* bodies up to this are read whole first */
 #define CONTINUE_WAIT apr_time_from_sec(1)  /* for the app's 100 Continue */
 #define SWEEP_MAX apr_time_from_sec(5)      /* idle connections are looked at this often */
 
@@ -73,7 +66,7 @@ apr_status_t ac_proxy_child_init(apr_pool_t *pchild, server_rec *s)
 
 /* ---- choosing a process --------------------------------------------- */
 
-typedef struct {
+typedef struct ac_chosen {
     ac_slot_t *slot;
     unsigned app_index, slot_index;
     ac_slot_view_t view;
@@ -109,8 +102,18 @@ static int pick_ready(ac_app_t *app, uint32_t nslots, chosen_t *out)
     return found;
 }
 
-#define APP_GONE (-2)
-#define APP_OFFLINE (-3)
+/* What looking for a process came to. */
+typedef enum {
+    PICK_READY,                  /* a ready process is chosen */
+    PICK_GONE,                   /* the app is no longer the current one (replaced) */
+    PICK_OFFLINE,                /* app_offline.htm is up */
+    PICK_NO_ENTRY,               /* the app has no entry in the shared table */
+    PICK_START_FAILED,           /* its processes fail to start (502.5) */
+    PICK_START_TIMEOUT,          /* none was ready within the startup time limit (502.5) */
+    PICK_SUPERVISOR_DOWN,        /* the supervisor is being restarted (503) */
+    PICK_QUEUE_FULL              /* too many requests wait already (503) */
+} pick_t;
+
 #define MAX_HOPS 4                         /* successor links followed at most */
 #define WAIT_SLICE apr_time_from_sec(1)    /* waiting: look at the supervisor this often */
 
@@ -156,10 +159,10 @@ static apr_status_t leave_queue(void *data)
 /* Finds a ready process, asking the supervisor to start one and waiting for
  * it when there is none. While a new version of the app starts, the one it
  * replaces serves; a request that holds a replaced version follows it to its
- * successor. Returns OK, APP_GONE when the app is no longer current, or the
- * HTTP status to answer with. */
-static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t index,
-                          chosen_t *out)
+ * successor. PICK_READY, or why there is none (out->app_index: the app that
+ * failed, for its error page). */
+static pick_t choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t index,
+                             chosen_t *out)
 {
     ac_shared_t *sh = ac_registry_shared();
     apr_time_t deadline = apr_time_now() + decl->startup_wait;
@@ -167,7 +170,7 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
     ac_app_t *app;
 
     if (!sh || index >= AC_MAX_APPS) {
-        return unavailable(r, decl->label, "is not running (no table entry)");
+        return PICK_NO_ENTRY;
     }
     app = &sh->apps[index];
     for (;;) {
@@ -186,14 +189,14 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
                 asked = 0;
                 continue;
             }
-            return APP_GONE;
+            return PICK_GONE;
         }
         out->app_index = index;
         if (v.offline) {
-            return APP_OFFLINE;
+            return PICK_OFFLINE;
         }
         if (pick_ready(app, v.nslots, out)) {
-            return OK;
+            return PICK_READY;
         }
         if (v.predecessor >= 0) {
             ac_app_t *prev = &sh->apps[v.predecessor];
@@ -201,14 +204,14 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
             ac_app_read(prev, &pv);
             if (pv.state == AC_APP_ACTIVE && pick_ready(prev, pv.nslots, out)) {
                 out->app_index = (apr_uint32_t)v.predecessor;
-                return OK;
+                return PICK_READY;
             }
         }
         if (v.failed) {
-            return ac_errpage_startup_failed(r, decl, app, 0);
+            return PICK_START_FAILED;
         }
         if (!supervisor_alive(sh)) {
-            return unavailable(r, decl->label, "the supervisor is being restarted");
+            return PICK_SUPERVISOR_DOWN;
         }
         if (!queued) {
             uint32_t n = __atomic_add_fetch(&app->waiters, 1, __ATOMIC_RELAXED);
@@ -216,9 +219,7 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
                                       apr_pool_cleanup_null);
             queued = 1;
             if (n > (uint32_t)decl->max_queued) {
-                return unavailable(r, decl->label, apr_psprintf(r->pool,
-                                   "more than %d requests wait for a process "
-                                   "(AspNetCoreMaxQueuedRequests)", decl->max_queued));
+                return PICK_QUEUE_FULL;
             }
         }
         if (!asked) {
@@ -232,7 +233,7 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
         }
         now = apr_time_now();
         if (now >= deadline) {
-            return ac_errpage_startup_failed(r, decl, app, 1);
+            return PICK_START_TIMEOUT;
         }
         ac_word_wait(&app->wake, seen, deadline - now < WAIT_SLICE ? deadline - now : WAIT_SLICE);
     }
@@ -240,31 +241,10 @@ static int choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t inde
 
 /* ---- the backend connection ----------------------------------------- */
 
-typedef struct {
-    int fd;
-    int reused;
-    int request_sent;            /* the whole request went out before any final answer */
-    int reusable;                /* ... and then a complete response came in */
-    apr_interval_time_t recv_timeout;   /* set on fd (SO_RCVTIMEO); 0: none */
-    chosen_t *proc;
-} backend_t;
-
-typedef struct {
-    char *buf;
-    apr_size_t size, len;        /* bytes in buf */
-    apr_size_t head_len;         /* length of the final head, once complete */
-    int got_bytes;               /* any byte of a response arrived */
-    int drained;                 /* the last read took all there was */
-    ac_response_head_t head;
-} response_t;
-
-static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
-                              apr_interval_time_t timeout, int until_continue,
-                              const char **why);
 
 static apr_status_t backend_cleanup(void *data)
 {
-    backend_t *b = data;
+    ac_backend_t *b = data;
     if (b->fd >= 0) {
         if (b->reusable) {
             ac_connpool_put(connpool, b->proc->app_index, b->proc->slot_index,
@@ -283,7 +263,7 @@ static apr_status_t backend_cleanup(void *data)
  * request fails before any answer and is sent again on a new connection
  * (ac_proxy_handle), which is cheaper than a check on every request. A body
  * cannot be sent twice, so then the connection is checked first. */
-static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse, int has_body)
+static apr_status_t backend_open(request_rec *r, ac_backend_t *b, int allow_reuse, int has_body)
 {
     apr_status_t rv;
 
@@ -299,7 +279,7 @@ static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse, 
     }
     rv = ac_sock_connect_loopback(b->proc->view.port, CONNECT_TIMEOUT, &b->fd);
     if (rv == APR_SUCCESS) {
-        /* the wait for the answer happens inside recv() (read_head) */
+        /* the wait for the answer happens inside recv() (ac_read_head) */
         rv = ac_sock_set_blocking(b->fd);
         if (rv != APR_SUCCESS) {
             close(b->fd);
@@ -323,756 +303,6 @@ static apr_status_t backend_open(request_rec *r, backend_t *b, int allow_reuse, 
     return rv;
 }
 
-static void backend_discard(backend_t *b)
-{
-    b->reusable = 0;
-    if (b->fd >= 0) {
-        close(b->fd);
-        b->fd = -1;
-    }
-}
-
-/* ---- the request head ------------------------------------------------ */
-
-typedef struct {
-    apr_array_header_t *iov;
-    apr_pool_t *p;
-} head_t;
-
-static void add(head_t *h, const char *s, apr_size_t n)
-{
-    struct iovec *v = apr_array_push(h->iov);
-    v->iov_base = (void *)s;
-    v->iov_len = n;
-}
-
-#define ADD_LIT(h, s) add((h), (s), sizeof(s) - 1)
-
-static void add_str(head_t *h, const char *s)
-{
-    add(h, s, strlen(s));
-}
-
-static void add_field(head_t *h, const char *name, const char *value)
-{
-    add_str(h, name);
-    ADD_LIT(h, ": ");
-    add_str(h, value);
-    ADD_LIT(h, "\r\n");
-}
-
-typedef struct {
-    head_t *h;
-    const char *connection;      /* the client's Connection field */
-    const char *xff, *xfp;       /* client-sent X-Forwarded-For/-Proto */
-    int has_host;
-    int websocket;               /* an upgrade to WebSocket is asked for */
-} copy_ctx_t;
-
-static int copy_request_field(void *data, const char *name, const char *value)
-{
-    copy_ctx_t *ctx = data;
-
-    /* Expect is answered hop by hop: we ask the app ourselves (build_head) */
-    if (ac_http1_is_hop_by_hop(name) || !strcasecmp(name, "Content-Length")
-        || !strcasecmp(name, "Expect") || !strncasecmp(name, "MS-ASPNETCORE", 13)) {
-        return 1;
-    }
-    if (ctx->connection && ac_http1_has_token(ctx->connection, name)) {
-        return 1;
-    }
-    if (ctx->websocket && !strcasecmp(name, "Sec-WebSocket-Extensions")) {
-        return 1;   /* compression and other extensions cannot cross the tunnel (ANCM) */
-    }
-    if (!strcasecmp(name, "X-Forwarded-For")) {
-        ctx->xff = ctx->xff ? apr_pstrcat(ctx->h->p, ctx->xff, ", ", value, NULL) : value;
-        return 1;
-    }
-    if (!strcasecmp(name, "X-Forwarded-Proto")) {
-        ctx->xfp = ctx->xfp ? apr_pstrcat(ctx->h->p, ctx->xfp, ", ", value, NULL) : value;
-        return 1;
-    }
-    if (!strcasecmp(name, "Host")) {
-        ctx->has_host = 1;
-    }
-    add_field(ctx->h, name, value);
-    return 1;
-}
-
-/* The request target exactly as the client sent it (origin form). */
-static const char *raw_target(request_rec *r)
-{
-    const char *t = r->unparsed_uri;
-    if (t && t[0] == '/') {
-        return t;
-    }
-    /* absolute form (GET http://host/path): keep the raw path and query */
-    if (r->parsed_uri.path) {
-        return r->parsed_uri.query
-            ? apr_pstrcat(r->pool, r->parsed_uri.path, "?", r->parsed_uri.query, NULL)
-            : r->parsed_uri.path;
-    }
-    return "/";
-}
-
-static const char *client_address(request_rec *r)
-{
-    conn_rec *c = r->connection;
-    apr_port_t port = c->client_addr ? c->client_addr->port : 0;
-    if (strchr(c->client_ip, ':')) {
-        return apr_psprintf(r->pool, "[%s]:%u", c->client_ip, (unsigned)port);
-    }
-    return apr_psprintf(r->pool, "%s:%u", c->client_ip, (unsigned)port);
-}
-
-/* Does the client ask to switch this connection to WebSocket? */
-static int wants_websocket(request_rec *r)
-{
-    const char *upgrade = apr_table_get(r->headers_in, "Upgrade");
-    const char *connection = apr_table_get(r->headers_in, "Connection");
-    return upgrade && connection && r->proto_num >= HTTP_VERSION(1, 1)
-           && r->method_number == M_GET && ac_http1_has_token(upgrade, "websocket")
-           && ac_http1_has_token(connection, "upgrade");
-}
-
-static head_t *build_head(request_rec *r, const chosen_t *proc, int body_mode,
-                          apr_off_t body_length, int websocket)
-{
-    head_t *h = apr_palloc(r->pool, sizeof(*h));
-    copy_ctx_t ctx;
-    const char *fwd_for = client_address(r);
-    const char *scheme = ap_http_scheme(r);
-
-    h->p = r->pool;
-    h->iov = apr_array_make(r->pool, 64, sizeof(struct iovec));
-    add_str(h, r->method);
-    ADD_LIT(h, " ");
-    add_str(h, raw_target(r));
-    ADD_LIT(h, " HTTP/1.1\r\n");
-
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.h = h;
-    ctx.connection = apr_table_get(r->headers_in, "Connection");
-    ctx.websocket = websocket;
-    apr_table_do(copy_request_field, &ctx, r->headers_in, NULL);
-    if (websocket) {
-        ADD_LIT(h, "Upgrade: websocket\r\nConnection: Upgrade\r\n");
-    }
-    if (!ctx.has_host) {
-        add_field(h, "Host", r->hostname ? r->hostname : r->server->server_hostname);
-    }
-    if (body_mode == 1) {
-        add_field(h, "Content-Length", apr_off_t_toa(r->pool, body_length));
-    }
-    else if (body_mode == 2) {
-        ADD_LIT(h, "Transfer-Encoding: chunked\r\n");
-    }
-    if (body_mode && r->expecting_100) {
-        /* the client waits for a go-ahead: let the app give it (or refuse) */
-        ADD_LIT(h, "Expect: 100-continue\r\n");
-    }
-    add_field(h, "MS-ASPNETCORE-TOKEN", apr_pstrdup(r->pool, proc->view.token));
-    add_field(h, "X-Forwarded-For",
-              ctx.xff ? apr_pstrcat(r->pool, ctx.xff, ", ", fwd_for, NULL) : fwd_for);
-    add_field(h, "X-Forwarded-Proto",
-              ctx.xfp ? apr_pstrcat(r->pool, ctx.xfp, ", ", scheme, NULL) : scheme);
-    ADD_LIT(h, "\r\n");
-    return h;
-}
-
-/* ---- the request body ------------------------------------------------ */
-
-enum { BODY_NONE = 0, BODY_LENGTH = 1, BODY_CHUNKED = 2 };
-
-static int request_body_mode(request_rec *r, apr_off_t *length)
-{
-    const char *te = apr_table_get(r->headers_in, "Transfer-Encoding");
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-
-    *length = 0;
-    if (te) {
-        return BODY_CHUNKED;   /* HTTP_IN accepted it: it is chunked */
-    }
-    if (cl && apr_strtoff(length, cl, NULL, 10) == APR_SUCCESS && *length > 0) {
-        return BODY_LENGTH;
-    }
-    return BODY_NONE;
-}
-
-/* One round of the client's body: what Apache's input filters give for one
- * read, each piece of data handed to `take`, *eos set at the end. A failure
- * is the client's (*client_status), or take's. */
-typedef apr_status_t (*body_piece_fn)(void *ctx, const char *data, apr_size_t len);
-
-static apr_status_t read_body_round(request_rec *r, apr_bucket_brigade *bb, body_piece_fn take,
-                                    void *ctx, int *eos, int *client_status)
-{
-    apr_bucket *e;
-    apr_status_t rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ,
-                                     UPLOAD_READ_SIZE);
-    if (rv != APR_SUCCESS) {
-        *client_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
-        return rv;
-    }
-    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
-        const char *data;
-        apr_size_t len;
-        if (APR_BUCKET_IS_EOS(e)) {
-            *eos = 1;
-            break;
-        }
-        if (APR_BUCKET_IS_METADATA(e)) {
-            continue;
-        }
-        rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
-        if (rv != APR_SUCCESS) {
-            *client_status = HTTP_BAD_REQUEST;
-            return rv;
-        }
-        if (len && (rv = take(ctx, data, len)) != APR_SUCCESS) {
-            return rv;
-        }
-    }
-    return APR_SUCCESS;
-}
-
-typedef struct {
-    char *body;
-    apr_size_t length, got;
-} prefetch_t;
-
-static apr_status_t prefetch_piece(void *ctx, const char *data, apr_size_t len)
-{
-    prefetch_t *pf = ctx;
-    if (len > pf->length - pf->got) {
-        return APR_EGENERAL;         /* HTTP_IN never gives more than Content-Length */
-    }
-    memcpy(pf->body + pf->got, data, len);
-    pf->got += len;
-    return APR_SUCCESS;
-}
-
-/* A small body (Content-Length up to BODY_PREFETCH_MAX) is read whole from
- * the client before the request goes out: it then leaves with the head in one
- * write, the app never sees a request whose body the client failed to send,
- * and it can be sent again when a pooled connection turns out dead. Returns
- * the body, or NULL with *client_status set (the client's fault). */
-static char *prefetch_body(request_rec *r, apr_off_t length, int *client_status)
-{
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    prefetch_t pf;
-    int eos = 0;
-
-    pf.length = (apr_size_t)length;
-    pf.got = 0;
-    pf.body = apr_palloc(r->pool, pf.length);
-    *client_status = OK;
-    while (!eos) {
-        apr_status_t rv = read_body_round(r, bb, prefetch_piece, &pf, &eos, client_status);
-        apr_brigade_cleanup(bb);
-        if (rv != APR_SUCCESS) {
-            if (*client_status == OK) {
-                *client_status = HTTP_BAD_REQUEST;
-            }
-            return NULL;
-        }
-    }
-    if (pf.got != pf.length) {
-        *client_status = HTTP_BAD_REQUEST;
-        return NULL;
-    }
-    return pf.body;
-}
-
-typedef struct {
-    request_rec *r;
-    apr_array_header_t *iov;
-    int chunked;
-} upload_t;
-
-/* A piece of the body as iovecs: as it is, or as one chunk. */
-static apr_status_t upload_piece(void *ctx, const char *data, apr_size_t len)
-{
-    upload_t *up = ctx;
-    struct iovec *v;
-    if (up->chunked) {
-        v = apr_array_push(up->iov);
-        v->iov_base = apr_psprintf(up->r->pool, "%" APR_UINT64_T_HEX_FMT "\r\n",
-                                   (apr_uint64_t)len);
-        v->iov_len = strlen(v->iov_base);
-    }
-    v = apr_array_push(up->iov);
-    v->iov_base = (void *)data;
-    v->iov_len = len;
-    if (up->chunked) {
-        v = apr_array_push(up->iov);
-        v->iov_base = "\r\n";
-        v->iov_len = 2;
-    }
-    return APR_SUCCESS;
-}
-
-/* What happened while the body went out. */
-typedef struct {
-    int answered;                /* a final response head came before the body was all sent */
-    int stopped;                 /* ... one that refuses it: the rest was not sent */
-    int eos;                     /* the client's body was read to its end */
-    const char *why;             /* what failed */
-} upload_outcome_t;
-
-/* Writes one round of the body, watching for the app's answer: an interim
- * one is consumed, a final 2xx lets the sending go on (the app may read the
- * body while it answers), any other final answer stops it (an app that
- * refuses a body early need not read it: sending on would only wait for
- * requestTimeout). Either way the connection is not reused afterwards. */
-static apr_status_t write_round(request_rec *r, backend_t *b, response_t *resp,
-                                struct iovec *iov, int n, apr_interval_time_t timeout,
-                                upload_outcome_t *out)
-{
-    apr_status_t rv = APR_SUCCESS;
-
-    while (n > 0) {
-        rv = out->answered ? ac_sock_writev_all(b->fd, iov, n, timeout)
-                           : ac_sock_writev_watching(b->fd, &iov, &n, timeout);
-        if (rv != APR_INCOMPLETE) {
-            break;
-        }
-        /* the app spoke (or closed) before the request was all sent */
-        do {
-            rv = read_head(r, b, resp, 0, 1, &out->why);
-        } while (rv == APR_INCOMPLETE);     /* a late 100 Continue: nothing to do */
-        if (rv == APR_TIMEUP) {
-            continue;                        /* a part of a head, or 103: send on */
-        }
-        if (rv != APR_SUCCESS) {
-            return rv;                       /* closed, reset, malformed: out->why */
-        }
-        out->answered = 1;
-        if (resp->head.status >= 300 || resp->head.status == 101) {
-            out->stopped = 1;
-            return APR_SUCCESS;
-        }
-    }
-    if (rv != APR_SUCCESS) {
-        out->why = rv == APR_TIMEUP ? "timed out writing the request body (requestTimeout)"
-                                    : "error writing the request body";
-    }
-    return rv;
-}
-
-/* Streams the client's body to the backend. Returns APR_SUCCESS (out says
- * whether the app answered or refused meanwhile), or the client-side error
- * in *client_status (the client's fault), or a backend error (out->why; the
- * response may still tell why: an early 413, say). */
-static apr_status_t send_body(request_rec *r, backend_t *b, response_t *resp, int mode,
-                              apr_interval_time_t timeout, int *client_status,
-                              upload_outcome_t *out)
-{
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_status_t rv = APR_SUCCESS;
-    upload_t up;
-
-    up.r = r;
-    up.iov = apr_array_make(r->pool, 16, sizeof(struct iovec));
-    up.chunked = mode == BODY_CHUNKED;
-    *client_status = OK;
-    memset(out, 0, sizeof(*out));
-    while (!out->eos) {
-        up.iov->nelts = 0;
-        rv = read_body_round(r, bb, upload_piece, &up, &out->eos, client_status);
-        if (rv == APR_SUCCESS && out->eos && up.chunked) {
-            struct iovec *v = apr_array_push(up.iov);
-            v->iov_base = "0\r\n\r\n";
-            v->iov_len = 5;
-        }
-        if (rv == APR_SUCCESS && up.iov->nelts) {
-            rv = write_round(r, b, resp, (struct iovec *)up.iov->elts, up.iov->nelts,
-                             timeout, out);
-        }
-        apr_brigade_cleanup(bb);
-        if (rv != APR_SUCCESS || out->stopped) {
-            break;
-        }
-    }
-    return rv;
-}
-
-/* ---- the response ---------------------------------------------------- */
-
-/* Reads until a final (or 101) response head is complete: APR_SUCCESS.
- * With `until_continue`, a 100 Continue ends the wait too: APR_INCOMPLETE.
- * Bytes after a head stay in the buffer for the next call. */
-static apr_status_t read_head(request_rec *r, backend_t *b, response_t *resp,
-                              apr_interval_time_t timeout, int until_continue,
-                              const char **why)
-{
-    apr_size_t scanned = 0;
-
-    if (!resp->buf) {
-        /* One buffer for the head and the body bytes that come with it: a
-         * response with a body of up to 64 KiB is read with one system call.
-         * From r->pool: the block goes back to the connection's allocator,
-         * which keeps it for the next request (as it keeps the 64 KiB body
-         * buffers); malloc() and free() instead cost the kernel's trimming
-         * and refaulting of that memory, measured at ~0.25 page faults and
-         * 0.2 madvise() per request. */
-        resp->buf = apr_palloc(r->pool, RESPONSE_BUF_SIZE);
-        resp->size = RESPONSE_BUF_SIZE;
-        resp->len = 0;
-    }
-    for (;;) {
-        apr_size_t n, head_len;
-        apr_status_t rv;
-
-        head_len = resp->len ? ac_http1_head_length(resp->buf, resp->len, &scanned) : 0;
-        if (head_len > HEAD_MAX || (!head_len && resp->len >= HEAD_MAX)) {
-            *why = "response head larger than 64 KiB";
-            return APR_EGENERAL;
-        }
-        if (head_len) {
-            *why = ac_http1_parse_response(r->pool, resp->buf, head_len, MAX_RESPONSE_FIELDS,
-                                           &resp->head);
-            if (*why) {
-                return APR_EGENERAL;
-            }
-            if (resp->head.status >= 200 || resp->head.status == 101) {
-                resp->head_len = head_len;
-                return APR_SUCCESS;
-            }
-            /* an interim response (100 Continue, 103 Early Hints): consumed here */
-            memmove(resp->buf, resp->buf + head_len, resp->len - head_len);
-            resp->len -= head_len;
-            scanned = 0;
-            if (until_continue && resp->head.status == 100) {
-                return APR_INCOMPLETE;
-            }
-            continue;
-        }
-        /* The request went out just now: the answer is not there yet. The
-         * wait is inside recv() itself, one system call rather than a poll()
-         * and a recv(). */
-        rv = ac_sock_read_within(b->fd, resp->buf + resp->len, resp->size - resp->len, &n,
-                                 timeout, &b->recv_timeout);
-        if (rv == APR_TIMEUP) {
-            *why = "timed out waiting for the response (requestTimeout)";
-            return rv;
-        }
-        if (rv != APR_SUCCESS) {
-            *why = rv == APR_EOF ? "the app closed the connection without a response"
-                                 : "error reading the response";
-            return rv;
-        }
-        resp->got_bytes = 1;
-        /* a read shorter than asked for took what there was (TCP) */
-        resp->drained = n < resp->size - resp->len;
-        resp->len += n;
-    }
-}
-
-enum { FRAME_NONE, FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE };
-
-typedef struct {
-    int framing;
-    apr_off_t remaining;         /* FRAME_LENGTH */
-    ac_chunked_t chunked;
-    int keepalive;               /* the app lets us reuse the connection */
-} body_state_t;
-
-/* Copies the response head into r and works out the body's framing.
- * Returns NULL or why the head is unacceptable. */
-static const char *apply_head(request_rec *r, response_t *resp, body_state_t *bs)
-{
-    ac_response_head_t *h = &resp->head;
-    const char *connection = NULL, *te = NULL, *cl = NULL;
-    int i;
-
-    for (i = 0; i < h->headers->nelts; i++) {
-        ac_header_t *f = &APR_ARRAY_IDX(h->headers, i, ac_header_t);
-        if (!strcasecmp(f->name, "Connection")) {
-            connection = connection ? apr_pstrcat(r->pool, connection, ",", f->value, NULL)
-                                    : f->value;
-        }
-        else if (!strcasecmp(f->name, "Transfer-Encoding")) {
-            te = te ? apr_pstrcat(r->pool, te, ",", f->value, NULL) : f->value;
-        }
-        else if (!strcasecmp(f->name, "Content-Length")) {
-            if (cl && strcmp(cl, f->value)) {
-                return "conflicting Content-Length fields";
-            }
-            cl = f->value;
-        }
-    }
-    bs->keepalive = h->minor >= 1 && !(connection && ac_http1_has_token(connection, "close"));
-
-    if (r->header_only || h->status == 204 || h->status == 304 || h->status < 200) {
-        bs->framing = FRAME_NONE;
-    }
-    else if (te) {
-        /* chunked must be the last coding; anything else we cannot frame */
-        const char *last = strrchr(te, ',');
-        last = last ? last + 1 : te;
-        while (*last == ' ' || *last == '\t') {
-            last++;
-        }
-        if (strncasecmp(last, "chunked", 7) || (last[7] && last[7] != ' ' && last[7] != '\t')) {
-            return "unsupported Transfer-Encoding in the response";
-        }
-        if (ac_http1_has_token(te, "chunked") && strcasecmp(te, "chunked")) {
-            return "unsupported Transfer-Encoding in the response";
-        }
-        bs->framing = FRAME_CHUNKED;
-        ac_chunked_init(&bs->chunked);
-        if (cl) {
-            bs->keepalive = 0;   /* both: chunked wins, connection is suspect */
-        }
-    }
-    else if (cl) {
-        char *end;
-        if (!apr_isdigit(*cl) || apr_strtoff(&bs->remaining, cl, &end, 10) != APR_SUCCESS
-            || *end || bs->remaining < 0) {
-            return "invalid Content-Length in the response";
-        }
-        bs->framing = bs->remaining ? FRAME_LENGTH : FRAME_NONE;
-    }
-    else {
-        bs->framing = FRAME_CLOSE;
-        bs->keepalive = 0;
-    }
-
-    r->status = h->status;
-    if (*h->reason) {
-        r->status_line = apr_psprintf(r->pool, "%03d %s", h->status, h->reason);
-    }
-    for (i = 0; i < h->headers->nelts; i++) {
-        ac_header_t *f = &APR_ARRAY_IDX(h->headers, i, ac_header_t);
-        if (ac_http1_is_hop_by_hop(f->name)
-            || (connection && ac_http1_has_token(connection, f->name))
-            || !strcasecmp(f->name, "Date") || !strcasecmp(f->name, "Server")) {
-            continue;  /* hop-by-hop; Apache writes its own Date and Server */
-        }
-        if (!strcasecmp(f->name, "Content-Type")) {
-            ap_set_content_type(r, f->value);
-        }
-        else if (!strcasecmp(f->name, "Content-Length")) {
-            if (bs->framing == FRAME_LENGTH || r->header_only) {
-                apr_table_setn(r->headers_out, "Content-Length", f->value);
-            }
-        }
-        else {
-            apr_table_addn(r->headers_out, f->name, f->value);
-        }
-    }
-    return NULL;
-}
-
-/* Turns freshly read bytes into body bytes (in place). Returns NULL or why
- * the body is malformed; *done once the body is complete. */
-static const char *frame_body(body_state_t *bs, char *data, apr_size_t len,
-                              apr_size_t *body_len, int *done)
-{
-    *done = 0;
-    switch (bs->framing) {
-    case FRAME_LENGTH:
-        if ((apr_off_t)len >= bs->remaining) {
-            if ((apr_off_t)len > bs->remaining) {
-                bs->keepalive = 0;   /* bytes beyond the body: do not trust the stream */
-            }
-            len = (apr_size_t)bs->remaining;
-            *done = 1;
-        }
-        bs->remaining -= (apr_off_t)len;
-        *body_len = len;
-        return NULL;
-    case FRAME_CHUNKED: {
-        apr_size_t consumed;
-        const char *err = ac_chunked_decode(&bs->chunked, data, len, &consumed, body_len);
-        if (err) {
-            return err;
-        }
-        if (ac_chunked_done(&bs->chunked)) {
-            if (consumed < len) {
-                bs->keepalive = 0;
-            }
-            *done = 1;
-        }
-        return NULL;
-    }
-    case FRAME_CLOSE:
-        *body_len = len;
-        return NULL;
-    default:
-        *body_len = 0;
-        *done = 1;
-        return NULL;
-    }
-}
-
-/* The backend failed after the response started: make the client see a
- * broken response (connection closed, no final chunk), never a complete one. */
-static void signal_broken(request_rec *r, apr_bucket_brigade *bb)
-{
-    conn_rec *c = r->connection;
-    apr_brigade_cleanup(bb);
-    r->no_cache = 1;
-    APR_BRIGADE_INSERT_TAIL(bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, c->pool,
-                                                       c->bucket_alloc));
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
-    ap_pass_brigade(r->output_filters, bb);
-    apr_brigade_cleanup(bb);
-}
-
-/* Frames freshly read bytes and adds the body bytes among them to bb
- * (`owned`: data is a bucket allocation that bb takes over). Returns the
- * body bytes added, or -1 with *why when the body is malformed. */
-static apr_off_t add_body_bytes(request_rec *r, apr_bucket_brigade *bb, body_state_t *bs,
-                                char *data, apr_size_t len, int owned, int *done,
-                                const char **why)
-{
-    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
-    apr_size_t body_len;
-
-    *why = frame_body(bs, data, len, &body_len, done);
-    if (*why) {
-        if (owned) {
-            apr_bucket_free(data);
-        }
-        return -1;
-    }
-    if (body_len) {
-        APR_BRIGADE_INSERT_TAIL(bb, owned ? apr_bucket_heap_create(data, body_len,
-                                                                   apr_bucket_free, ba)
-                                          : apr_bucket_transient_create(data, body_len, ba));
-    }
-    else if (owned) {
-        apr_bucket_free(data);
-    }
-    return (apr_off_t)body_len;
-}
-
-/* Hands bb to the output filters, with a flush bucket if asked. Returns 0
- * when the client went away. */
-static int hand_on(request_rec *r, apr_bucket_brigade *bb, int flush)
-{
-    conn_rec *c = r->connection;
-    apr_status_t rv;
-
-    if (flush) {
-        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
-    }
-    rv = ap_pass_brigade(r->output_filters, bb);
-    apr_brigade_cleanup(bb);
-    return rv == APR_SUCCESS && !c->aborted;
-}
-
-/* Streams the body to the client. Returns OK (also when the client went
- * away: nothing more to say to it).
- *
- * Bytes are handed on when the body is complete, when 128 KiB are held, or
- * when the app pauses: then with a flush, so that a streamed response
- * (server-sent events, progress) reaches the client at once, but only after
- * a moment's wait for the app's next write. An app's response often comes in
- * a few writes in quick succession (a 64 KiB answer of Kestrel's, under load,
- * usually arrives as 65,647 bytes and then 25):
- * without the wait the client would get two writes where one does, and a
- * loaded server would spend a wake-up and two system calls more on it. The
- * rest of a Content-Length body is waited for longer (5 ms) than the next
- * part of a chunked or close-delimited one (1 ms), which is more likely a
- * stream whose parts should go out as they come. */
-static int stream_body(request_rec *r, backend_t *b, response_t *resp, body_state_t *bs,
-                       apr_interval_time_t timeout)
-{
-    conn_rec *c = r->connection;
-    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
-    const char *why = NULL;
-    int done = bs->framing == FRAME_NONE;
-    int unflushed = 1;           /* the head, at first: not sent yet */
-    int drained = resp->drained; /* so the next read would find nothing */
-    apr_off_t held = 0, added;
-    apr_status_t rv;
-
-    /* body bytes that came with the head (resp->buf lives as long as r) */
-    if (!done && resp->len > resp->head_len) {
-        added = add_body_bytes(r, bb, bs, resp->buf + resp->head_len,
-                               resp->len - resp->head_len, 0, &done, &why);
-        if (added < 0) {
-            goto broken;
-        }
-        held += added;
-    }
-    else if (done && resp->len > resp->head_len) {
-        bs->keepalive = 0;   /* bytes after a body-less response */
-    }
-    while (!done) {
-        char *data;
-        apr_size_t n = 0;
-
-        if (held >= BODY_PASS_AT) {
-            if (!hand_on(r, bb, 0)) {
-                goto client_gone;
-            }
-            held = 0;
-        }
-        data = apr_bucket_alloc(BODY_READ_SIZE, c->bucket_alloc);
-        rv = drained ? APR_EAGAIN : ac_sock_read(b->fd, data, BODY_READ_SIZE, &n, 0);
-        if (rv == APR_EAGAIN) {
-            /* the app paused: wait a moment for more, then send what is held */
-            rv = !unflushed ? APR_TIMEUP
-               : ac_sock_wait_readable(b->fd, bs->framing == FRAME_LENGTH ? COALESCE_LENGTH_WAIT
-                                                                          : COALESCE_STREAM_WAIT);
-            if (rv == APR_TIMEUP) {
-                if (unflushed && !hand_on(r, bb, 1)) {
-                    apr_bucket_free(data);
-                    goto client_gone;
-                }
-                unflushed = 0;
-                held = 0;
-                rv = ac_sock_wait_readable(b->fd, timeout);
-            }
-            if (rv == APR_SUCCESS) {
-                rv = ac_sock_read(b->fd, data, BODY_READ_SIZE, &n, timeout);
-            }
-        }
-        if (rv == APR_EOF && bs->framing == FRAME_CLOSE) {
-            apr_bucket_free(data);
-            break;
-        }
-        if (rv != APR_SUCCESS) {
-            apr_bucket_free(data);
-            why = rv == APR_TIMEUP ? "timed out reading the response body (requestTimeout)"
-                : rv == APR_EOF ? "the app closed the connection before the body was complete"
-                : "error reading the response body";
-            goto broken;
-        }
-        drained = n < BODY_READ_SIZE;
-        added = add_body_bytes(r, bb, bs, data, n, 1, &done, &why);
-        if (added < 0) {
-            goto broken;
-        }
-        held += added;
-        unflushed = 1;
-    }
-    /* reused only when the whole request went out and the whole response
-     * came in, with nothing after it */
-    b->reusable = bs->keepalive && b->request_sent;
-    if (!b->reusable) {
-        backend_discard(b);
-    }
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
-    hand_on(r, bb, 0);
-    return OK;
-
-broken:
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "the app's response broke off: %s", why);
-    backend_discard(b);
-    signal_broken(r, bb);
-    return OK;
-
-client_gone:
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "client went away during the response");
-    backend_discard(b);
-    apr_brigade_cleanup(bb);
-    return OK;
-}
 
 /* ---- app_offline.htm -------------------------------------------------- */
 
@@ -1131,8 +361,8 @@ static int take_tunnel(request_rec *r)
 }
 
 /* The app said 101: tell the client, then relay both ways until done. */
-static int run_websocket(request_rec *r, const ac_dir_conf_t *d, backend_t *b,
-                         response_t *resp)
+static int run_websocket(request_rec *r, const ac_dir_conf_t *d, ac_backend_t *b,
+                         ac_response_t *resp)
 {
     conn_rec *c = r->connection;
     apr_interval_time_t idle = apr_time_from_sec(d->websocket_idle != AC_UNSET
@@ -1164,11 +394,33 @@ static int run_websocket(request_rec *r, const ac_dir_conf_t *d, backend_t *b,
                           idle > 0 ? idle : -1);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "WebSocket closed after %" APR_OFF_T_FMT
                   " bytes", moved);
-    backend_discard(b);
+    ac_backend_discard(b);
     return DONE;
 }
 
 /* ---- the whole exchange ---------------------------------------------- */
+
+/* One request's way through the app, and what is known of it so far. */
+typedef struct {
+    request_rec *r;
+    const ac_dir_conf_t *d;
+    ac_resolved_t *app;
+    apr_uint32_t index;          /* the app's entry in the shared table */
+    chosen_t *proc;
+    ac_backend_t *b;
+    ac_response_t resp;
+    ac_head_t *head;
+    char *body;                  /* a small body, read whole before sending */
+    apr_off_t body_length;
+    apr_interval_time_t timeout; /* requestTimeout */
+    int mode;                    /* AC_BODY_* */
+    int websocket;
+    int body_started;            /* a body was being streamed: it cannot be sent again */
+    int answered;                /* a final head came before the body was all sent */
+    int body_consumed;           /* the client's body was read to its end */
+    int client_status;           /* the client failed to send its body: answer this */
+    const char *why;
+} exchange_t;
 
 /* The app cannot run as configured (a broken web.config, say): a 500 that
  * names the problem, unless the site has its own ErrorDocument for 500. */
@@ -1179,230 +431,322 @@ static int config_error(request_rec *r, const char *label, const char *why)
     return ac_errpage_config(r, why);
 }
 
-int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
+/* The answer when looking for a process found none. */
+static int answer_pick(exchange_t *x, pick_t pick)
 {
-    chosen_t *proc = apr_pcalloc(r->pool, sizeof(*proc));   /* outlives this call: cleanups */
-    ac_resolved_t *app;
-    apr_uint32_t index;
-    backend_t *b;
-    response_t resp;
-    body_state_t bs;
-    head_t *head;
-    apr_off_t body_length;
-    apr_interval_time_t request_timeout;
-    int mode, status, attempt, body_started = 0, answered = 0, websocket, rechosen = 0;
-    int body_consumed = 0;
-    const char *why = NULL;
-    char *body = NULL;           /* a small body, read whole before sending */
+    request_rec *r = x->r;
+    ac_shared_t *sh = ac_registry_shared();
+
+    switch (pick) {
+    case PICK_OFFLINE:
+        return serve_offline(r, x->app);
+    case PICK_NO_ENTRY:
+        return unavailable(r, x->app->label, "is not running (no table entry)");
+    case PICK_START_FAILED:
+    case PICK_START_TIMEOUT:
+        return ac_errpage_startup_failed(r, x->app, &sh->apps[x->proc->app_index],
+                                         pick == PICK_START_TIMEOUT);
+    case PICK_SUPERVISOR_DOWN:
+        return unavailable(r, x->app->label, "the supervisor is being restarted");
+    case PICK_QUEUE_FULL:
+        return unavailable(r, x->app->label, apr_psprintf(r->pool,
+                           "more than %d requests wait for a process "
+                           "(AspNetCoreMaxQueuedRequests)", x->app->max_queued));
+    case PICK_GONE:
+        return unavailable(r, x->app->label, "is no longer registered with the supervisor");
+    default:
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+/* Counts the request in the chosen process's load until it ends. */
+static void enter_process(exchange_t *x)
+{
+    ac_slot_enter(x->proc->slot);
+    apr_pool_cleanup_register(x->r->pool, x->proc->slot, leave_slot, apr_pool_cleanup_null);
+}
+
+static void leave_process(exchange_t *x)
+{
+    ac_slot_leave(x->proc->slot);
+    apr_pool_cleanup_kill(x->r->pool, x->proc->slot, leave_slot);
+}
+
+/* The app of the request and a ready process of it. A replaced app (its
+ * web.config changed, seen by another child first) is looked up afresh,
+ * once. OK, or the status answered. */
+static int find_process(exchange_t *x)
+{
+    int attempt, status;
+    pick_t pick = PICK_GONE;
+
+    for (attempt = 0; attempt < 2 && pick == PICK_GONE; attempt++) {
+        x->app = ac_resolve_request(x->r, x->d, attempt > 0, &x->why);
+        if (!x->app) {
+            return config_error(x->r, NULL, x->why);
+        }
+        if (x->app->error) {
+            return config_error(x->r, x->app->label, x->app->error);
+        }
+        status = ac_registry_index(x->r, x->app, &x->index);
+        if (status != OK) {
+            return status;
+        }
+        pick = choose_process(x->r, x->app, x->index, x->proc);
+    }
+    if (pick != PICK_READY) {
+        return answer_pick(x, pick);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, x->r, "[%s] routed to process %ld on port %u",
+                  x->app->label, (long)x->proc->view.pid, x->proc->view.port);
+    enter_process(x);
+    return OK;
+}
+
+/* A connection to the chosen process (`attempt` 0: a pooled one will do).
+ * A process gone between our pick and our connect (being replaced, say) is
+ * picked again, once, on the first attempt only: a process that died of the
+ * request must not pass it on to its successor. OK, or the status answered. */
+static int connect_process(exchange_t *x, int attempt, int *rechosen)
+{
+    request_rec *r = x->r;
+
+    for (;;) {
+        apr_status_t rv = backend_open(r, x->b, attempt == 0,
+                                       x->mode != AC_BODY_NONE && !x->body);
+        pick_t pick;
+
+        if (rv == APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, r, "%s connection to port %u",
+                          x->b->reused ? "reused a" : "opened a new", x->proc->view.port);
+            return OK;
+        }
+        if (!supervisor_alive(ac_registry_shared())) {
+            return unavailable(r, x->app->label, "the supervisor is being restarted");
+        }
+        if (*rechosen || attempt > 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] cannot connect to the app's "
+                          "process %ld on port %u (502.3)", x->app->label,
+                          (long)x->proc->view.pid, x->proc->view.port);
+            return ac_errpage_bad_gateway(r, x->app, "cannot connect to the app's process");
+        }
+        *rechosen = 1;
+        leave_process(x);
+        pick = choose_process(r, x->app, x->index, x->proc);
+        if (pick == PICK_GONE) {
+            return ac_errpage_bad_gateway(r, x->app, "the app was replaced meanwhile");
+        }
+        if (pick != PICK_READY) {
+            return answer_pick(x, pick);
+        }
+        enter_process(x);
+        x->head = ac_build_head(r, x->proc->view.token, x->mode, x->body_length, x->websocket);
+    }
+}
+
+/* Streams the body after the head, and notes how far it got. */
+static apr_status_t stream_request_body(exchange_t *x)
+{
+    ac_upload_outcome_t out;
+    apr_status_t rv;
+
+    x->body_started = 1;
+    rv = ac_send_body(x->r, x->b, &x->resp, x->mode, x->timeout, &x->client_status, &out);
+    if (x->client_status != OK) {
+        return rv;
+    }
+    x->answered = out.answered;
+    x->body_consumed = out.eos && !out.stopped;
+    if (rv != APR_SUCCESS) {
+        x->why = out.why;   /* a write error may still come with a response (an early 413) */
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, x->r, "[%s] %s: the connection to the "
+                      "app will not be reused", x->app->label, x->why);
+    }
+    else if (out.stopped) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, x->r, "[%s] the app answered %d before "
+                      "the whole body was sent: the rest is not sent, the connection "
+                      "to the app will not be reused", x->app->label, x->resp.head.status);
+    }
+    else if (!x->answered) {
+        x->b->request_sent = 1;
+    }
+    return rv;
+}
+
+/* Sends the request once on the open connection and reads the answer's
+ * head: APR_SUCCESS, or why not (x->why; x->client_status when the client
+ * failed to send its body). */
+static apr_status_t send_once(exchange_t *x)
+{
+    /* writev consumes the iovecs: send a copy so a retry can resend */
+    int n = x->head->iov->nelts;
+    struct iovec *iov = apr_palloc(x->r->pool, sizeof(struct iovec) * (apr_size_t)(n + 1));
+    apr_status_t rv;
+
+    memcpy(iov, x->head->iov->elts, sizeof(struct iovec) * (apr_size_t)n);
+    if (x->body) {
+        iov[n].iov_base = x->body;
+        iov[n].iov_len = (apr_size_t)x->body_length;
+        n++;
+    }
+    rv = ac_sock_writev_all(x->b->fd, iov, n, x->timeout);
+    x->why = "error writing the request";
+    x->answered = 0;
+    x->body_consumed = 0;
+    if (rv == APR_SUCCESS && x->mode != AC_BODY_NONE && x->r->expecting_100) {
+        /* Wait (briefly) for the app's go-ahead before taking the body from
+         * the client: an app that refuses it (413, 401) is answered at
+         * once, and the client never sends the body. */
+        rv = ac_read_head(x->r, x->b, &x->resp, CONTINUE_WAIT, 1, &x->why);
+        if (rv == APR_SUCCESS) {
+            x->answered = 1;
+        }
+        else if (rv == APR_INCOMPLETE || rv == APR_TIMEUP) {
+            rv = APR_SUCCESS;   /* 100 Continue, or no word: send the body */
+        }
+    }
+    if (rv == APR_SUCCESS && x->mode != AC_BODY_NONE && !x->answered && !x->body) {
+        rv = stream_request_body(x);
+        if (x->client_status != OK) {
+            return rv;
+        }
+    }
+    else if (rv == APR_SUCCESS && !x->answered) {
+        x->b->request_sent = 1;
+        x->body_consumed = 1;
+    }
+    if (!x->answered && (rv == APR_SUCCESS || x->body_started)) {
+        rv = ac_read_head(x->r, x->b, &x->resp, x->timeout, 0, &x->why);
+    }
+    return rv;
+}
+
+/* Sends the request and reads the answer's head. A request that failed on
+ * a reused connection before any byte of an answer, and whose body was not
+ * streamed (none, or a small one read whole), is sent once more on a new
+ * connection: the app may have closed the pooled one just as we took it.
+ * OK (x->resp has the head), or the status answered. */
+static int send_request(exchange_t *x)
+{
+    request_rec *r = x->r;
+    int attempt, rechosen = 0;
     apr_status_t rv = APR_SUCCESS;
 
-    if (!connpool) {
-        return HTTP_SERVICE_UNAVAILABLE;
-    }
-    for (attempt = 0;; attempt++) {
-        /* a second look forces a fresh one: the app was replaced (its
-         * web.config changed, seen by another child first) */
-        app = ac_resolve_request(r, d, attempt > 0, &why);
-        if (!app) {
-            return config_error(r, NULL, why);
-        }
-        if (app->error) {
-            return config_error(r, app->label, app->error);
-        }
-        status = ac_registry_index(r, app, &index);
-        if (status == OK) {
-            status = choose_process(r, app, index, proc);
-        }
-        if (status == APP_OFFLINE) {
-            return serve_offline(r, app);
-        }
-        if (status != APP_GONE) {
-            break;
-        }
-        if (attempt > 0) {
-            return unavailable(r, app->label, "is no longer registered with the supervisor");
-        }
-    }
-    if (status != OK) {
-        return status;
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, r, "[%s] routed to process %ld on port %u",
-                  app->label, (long)proc->view.pid, proc->view.port);
-    request_timeout = d->request_timeout != AC_UNSET ? d->request_timeout : app->request_timeout;
-    ac_slot_enter(proc->slot);
-    apr_pool_cleanup_register(r->pool, proc->slot, leave_slot, apr_pool_cleanup_null);
-
-    b = apr_pcalloc(r->pool, sizeof(*b));
-    b->fd = -1;
-    b->proc = proc;
-    apr_pool_cleanup_register(r->pool, b, backend_cleanup, apr_pool_cleanup_null);
-
-    websocket = wants_websocket(r);
-    if (websocket && !take_tunnel(r)) {
-        return unavailable(r, app->label, "too many WebSocket connections "
-                           "(AspNetCoreMaxWebSockets)");
-    }
-    mode = request_body_mode(r, &body_length);
-    head = build_head(r, proc, mode, body_length, websocket);
-    if (mode == BODY_LENGTH && body_length <= BODY_PREFETCH_MAX && !r->expecting_100) {
-        int client_status;
-        body = prefetch_body(r, body_length, &client_status);
-        if (!body) {
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                          "reading the request body from the client failed");
-            return client_status;
-        }
-    }
-
     for (attempt = 0; attempt < 2; attempt++) {
-        int client_status = OK;
-        memset(&resp, 0, sizeof(resp));
-        rv = backend_open(r, b, attempt == 0, mode != BODY_NONE && !body);
-        if (rv != APR_SUCCESS) {
-            if (!supervisor_alive(ac_registry_shared())) {
-                return unavailable(r, app->label, "the supervisor is being restarted");
-            }
-            /* On a retry (the request was sent once already) only the same
-             * process may be asked again: a process that died of the request
-             * must not pass it on to its successor. */
-            if (rechosen || attempt > 0) {
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] cannot connect to the app's "
-                              "process %ld on port %u (502.3)", app->label,
-                              (long)proc->view.pid, proc->view.port);
-                return ac_errpage_bad_gateway(r, app, "cannot connect to the app's process");
-            }
-            /* That process went away between our pick and our connect (it
-             * was being replaced, say): pick again, once. */
-            rechosen = 1;
-            ac_slot_leave(proc->slot);
-            apr_pool_cleanup_kill(r->pool, proc->slot, leave_slot);
-            status = choose_process(r, app, index, proc);
-            if (status == APP_OFFLINE) {
-                return serve_offline(r, app);
-            }
-            if (status != OK) {
-                return status == APP_GONE
-                       ? ac_errpage_bad_gateway(r, app, "the app was replaced meanwhile") : status;
-            }
-            ac_slot_enter(proc->slot);
-            apr_pool_cleanup_register(r->pool, proc->slot, leave_slot, apr_pool_cleanup_null);
-            head = build_head(r, proc, mode, body_length, websocket);
-            attempt--;
-            continue;
+        int status;
+
+        memset(&x->resp, 0, sizeof(x->resp));
+        status = connect_process(x, attempt, &rechosen);
+        if (status != OK) {
+            return status;
         }
-        ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, r, "%s connection to port %u",
-                      b->reused ? "reused a" : "opened a new", proc->view.port);
-        {
-            /* writev consumes the iovecs: send a copy so a retry can resend */
-            int n = head->iov->nelts;
-            struct iovec *iov = apr_palloc(r->pool, sizeof(struct iovec) * (apr_size_t)(n + 1));
-            memcpy(iov, head->iov->elts, sizeof(struct iovec) * (apr_size_t)n);
-            if (body) {
-                iov[n].iov_base = body;
-                iov[n].iov_len = (apr_size_t)body_length;
-                n++;
-            }
-            rv = ac_sock_writev_all(b->fd, iov, n, request_timeout);
-            why = "error writing the request";
-        }
-        answered = 0;
-        body_consumed = 0;
-        if (rv == APR_SUCCESS && mode != BODY_NONE && r->expecting_100) {
-            /* Wait (briefly) for the app's go-ahead before taking the body from
-             * the client: an app that refuses it (413, 401) is answered at
-             * once, and the client never sends the body. */
-            rv = read_head(r, b, &resp, CONTINUE_WAIT, 1, &why);
-            if (rv == APR_SUCCESS) {
-                answered = 1;
-            }
-            else if (rv == APR_INCOMPLETE || rv == APR_TIMEUP) {
-                rv = APR_SUCCESS;   /* 100 Continue, or no word: send the body */
-            }
-        }
-        if (rv == APR_SUCCESS && mode != BODY_NONE && !answered && !body) {
-            upload_outcome_t out;
-            body_started = 1;
-            rv = send_body(r, b, &resp, mode, request_timeout, &client_status, &out);
-            if (client_status != OK) {
-                ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
-                              "reading the request body from the client failed");
-                backend_discard(b);
-                return client_status;
-            }
-            answered = out.answered;
-            body_consumed = out.eos && !out.stopped;
-            if (rv != APR_SUCCESS) {
-                why = out.why;   /* a write error may still come with a response (an early 413) */
-                ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "[%s] %s: the connection to the "
-                              "app will not be reused", app->label, why);
-            }
-            else if (out.stopped) {
-                ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "[%s] the app answered %d before "
-                              "the whole body was sent: the rest is not sent, the connection "
-                              "to the app will not be reused", app->label, resp.head.status);
-            }
-            else if (!answered) {
-                b->request_sent = 1;
-            }
-        }
-        else if (rv == APR_SUCCESS && !answered) {
-            b->request_sent = 1;
-            body_consumed = 1;
-        }
-        if (!answered && (rv == APR_SUCCESS || body_started)) {
-            rv = read_head(r, b, &resp, request_timeout, 0, &why);
+        x->client_status = OK;
+        rv = send_once(x);
+        if (x->client_status != OK) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
+                          "reading the request body from the client failed");
+            ac_backend_discard(x->b);
+            return x->client_status;
         }
         if (rv == APR_SUCCESS) {
-            break;
+            return OK;
         }
-        backend_discard(b);
-        /* A kept-alive connection the app closed just as we used it: safe to
-         * try once more on a new one, as long as no body was consumed. */
-        if (b->reused && !resp.got_bytes && rv != APR_TIMEUP && !body_started) {
+        ac_backend_discard(x->b);
+        if (x->b->reused && !x->resp.got_bytes && rv != APR_TIMEUP && !x->body_started) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
-                          "reused connection failed (%s): retrying on a new one", why);
+                          "reused connection failed (%s): retrying on a new one", x->why);
             continue;
         }
-        if (!resp.got_bytes && !supervisor_alive(ac_registry_shared())) {
+        if (!x->resp.got_bytes && !supervisor_alive(ac_registry_shared())) {
             /* the app went down with its supervisor: back soon */
-            return unavailable(r, app->label, "the supervisor is being restarted");
+            return unavailable(r, x->app->label, "the supervisor is being restarted");
         }
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] %s (502.3)", app->label, why);
-        return ac_errpage_bad_gateway(r, app, why);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] %s (502.3)", x->app->label, x->why);
+        return ac_errpage_bad_gateway(r, x->app, x->why);
     }
-    if (rv != APR_SUCCESS) {
-        return ac_errpage_bad_gateway(r, app, why);
-    }
-    if (resp.head.status == 101) {
-        if (!websocket) {
+    return ac_errpage_bad_gateway(r, x->app, x->why);
+}
+
+/* The answer's head is in: pass it on, and its body or the tunnel. */
+static int respond(exchange_t *x)
+{
+    request_rec *r = x->r;
+    ac_body_state_t bs;
+    const char *why;
+
+    if (x->resp.head.status == 101) {
+        if (!x->websocket) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "[%s] the app switched protocols unasked (502.3)", app->label);
-            backend_discard(b);
-            return ac_errpage_bad_gateway(r, app, "the app switched protocols unasked");
+                          "[%s] the app switched protocols unasked (502.3)", x->app->label);
+            ac_backend_discard(x->b);
+            return ac_errpage_bad_gateway(r, x->app, "the app switched protocols unasked");
         }
-        return run_websocket(r, d, b, &resp);
+        return run_websocket(r, x->d, x->b, &x->resp);
     }
     memset(&bs, 0, sizeof(bs));
-    why = apply_head(r, &resp, &bs);
-    if (!why && !b->request_sent) {
+    why = ac_apply_head(r, &x->resp, &bs);
+    if (why) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] bad response: %s (502.3)",
+                      x->app->label, why);
+        ac_backend_discard(x->b);
+        apr_table_clear(r->headers_out);
+        r->status_line = NULL;
+        return ac_errpage_bad_gateway(r, x->app, why);
+    }
+    if (!x->b->request_sent) {
         /* The app answered before the whole request went out (or the
          * sending failed): what it makes of the rest, if it ever reads it,
          * is not an answer for anyone else. The connection goes. */
         bs.keepalive = 0;
     }
-    if (!why && mode != BODY_NONE && !body_consumed) {
+    if (x->mode != AC_BODY_NONE && !x->body_consumed) {
         /* The rest of the client's body was not read (a client waiting for
          * 100 Continue never sends it): Apache must not take it for the
          * next request, nor wait for it. */
         r->connection->keepalive = AP_CONN_CLOSE;
     }
-    if (why) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "[%s] bad response: %s (502.3)",
-                      app->label, why);
-        backend_discard(b);
-        apr_table_clear(r->headers_out);
-        r->status_line = NULL;
-        return ac_errpage_bad_gateway(r, app, why);
+    return ac_stream_body(r, x->b, &x->resp, &bs, x->timeout);
+}
+
+int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
+{
+    exchange_t *x;
+    int status;
+
+    if (!connpool) {
+        return HTTP_SERVICE_UNAVAILABLE;
     }
-    return stream_body(r, b, &resp, &bs, request_timeout);
+    x = apr_pcalloc(r->pool, sizeof(*x));
+    x->r = r;
+    x->d = d;
+    x->proc = apr_pcalloc(r->pool, sizeof(*x->proc));   /* outlives this call: cleanups */
+    x->client_status = OK;
+    status = find_process(x);
+    if (status != OK) {
+        return status;
+    }
+    x->timeout = d->request_timeout != AC_UNSET ? d->request_timeout : x->app->request_timeout;
+    x->b = apr_pcalloc(r->pool, sizeof(*x->b));
+    x->b->fd = -1;
+    x->b->proc = x->proc;
+    apr_pool_cleanup_register(r->pool, x->b, backend_cleanup, apr_pool_cleanup_null);
+
+    x->websocket = ac_wants_websocket(r);
+    if (x->websocket && !take_tunnel(r)) {
+        return unavailable(r, x->app->label, "too many WebSocket connections "
+                           "(AspNetCoreMaxWebSockets)");
+    }
+    x->mode = ac_request_body_mode(r, &x->body_length);
+    x->head = ac_build_head(r, x->proc->view.token, x->mode, x->body_length, x->websocket);
+    if (x->mode == AC_BODY_LENGTH && x->body_length <= AC_BODY_PREFETCH_MAX
+        && !r->expecting_100) {
+        x->body = ac_prefetch_body(r, x->body_length, &status);
+        if (!x->body) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                          "reading the request body from the client failed");
+            return status;
+        }
+    }
+    status = send_request(x);
+    return status == OK ? respond(x) : status;
 }

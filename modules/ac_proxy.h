@@ -1,12 +1,12 @@
 /* ac_proxy: forwarding one request to an app's backend and its response back.
  *
- * Picks a ready process (least in flight; starting one if need be and
- * waiting for it, bounded), takes a pooled keep-alive connection to it,
- * writes the request head (raw URI, Host kept, hop-by-hop and client
- * MS-ASPNETCORE-* fields dropped, token and X-Forwarded-* added) with one
- * writev, streams the body from Apache's input filters, parses the response
- * head strictly, and streams the body to the client through brigades,
- * flushing whenever the backend pauses.
+ * The handler's side of the exchange: finds the app (afresh once if it was
+ * replaced) and picks a ready process (least in flight; starting one if need
+ * be and waiting for it, bounded; the outcome an enum that says why there is
+ * none), holds the connection to it (the child's keep-alive pool; a new one
+ * when a pooled one fails before any answer, the request sent once more if
+ * its body allows), serves app_offline.htm and WebSocket upgrades. What goes
+ * to the app is ac_send's, what comes back ac_receive's.
  */
 #ifndef AC_PROXY_H
 #define AC_PROXY_H

@@ -82,6 +82,9 @@ own section near the end of this file, hooked in around Handler's methods):
                                next request(s) on the connection (request smuggling)
   /fwd/chunk-ext?count=K&size=N  a chunked body "hello" whose chunk-size line carries K
                                extensions of N bytes each (";e=vvv..."), sent with the head
+  /fwd/interim?n=N&interval_ms=M&code=C  N interim responses C (default 102; 103 comes
+                               with a Link field), one every M ms, then 200 "after N
+                               interim"; n=-1: interim responses for ever
   /fwd/log[?clear=1]           requests recorded with STANDIN_RECORD_REQUESTS=1
   /fwd/conns                   connections open to this process
   /fwd/ws[?ext=1], /fwd/ws-seen  WebSocket echo; request headers of its handshakes
@@ -1158,6 +1161,26 @@ def fwd_chunk_ext(self):
              + b"5" + ext * count + b"\r\nhello\r\n0\r\n\r\n")
 
 
+def fwd_interim(self):
+    """/fwd/interim?n=N&interval_ms=M&code=C: N interim responses (n=-1: for ever, until
+    the connection fails), one every M ms, then a final 200."""
+    n = self.qint("n", 1)
+    interval = max(0, self.qint("interval_ms", 0)) / 1000.0
+    code = self.qint("code", 102)
+    interim = (b"HTTP/1.1 %d Interim\r\n%s\r\n"
+               % (code, b"Link: </style.css>; rel=preload\r\n" if code == 103 else b""))
+    self.body.drain()
+    i = 0
+    while n < 0 or i < n:
+        if i and interval:
+            time.sleep(interval)
+        _fwd_raw(self, interim)          # OSError once the proxy has given up: the end
+        i += 1
+    body = b"after %d interim\n" % n
+    _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+             % (len(body), body))
+
+
 def fwd_log(self):
     """/fwd/log: the requests recorded with STANDIN_RECORD_REQUESTS=1 (oldest first),
     without /fwd/log's own; ?clear=1 empties the record after reading it."""
@@ -1300,6 +1323,7 @@ FWD_ROUTES = {
     "expect": fwd_expect,
     "early": fwd_early,
     "chunk-ext": fwd_chunk_ext,
+    "interim": fwd_interim,
     "log": fwd_log,
     "conns": fwd_conns,
     "ws": fwd_ws,

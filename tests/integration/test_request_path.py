@@ -129,3 +129,127 @@ def test_chunk_extensions_within_the_limit_pass(apache, standin_backend, mpm):
     srv = start_app(apache, standin_backend, mpm)
     r = srv.get("/fwd/chunk-ext?count=100&size=40")         # a 4,003-byte line
     assert r.status == 200 and r.body == b"hello", (r.status, r.body[:200])
+
+
+# --- defect 2.2: per-request memory bounded whatever the number of pieces ------------------
+
+def only_child(srv):
+    pids = srv.served_by()
+    assert len(pids) == 1, "expected one MPM child to serve everything: %r" % pids
+    return pids.pop()
+
+
+def kib(pid, field):
+    return int(procs.status_fields(pid)[field].split()[0])
+
+
+def tiny_chunks(n):
+    return b"1\r\nx\r\n" * n + b"0\r\n\r\n"
+
+
+def post_tiny_chunks(srv, n, target):
+    with srv.connect(timeout=120) as c:
+        c.send(c.build_request("POST", target, [("Transfer-Encoding", "chunked")]))
+        c.sock.sendall(tiny_chunks(n))
+        e = expect_status(c.read_response("POST"), 200, "chunked upload", srv).json()
+    assert e["body_length"] == n, e["body_length"]
+
+
+def test_many_request_chunks_bounded_memory(apache, standin_backend, mpm):
+    """500,000 one-byte chunks (each chunk header used to be a string in the request's
+    pool: 1,000,000 grew a child by 6-8 MB): the peak RSS of the child that forwards them
+    grows by less than 1 MiB over that of a 20,000-chunk upload."""
+    if mpm == "prefork":
+        apache.expect_log(r"AH00161")
+    srv = start_app(apache, standin_backend, mpm, one_child=True)
+    for i in range(2):                         # the allocator's free lists, at their size
+        post_tiny_chunks(srv, 20000, "/echo/warm-%d" % i)
+    pid = only_child(srv)
+    hwm0, rss0 = kib(pid, "VmHWM"), kib(pid, "VmRSS")
+    post_tiny_chunks(srv, 500000, "/echo/many-chunks")
+    assert only_child(srv) == pid
+    hwm1, rss1 = kib(pid, "VmHWM"), kib(pid, "VmRSS")
+    print("500,000 chunks: child %d peak RSS %d -> %d kB, RSS %d -> %d kB" % (pid, hwm0, hwm1, rss0, rss1))
+    assert hwm1 - hwm0 < 1024, (
+        "the child's peak RSS grew by %d kB forwarding 500,000 one-byte chunks" % (hwm1 - hwm0))
+
+
+def test_many_response_pieces_bounded_memory(apache, standin_backend, mpm):
+    """A streamed answer in 200,000 separate writes (server-sent events, chunked): the
+    peak RSS of the child that streams it grows by less than 1 MiB over that of a
+    2,000-event one."""
+    if mpm == "prefork":
+        apache.expect_log(r"AH00161")
+    srv = start_app(apache, standin_backend, mpm, one_child=True)
+
+    def stream(n):
+        with srv.connect(timeout=120) as c:
+            r = c.request("GET", "/fwd/sse?n=%d&interval_ms=0" % n)
+        assert r.status == 200 and r.body.count(b"\n\n") == n, (r.status, len(r.body))
+    for _ in range(2):
+        stream(2000)
+    pid = only_child(srv)
+    hwm0 = kib(pid, "VmHWM")
+    stream(200000)
+    hwm1 = kib(pid, "VmHWM")
+    print("200,000 events: child %d peak RSS %d -> %d kB" % (pid, hwm0, hwm1))
+    assert hwm1 - hwm0 < 1024, (
+        "the child's peak RSS grew by %d kB streaming 200,000 events" % (hwm1 - hwm0))
+
+
+def test_many_websocket_messages_bounded_memory(apache, standin_backend, mpm):
+    """100,000 small messages each way through a WebSocket tunnel: the peak RSS of the
+    child that relays them grows by less than 1 MiB over that of 2,000."""
+    import wsclient
+    if mpm == "prefork":
+        apache.expect_log(r"AH00161")
+    srv = start_app(apache, standin_backend, mpm, one_child=True)
+
+    def relay(n, batch=500):
+        ws, head = wsclient.connect(srv.port, "/fwd/ws", timeout=60)
+        assert ws is not None, (head.status, head.body[:200])
+        with ws:
+            for start in range(0, n, batch):
+                for i in range(start, min(n, start + batch)):
+                    ws.send_frame(wsclient.OP_BINARY, b"m%d" % i)
+                for i in range(start, min(n, start + batch)):
+                    assert ws.recv_message() == (wsclient.OP_BINARY, b"m%d" % i)
+            ws.close(1000)
+    relay(2000)
+    relay(2000)
+    pid = only_child(srv)
+    hwm0 = kib(pid, "VmHWM")
+    relay(100000)
+    assert only_child(srv) == pid
+    grew = kib(pid, "VmHWM") - hwm0
+    print("100,000 WebSocket messages: child %d peak RSS %d -> %d kB" % (pid, hwm0, hwm0 + grew))
+    assert grew < 1024, "the child's peak RSS grew by %d kB relaying 100,000 messages" % grew
+
+
+# --- interim (1xx) answers: bounded in count and time ---------------------------------------
+
+def test_interim_responses_within_bounds_pass(apache, standin_backend, mpm):
+    """Up to 100 interim answers (102, 103) before the final one: the final one arrives."""
+    srv = start_app(apache, standin_backend, mpm)
+    for code in (102, 103):
+        r = srv.get("/fwd/interim?n=100&code=%d" % code, timeout=30)
+        assert r.status == 200 and r.body == b"after 100 interim\n", (code, r.status, r.body[:200])
+
+
+def test_endless_interim_responses_are_502(apache, standin_backend, mpm):
+    """An app that sends interim answers for ever: a 502 after the 101st at once, and, when
+    they come slowly (one every 300 ms, so no single wait reaches requestTimeout), once
+    requestTimeout (2 s) has passed since the request went out; the worker is freed."""
+    apache.expect_log(r"\(502\.3\)")
+    srv = start_app(apache, standin_backend, mpm,
+                    extra="<Location /fwd/interim>\n    AspNetCoreRequestTimeout 00:00:02\n</Location>")
+    t0 = time.monotonic()
+    r = srv.get("/fwd/interim?n=101", timeout=30)
+    assert r.status == 502 and time.monotonic() - t0 < 2, (r.status, time.monotonic() - t0)
+    srv.wait_for_log(r"more than 100 interim \(1xx\) responses")
+    t0 = time.monotonic()
+    r = srv.get("/fwd/interim?n=-1&interval_ms=300", timeout=30)
+    took = time.monotonic() - t0
+    assert r.status == 502 and 1.9 <= took < 6, (r.status, took)
+    srv.wait_for_log(r"timed out waiting for the response")
+    expect_status(srv.get("/echo/after"), 200, "after", srv)
