@@ -55,8 +55,9 @@ run_pytest() {   # title, log name, then env assignments for pytest
   rc=${PIPESTATUS[0]}
   set -e
   [ "$rc" -eq 0 ] || failed=1
-  summaries+=("$title: $(grep -E '[0-9]+ (passed|failed|errors?)\b' "$log" | tail -n 1 \
-    | tr -d '=' | sed 's/^ *//; s/ *$//') (exit $rc)")
+  # pytest's closing line ends "in 12.34s" or "in 700.12s (0:11:40)"
+  summaries+=("$title: $({ grep -E ' in [0-9.]+s( \([0-9:]+\))? *=*$' "$log" || echo "no summary"; } \
+    | tail -n 1 | tr -d '=' | sed 's/^ *//; s/ *$//') (exit $rc)")
 }
 pytest_args=("$@")
 run_pytest "three MPMs" mpms ASPNETCORE_TEST_MPMS="${ASPNETCORE_TEST_MPMS:-event,worker,prefork}"
