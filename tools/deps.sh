@@ -7,6 +7,7 @@ packages=(
   build-essential autoconf automake libtool pkg-config
   apache2 apache2-dev libapr1-dev libaprutil1-dev libxml2-dev
   check python3 python3-pytest curl
+  valgrind
   clang
 )
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The whole test suite: C unit tests (Check), a 15 s libFuzzer run of each
-# target in tests/fuzz/ (about 2 minutes in all), then the integration tests
-# (pytest: a real Apache on 127.0.0.1 with the built module, against the
-# stand-in backend and the real ASP.NET Core sample) under the event, worker
-# and prefork MPMs in one pytest run.
+# The whole test suite: C unit tests (Check, then again under valgrind
+# memcheck), a short libFuzzer run of each target in tests/fuzz/, then the
+# integration tests (pytest: a real Apache on 127.0.0.1 with the built module,
+# against the stand-in backend and the real ASP.NET Core sample) under the
+# event, worker and prefork MPMs in one pytest run, and once more under event
+# against the AddressSanitizer + UBSan build of the module (build/asan/).
+# Exits non-zero when anything failed; the last line sums both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/deps.sh
@@ -17,6 +19,15 @@ if ! make check >/dev/null 2>&1; then
 fi
 grep -E '^[0-9]+%: Checks' tests/unit/check_core.log
 
+echo "== unit tests under valgrind memcheck"
+mkdir -p build
+if ! make check-valgrind >build/check-valgrind.log 2>&1; then
+  tail -n 100 build/check-valgrind.log
+  echo "unit tests under valgrind failed (whole log: build/check-valgrind.log)" >&2
+  exit 1
+fi
+grep -E '^[0-9]+%: Checks' build/check-valgrind.log
+
 echo "== fuzzing the parsers and deserializers (15 s per target)"
 tests/fuzz/run.sh 15
 
@@ -27,6 +38,50 @@ else
   echo "!! dotnet is not installed: the real ASP.NET Core app tests will be SKIPPED" >&2
 fi
 
-echo "== integration tests"
-export ASPNETCORE_TEST_MPMS="${ASPNETCORE_TEST_MPMS:-event,worker,prefork}"
-exec /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider "$@"
+echo "== building the sanitizer variant of the module (build/asan)"
+tools/build-sanitizers.sh
+
+# Two pytest runs; both always run, and a failure in either fails this script.
+# Each run's closing line is kept, and the last line of the output sums them.
+summaries=()
+failed=0
+run_pytest() {   # title, log name, then env assignments for pytest
+  local title="$1" log="build/pytest-$2.log" rc
+  shift 2
+  echo "== integration tests: $title"
+  set +e
+  env "$@" /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider "${pytest_args[@]}" \
+    2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  [ "$rc" -eq 0 ] || failed=1
+  # pytest's closing line ends "in 12.34s" or "in 700.12s (0:11:40)"
+  summaries+=("$title: $({ grep -E ' in [0-9.]+s( \([0-9:]+\))? *=*$' "$log" || echo "no summary"; } \
+    | tail -n 1 | tr -d '=' | sed 's/^ *//; s/ *$//') (exit $rc)")
+}
+pytest_args=("$@")
+run_pytest "three MPMs" mpms ASPNETCORE_TEST_MPMS="${ASPNETCORE_TEST_MPMS:-event,worker,prefork}"
+# The same suite under one MPM against the ASan + UBSan build: any sanitizer report
+# fails the test that caused it (the rig preloads libasan and sets MaxMemFree 1; see
+# docs/development.md).
+run_pytest "sanitizer build, event" sanitizers ASPNETCORE_TEST_MPMS=event \
+  ASPNETCORE_MODULE_SO="$(pwd)/build/asan/src/.libs/mod_aspnetcore.so"
+
+echo "== integration summary"
+printf '%s\n' "${summaries[@]}"
+# the counts of both runs summed, in pytest's words and order, as the last line
+printf '%s\n' "${summaries[@]}" | sed 's/^[^:]*: //; s/ in [0-9.]*s.*//' \
+  | grep -oE '[0-9]+ [a-z]+' | awk '
+    { k = $2; sub(/s$/, "", k); n[k] += $1 }   # "2 errors" and "1 error" alike
+    END {
+      split("failed passed skipped deselected xfailed xpassed warning error", order, " ")
+      line = ""
+      for (i = 1; i <= 8; i++) {
+        k = order[i]
+        if (!(k in n)) continue
+        w = k; if ((k == "warning" || k == "error") && n[k] != 1) w = k "s"
+        line = line (line == "" ? "" : ", ") n[k] " " w
+      }
+      print line " (both integration runs)"
+    }'
+exit "$failed"

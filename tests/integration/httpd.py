@@ -43,6 +43,9 @@ SAMPLE_INTERVAL = 0.2
 LOG_LEVEL_RE = re.compile(r"^\[[^\]]*\] \[(?P<module>[^:\]]*):(?P<level>[a-z0-9]+)\]")
 BAD_LEVELS = {"error", "crit", "alert", "emerg"}
 BAD_TEXT_RE = re.compile(r"Segmentation fault|exit signal", re.I)
+# Sanitizer output in the error log (the processes' stderr): UBSan's reports in a build
+# with ASan too ignore log_path (gcc 12) and go to stderr; ASan's do when log_path fails.
+SANITIZER_TEXT_RE = re.compile(r": runtime error: |==\d+==ERROR: \w*Sanitizer|SUMMARY: \w*Sanitizer")
 READY_RE = re.compile(r"resuming normal operations")
 
 _THREADED_MPM_CONF = """\
@@ -571,7 +574,8 @@ class Httpd:
         bad = []
         for line in self.error_log().splitlines():
             m = LOG_LEVEL_RE.match(line)
-            flagged = (m and m.group("level") in BAD_LEVELS) or BAD_TEXT_RE.search(line)
+            flagged = ((m and m.group("level") in BAD_LEVELS) or BAD_TEXT_RE.search(line)
+                       or SANITIZER_TEXT_RE.search(line))
             if flagged and not any(p.search(line) for p in pats):
                 bad.append(line)
         return bad
