@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: C unit tests (Check), a 15 s libFuzzer run of each
+# The whole test suite: C unit tests (Check), a 12 s libFuzzer run of each
 # target in tests/fuzz/ (about 2 minutes in all), then the integration tests
 # (pytest: a real Apache on 127.0.0.1 with the built module, against the
 # stand-in backend and the real ASP.NET Core sample) under the event, worker
@@ -17,8 +17,8 @@ if ! make check >/dev/null 2>&1; then
 fi
 grep -E '^[0-9]+%: Checks' tests/unit/check_core.log
 
-echo "== fuzzing the parsers and deserializers (15 s per target)"
-tests/fuzz/run.sh 15
+echo "== fuzzing the parsers and deserializers (12 s per target)"
+tests/fuzz/run.sh 12
 
 if command -v dotnet >/dev/null; then
   echo "== building the sample ASP.NET Core app"
