@@ -28,8 +28,8 @@ if ! make check-valgrind >build/check-valgrind.log 2>&1; then
 fi
 grep -E '^[0-9]+%: Checks' build/check-valgrind.log
 
-echo "== fuzzing the parsers and deserializers (15 s per target)"
-tests/fuzz/run.sh 15
+echo "== fuzzing the parsers and deserializers (12 s per target)"
+tests/fuzz/run.sh 12
 
 if command -v dotnet >/dev/null; then
   echo "== building the sample ASP.NET Core app"

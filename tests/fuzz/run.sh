@@ -3,7 +3,7 @@
 #
 #   tests/fuzz/run.sh [seconds-per-target] [target...]
 #
-# seconds: per target, default $FUZZ_SECONDS or 15. Targets (default: all):
+# seconds: per target, default $FUZZ_SECONDS or 12. Targets (default: all):
 #   webconfig    the web.config importer              (ac_webconfig.c, ac_parse.c)
 #   http1_head   the response-head parser             (ac_http1.c)
 #   chunked      the chunked decoder, fed in pieces   (ac_http1.c)
@@ -26,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 all_targets="webconfig http1_head chunked parse launch channel"
-seconds="${1:-${FUZZ_SECONDS:-15}}"
+seconds="${1:-${FUZZ_SECONDS:-12}}"
 case "$seconds" in
   ''|*[!0-9]*|0) echo "usage: $0 [seconds-per-target] [target...]" >&2; exit 2 ;;
 esac
