@@ -1284,23 +1284,25 @@ FWD_ROUTES = {
 #                               only a timeout ends
 #   /fault/badchunk             chunked head, a valid chunk, then "zz\r\n", kept open
 #   /fault/bighead?size=N       a head of N bytes (default 70000), kept open (poisoned)
-#   /fault/early?status=S       answer S (default 413, Content-Length, keep-alive)
-#                               at once without reading the body; the rest of the
-#                               connection is parsed as the next requests (as a naive
-#                               server would: a body carrying requests smuggles them)
+#   /fault/early?status=S[&pause_ms=N]  answer S (default 413, Content-Length,
+#                               keep-alive) at once without reading the body (recorded:
+#                               "early", with the connection id); after N ms (default 0)
+#                               the rest of the connection is parsed as the next requests
+#                               (as a naive server would: a body carrying requests
+#                               smuggles them)
 #   /fault/smuggled             text "SMUGGLED ANSWER" (a client must never see it)
 #   /fault/close-after?n=N      N pattern bytes (Content-Length, no Connection: close),
 #                               then the connection is closed (FIN) at once
 #   /fault/sink                 reads a body slowly-tolerant; a body cut short by the
 #                               peer is recorded ("cut": connection id, bytes read)
-#   /fault/report[?clear=1]     JSON: reused, hang_closed, cut, conns_accepted
+#   /fault/report[?clear=1]     JSON: reused, hang_closed, cut, early (lists of events)
 # ==========================================================================
 
 import itertools as _fault_itertools
 
 FAULT_LOCK = threading.Lock()
 FAULT_CONN_SEQ = _fault_itertools.count(1)
-FAULT_EVENTS = {"reused": [], "hang_closed": [], "cut": []}
+FAULT_EVENTS = {"reused": [], "hang_closed": [], "cut": [], "early": []}
 FAULT_EVENTS_MAX = 10000
 
 _fault_base_setup = Handler.setup
@@ -1446,8 +1448,10 @@ def fault_early(self):
     body = b"early answer %d\n" % status
     # not read: the next bytes on this connection are parsed as the next request
     self.body.done = True
+    _fault_event("early", conn=self.fault_conn_id)
     _fwd_raw(self, b"HTTP/1.1 %d Early\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
              % (status, len(body), body))
+    time.sleep(max(0, self.qint("pause_ms", 0)) / 1000.0)
 
 
 def fault_smuggled(self):
