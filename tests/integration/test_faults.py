@@ -21,6 +21,7 @@ tests/backends/standin.py.
 
 import os
 import random
+import signal
 import socket
 import struct
 import threading
@@ -610,7 +611,7 @@ def test_supervisor_killed_past_the_budget(apache, standin_backend):
     try:
         wait_until(lambda: len(load.results) >= 10, 20, "load")
         killed = kill_supervisors_during_gracefuls(srv, 13, (0.1, 0.6), random.Random(12))
-        assert len(killed) > 10, killed
+        assert len(killed) >= 10, killed        # the budget: 10 deaths within a minute
         for _ in range(2):
             assert procs.alive(*srv.parent), srv.log_tail(30)
             srv.apache2("-k", "graceful")
@@ -639,10 +640,15 @@ def test_app_root_renamed_around_graceful(apache, standin_backend):
     expect_status(srv.get("/second/echo/b", timeout=FIRST_REQUEST_TIMEOUT), 200, "second app", srv)
     parent = srv.parent
     away = srv.app + ".away"
+    ready = srv.ready_count()
     os.rename(srv.app, away)
     try:
-        srv.apache2("-k", "graceful")
-        wait_until(lambda: not procs.alive(*parent) or srv.ready_count() >= 2, 20, "graceful")
+        # `apachectl graceful` checks the configuration first and only then signals the
+        # parent; a deploy that renames the directory in between is what the parent sees:
+        # SIGUSR1 (a graceful restart) straight to the parent reproduces that moment
+        os.kill(srv.pid, signal.SIGUSR1)
+        wait_until(lambda: not procs.alive(*parent) or srv.ready_count() > ready, 20,
+                   lambda: "the graceful restart\n%s" % srv.log_tail(10))
         assert procs.alive(*parent), "the httpd parent exited:\n%s" % srv.log_tail(20)
         r = srv.get("/echo/while-away", timeout=30)
         assert r.status in (502, 503), (r, r.body[:200])
