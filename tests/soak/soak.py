@@ -193,17 +193,24 @@ def client_thread(port, seed, counter, stop, limit, failures, races, kinds_done)
             counter.value += 1
         kind = rng.choices(names, weights)[0]
         t0 = time.monotonic()
+        failure, r = None, 0
         try:
             out, r = cl.one(kind)
-            races[0] += r
             if not out["ok"]:
-                failures.append((t0, time.monotonic(), kind, out["why"][:200]))
-                cl.drop()
+                failure = (t0, time.monotonic(), kind, out["why"][:200])
         except Exception as e:  # noqa: BLE001 - every failure is counted
-            failures.append((t0, time.monotonic(), kind, repr(e)[:200]))
+            failure = (t0, time.monotonic(), kind, repr(e)[:200])
+        if failure:
             cl.drop()
-        kinds_done[kind] = kinds_done.get(kind, 0) + 1
+        with LOCK:
+            races[0] += r
+            kinds_done[kind] = kinds_done.get(kind, 0) + 1
+            if failure:
+                failures.append(failure)
     cl.drop()
+
+
+LOCK = threading.Lock()     # the counts of one client process
 
 
 def client_process(port, seeds, counter, stop, limit, out_q):
@@ -224,7 +231,7 @@ def sample(srv, done):
     table = procs.all_procs()
     kids = [p.pid for p in procs.mpm_children(srv.pid, table)]
     sups = [p.pid for p in procs.supervisors(srv.pid, table)]
-    row = {"t": time.monotonic(), "requests": done,
+    row = {"t": time.monotonic(), "requests": done, "children": kids,
            "parent_fds": procs.fd_count(srv.pid), "parent_rss_kib": procs.rss_kib(srv.pid)}
     if len(sups) == 1:
         row["supervisor_pid"] = sups[0]
@@ -257,9 +264,11 @@ def fit(points):
     return slope, icpt, sd, (max(xs) - min(xs))
 
 
-def check_slope(name, samples, key, unit):
+def check_slope(name, samples, key, unit, warm):
     """(line, failed): a clear growth is a fitted growth over the run larger than the floor
-    for its unit and than 3 residual standard deviations."""
+    for its unit and than 3 residual standard deviations. Samples before `warm` requests
+    (pools filling, children started, the allocator's first 1 MiB bodies) are left out."""
+    samples = [s for s in samples if s["requests"] >= warm]
     pts = [(s["requests"], s[key]) for s in samples if s.get(key) is not None]
     if name == "supervisor":
         # one supervisor throughout is expected; if it was replaced, fit its last life only
@@ -267,6 +276,8 @@ def check_slope(name, samples, key, unit):
         last = pids[-1] if pids else None
         pts = [(s["requests"], s[key]) for s in samples
                if s.get(key) is not None and s.get("supervisor_pid") == last]
+        if len(set(pids)) > 1:
+            name = "supervisor (replaced %d times)" % (len(set(pids)) - 1)
     f = fit(pts)
     if f is None:
         return "%-10s %-8s: too few samples" % (name, unit), False
@@ -438,19 +449,34 @@ def main():
             len(workers), duration, total / max(duration, 1e-9), args.mpm))
         print("soak: %d app kills, %d gracefuls, MaxConnectionsPerChild %d, %d keep-alive races "
               "resent" % (len(windows), faults.gracefuls, args.max_conns_per_child, races))
-        print("soak: failed requests: %d, all in a kill window: %d, outside any: %d" % (
-            len(failures), len(in_window), len(unexplained)))
+        spans = [w1 - 1.0 - w0 for w0, w1, _ in windows]
+        print("soak: failed requests: %d, in a kill window: %d, outside any: %d (a kill window: from "
+              "the SIGKILL until the app has 2 processes again + 1 s; mean %.2f s, max %.2f s)" % (
+                  len(failures), len(in_window), len(unexplained),
+                  sum(spans) / len(spans) if spans else 0, max(spans) if spans else 0))
         for f in unexplained[:20]:
             print("soak:   unexplained failure at +%.1f s (%.2f s) %s: %s" % (f[0] - t0, f[1] - f[0], f[2], f[3]))
         if unexplained:
             failed.append("%d failed requests outside any kill window" % len(unexplained))
         if total < args.requests:
             failed.append("only %d of %d requests were made" % (total, args.requests))
+        warm = max(2000, args.requests // 10)
+        children_seen = set()
+        for row in samples:
+            children_seen.update(row.get("children", ()))
+        print("soak: %d httpd children over the run (recycled by graceful and MaxConnectionsPerChild);"
+              " slopes fitted from request %d on, %d samples" % (len(children_seen), warm, len(samples)))
+        why = {}
+        for f in failures:
+            k = "%s: %s" % (f[2], re.sub(r"\d+", "N", f[3])[:80])
+            why[k] = why.get(k, 0) + 1
+        for k, v in sorted(why.items(), key=lambda kv: -kv[1])[:8]:
+            print("soak:   %5d x %s" % (v, k))
         for name, key, unit in (("parent", "parent_fds", "fds"), ("parent", "parent_rss_kib", "RSS KiB"),
                                 ("supervisor", "supervisor_fds", "fds"),
                                 ("supervisor", "supervisor_rss_kib", "RSS KiB"),
                                 ("children", "child_fds", "fds"), ("children", "child_rss_kib", "RSS KiB")):
-            line, bad = check_slope(name, samples, key, unit)
+            line, bad = check_slope(name, samples, key, unit, warm)
             print("soak: " + line)
             if bad:
                 failed.append("clear growth: " + line)
