@@ -121,6 +121,17 @@ def assert_no_fd_leak(srv, before, what, slack=FD_SLACK, timeout=20):
             what, before, now, "\n".join(detail)[:4000]))
 
 
+def assert_conns_settle(srv, bport, conns0, before, what, timeout=15):
+    """Connections open at the app come back to what they were, but for one idle pooled
+    connection per httpd child started since `before` (prefork starts some under load) and
+    two in passing."""
+    def extra():
+        return 2 + sum(1 for p in procs.mpm_children(srv.pid) if p.pid not in before.children)
+    wait_until(lambda: conns_at_app(bport) <= conns0 + extra(), timeout,
+               lambda: "connections at the app to settle after %s: %d -> %d (allowed +%d; %s)" % (
+                   what, conns0, conns_at_app(bport), extra(), procs.tcp_summary(bport)))
+
+
 def assert_not_reused(srv, what):
     rep = report(srv)
     assert not rep["reused"], "a connection that broke was used again after %s: %r" % (
@@ -225,9 +236,7 @@ def test_app_fault(apache, standin_backend, fault):
         wait_until(lambda: len(report(srv)["hang_closed"]) >= BATCH, 10,
                    lambda: "the app to see every hung connection closed: %r" % report(srv))
     assert_no_fd_leak(srv, before, "%d x %s" % (BATCH, fault))
-    wait_until(lambda: conns_at_app(bport) <= conns0 + 2, 10,
-               lambda: "connections at the app to settle: %d -> %d (%s)" % (
-                   conns0, conns_at_app(bport), procs.tcp_summary(bport)))
+    assert_conns_settle(srv, bport, conns0, before, "the faults")
     assert app_pid(srv) == pid, "the app was restarted by a fault that is not a crash"
     print("%s x %d: %r; events %r" % (fault, BATCH, Resources(srv),
                                       {k: len(v) for k, v in rep.items() if isinstance(v, list)}))
@@ -361,7 +370,7 @@ def _send_quietly(sock, data):
 
 # --- faults of clients -----------------------------------------------------------------------------
 
-SLOW_CLIENTS = 6
+SLOW_CLIENTS = 5                         # of each kind
 
 
 def slow_headers(port, stop):
@@ -400,12 +409,16 @@ def slow_body(port, stop, target):
 
 
 @pytest.mark.expect_log(*EXPECT_APP_FAULTS)
-def test_slowloris_clients(apache, standin_backend):
+def test_slowloris_clients(apache, standin_backend, mpm):
     """Clients that send their head or body slowly are cut by mod_reqtimeout; while they
     hang on, other clients are served; once they are cut, the module holds no connection to
     the app for them (the app saw each body cut), no fd and no connection leaked."""
+    # prefork: enough processes for the slow clients and the others (prefork's answer to
+    # slowloris is mod_reqtimeout, not spare capacity, but a full server logs an error)
+    kw = {"mpm_conf": "StartServers 4\nMinSpareServers 4\nMaxSpareServers 8\nServerLimit 30\n"
+                      "MaxRequestWorkers 30\nMaxConnectionsPerChild 0\n"} if mpm == "prefork" else {}
     srv = start_app(apache, standin_backend, modules=("reqtimeout",),
-                    extra="RequestReadTimeout header=3-5,MinRate=500 body=4-6,MinRate=500")
+                    extra="RequestReadTimeout header=3-5,MinRate=500 body=4-6,MinRate=500", **kw)
     bport = backend_port(srv)
     warm_up(srv)
     before = Resources(srv)
@@ -442,8 +455,7 @@ def test_slowloris_clients(apache, standin_backend):
                lambda: "the app to see %d bodies cut: %r" % (SLOW_CLIENTS, report(srv)))
     assert_not_reused(srv, "slow clients")
     assert_no_fd_leak(srv, before, "slow clients")
-    wait_until(lambda: conns_at_app(bport) <= conns0 + 2, 10,
-               lambda: "connections at the app to settle: %d -> %d" % (conns0, conns_at_app(bport)))
+    assert_conns_settle(srv, bport, conns0, before, "the faults")
 
 
 def abort_download(port, target):
@@ -492,9 +504,7 @@ def test_client_aborts(apache, standin_backend):
                lambda: "the app to see %d uploads cut: %d" % (aborts, len(report(srv)["cut"])))
     assert_not_reused(srv, "client aborts")
     assert_no_fd_leak(srv, before, "%d + %d client aborts" % (aborts, aborts))
-    wait_until(lambda: conns_at_app(bport) <= conns0 + 2, 15,
-               lambda: "connections at the app to settle: %d -> %d (%s)" % (
-                   conns0, conns_at_app(bport), procs.tcp_summary(bport)))
+    assert_conns_settle(srv, bport, conns0, before, "the faults")
     with srv.connect(timeout=30) as c:
         r = expect_status(c.request("GET", "/bytes?n=1000000"), 200, "after the aborts", srv)
         assert r.body == pattern_bytes(1000000)
@@ -610,8 +620,10 @@ def test_supervisor_killed_past_the_budget(apache, standin_backend):
     load = Load(srv, threads=2)
     try:
         wait_until(lambda: len(load.results) >= 10, 20, "load")
-        killed = kill_supervisors_during_gracefuls(srv, 13, (0.1, 0.6), random.Random(12))
-        assert len(killed) >= 10, killed        # the budget: 10 deaths within a minute
+        # until no supervisor comes back (a spent budget: 10 deaths within a minute) or 25
+        killed = kill_supervisors_during_gracefuls(srv, 25, (0.1, 0.6), random.Random(12),
+                                                   give_up=8.0)
+        assert len(killed) >= 10, killed
         for _ in range(2):
             assert procs.alive(*srv.parent), srv.log_tail(30)
             srv.apache2("-k", "graceful")
