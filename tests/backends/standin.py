@@ -1284,6 +1284,8 @@ FWD_ROUTES = {
 #                               only a timeout ends
 #   /fault/badchunk             chunked head, a valid chunk, then "zz\r\n", kept open
 #   /fault/bighead?size=N       a head of N bytes (default 70000), kept open (poisoned)
+#   /fault/chunkext?size=N      chunked; the first chunk-size line carries N bytes (default
+#                               1 MiB) of extensions ";a=b;a=b...", kept open (poisoned)
 #   /fault/early?status=S[&pause_ms=N]  answer S (default 413, Content-Length,
 #                               keep-alive) at once without reading the body (recorded:
 #                               "early", with the connection id); after N ms (default 0)
@@ -1443,6 +1445,14 @@ def fault_bighead(self):
     _fwd_raw(self, status + b"".join(fields) + b"\r\nok")
 
 
+def fault_chunkext(self):
+    size = max(4, self.qint("size", 1 << 20))
+    self.body.drain()
+    self.fault_poisoned = "chunkext"
+    _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"5" + b";a=b" * (size // 4) + b"\r\nhello\r\n0\r\n\r\n")
+
+
 def fault_early(self):
     status = self.qint("status", 413)
     body = b"early answer %d\n" % status
@@ -1502,6 +1512,7 @@ FAULT_ROUTES = {
     "stall": fault_stall,
     "badchunk": fault_badchunk,
     "bighead": fault_bighead,
+    "chunkext": fault_chunkext,
     "early": fault_early,
     "smuggled": fault_smuggled,
     "close-after": fault_close_after,

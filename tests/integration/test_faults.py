@@ -211,11 +211,18 @@ APP_FAULTS = {
     "badchunk": ("/fault/badchunk", lambda srv, t: fault_after_head(srv, t, allow_502=True)),
     "truncate-length": ("/fwd/truncate?framing=length&how=close", fault_after_head),
     "truncate-chunked": ("/fwd/truncate?framing=chunked&how=close", fault_after_head),
+    # a chunk-size line with 1 MiB of extensions: refused (502, or a cut body)
+    "chunkext": ("/fault/chunkext?size=1048576", lambda srv, t: fault_after_head(srv, t, allow_502=True)),
 }
+APP_FAULT_PARAMS = [
+    pytest.param(name, marks=pytest.mark.xfail(
+        strict=True, reason="issue 11 defect 2.9: the chunk-extension length limit resets at "
+                            "every ';' (fixed in another branch)")) if name == "chunkext" else name
+    for name in sorted(APP_FAULTS)]
 
 
 @pytest.mark.expect_log(*EXPECT_APP_FAULTS)
-@pytest.mark.parametrize("fault", sorted(APP_FAULTS))
+@pytest.mark.parametrize("fault", APP_FAULT_PARAMS)
 def test_app_fault(apache, standin_backend, fault):
     """A batch of one fault, between requests of other clients on kept-alive connections:
     the right answer each time, no connection reused, no fd leaked, the app keeps serving."""
