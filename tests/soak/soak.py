@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import multiprocessing
 import os
+import queue
 import random
 import re
 import signal
@@ -320,8 +321,11 @@ class Faults(threading.Thread):
         self.parent_gone = False
 
     def app_pids(self):
+        """The app's processes that listen (ready), by their listening sockets."""
+        listening = {"socket:[%d]" % e.inode for e in procs.tcp_entries() if e.state == "LISTEN"}
         return [p.pid for p in self.srv.descendants()
-                if p.state not in ("Z", "X") and _is_standin(p.pid)]
+                if p.state not in ("Z", "X") and _is_standin(p.pid)
+                and listening & set(procs.fd_targets(p.pid).values())]
 
     def run(self):
         next_kill = self.args.kill_every
@@ -332,7 +336,7 @@ class Faults(threading.Thread):
                 self.parent_gone = True
                 return
             try:
-                if self.counter.value >= next_kill:
+                if self.args.requests > self.counter.value >= next_kill:
                     next_kill += self.args.kill_every
                     self.kill_one(rng)
                 if time.monotonic() >= next_graceful:
@@ -347,8 +351,8 @@ class Faults(threading.Thread):
 
     def kill_one(self, rng):
         pids = self.app_pids()
-        if not pids:
-            return
+        if len(pids) < 2:
+            return          # not both ready yet (a restart backing off): kill later
         victim = rng.choice(pids)
         t0 = time.monotonic()
         os.kill(victim, signal.SIGKILL)
@@ -357,11 +361,14 @@ class Faults(threading.Thread):
             now = self.app_pids()
             return victim not in now and len(now) >= 2
         try:
-            wait_until(recovered, 60, "the app to be restarted")
+            # the supervisor backs off restarts of an app that crashed again within 30 s
+            # (up to 30 s), so recovery can take that long
+            wait_until(recovered, 90, "the app to be restarted")
         except AssertionError as e:
             self.errors.append(str(e)[:300])
-        # a request that went to the killed process's pooled connections may still fail a
-        # moment after the new one is up: the window ends 1 s after recovery
+        # recovered: both processes listen again. A request that went to the killed
+        # process's pooled connections may still fail a moment after: the window ends 1 s
+        # after recovery
         self.windows.append((t0, time.monotonic() + 1.0, victim))
 
 
@@ -410,8 +417,18 @@ def main():
             w.start()
         faults.start()
         last_print = t0
-        while any(w.is_alive() for w in workers):
-            time.sleep(1.0)
+        results = []
+        while len(results) < len(workers):
+            # read the results as they come: a client process cannot exit before its
+            # result has gone through the queue's pipe
+            try:
+                results.append(out_q.get(timeout=1.0))
+                continue
+            except queue.Empty:
+                pass
+            if not any(w.is_alive() for w in workers) and out_q.empty():
+                failed.append("%d client process(es) died without a result" % (len(workers) - len(results)))
+                break
             if not procs.alive(*parent):
                 failed.append("the httpd parent %d exited" % parent[0])
                 stop.set()
@@ -421,7 +438,6 @@ def main():
                 last_print = time.monotonic()
                 print("soak: %d requests, %.0f s, %d kills, %d gracefuls" % (
                     counter.value, last_print - t0, len(faults.windows), faults.gracefuls), flush=True)
-        results = [out_q.get(timeout=120) for _ in workers]
         for w in workers:
             w.join(30)
         stop.set()
