@@ -621,8 +621,9 @@ def test_supervisor_killed_during_gracefuls(apache, standin_backend):
                    "supervisor died 10+ times within a minute, then graceful (fixed in another branch)")
 @pytest.mark.expect_log(*(EXPECT_SUPERVISOR + (r"AH00020", r"crit")))
 def test_supervisor_killed_past_the_budget(apache, standin_backend):
-    """More than 10 supervisor kills within a minute, around gracefuls under load: Apache
-    never exits; once the kills stop, a restart of the budget (graceful) brings the app back."""
+    """The supervisor killed again and again around gracefuls under load, until it is no
+    longer started (its budget, 10 deaths within a minute, spent) or 25 times: Apache never
+    exits; once the kills stop, a graceful (which resets the budget) brings the app back."""
     srv = start_app(apache, standin_backend, extra="AspNetCoreStartupTimeLimit 10")
     load = Load(srv, threads=2)
     try:
