@@ -334,26 +334,38 @@ class Faults(threading.Thread):
                 and listening & set(procs.fd_targets(p.pid).values())]
 
     def run(self):
+        # gracefuls on their own thread: a kill waits (up to ~30 s) for the app to recover
+        g = threading.Thread(target=self.gracefuls_loop, daemon=True)
+        g.start()
         next_kill = self.args.kill_every
-        next_graceful = time.monotonic() + self.args.graceful_every
         rng = random.Random(7)
         while not self.stop_ev.is_set():
             if not procs.alive(*self.srv.parent):
                 self.parent_gone = True
-                return
+                break
             try:
                 if self.args.requests > self.counter.value >= next_kill:
                     next_kill += self.args.kill_every
                     self.kill_one(rng)
-                if time.monotonic() >= next_graceful:
-                    rc, out = self.srv.apache2("-k", "graceful")
-                    if rc != 0:
-                        self.errors.append("graceful exited %d: %s" % (rc, out.strip()[:200]))
-                    self.gracefuls += 1
-                    next_graceful = time.monotonic() + self.args.graceful_every
             except Exception as e:  # noqa: BLE001 - reported
                 self.errors.append(repr(e)[:300])
             self.stop_ev.wait(0.1)
+        g.join(60)
+
+    def gracefuls_loop(self):
+        while not self.stop_ev.wait(self.args.graceful_every):
+            if not procs.alive(*self.srv.parent):
+                self.parent_gone = True
+                return
+            if self.counter.value >= self.args.requests:
+                continue
+            try:
+                rc, out = self.srv.apache2("-k", "graceful")
+                if rc != 0:
+                    self.errors.append("graceful exited %d: %s" % (rc, out.strip()[:200]))
+                self.gracefuls += 1
+            except Exception as e:  # noqa: BLE001 - reported
+                self.errors.append(repr(e)[:300])
 
     def kill_one(self, rng):
         pids = self.app_pids()
