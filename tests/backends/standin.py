@@ -1334,5 +1334,268 @@ FWD_ROUTES = {
 # End of the forwarding tests' additions
 # ==========================================================================
 
+# ==========================================================================
+# Opt-in additions for the fault-injection suite and the soak
+# (tests/integration/test_faults.py, tests/soak/soak.py)
+#
+# Reached only through paths under /fault/: without them the stand-in behaves
+# exactly as above. Every connection gets an id "PID:N" (N counts the
+# connections this process accepted); a fault that leaves its connection open
+# in a state no proxy may reuse marks it "poisoned": a request that arrives on
+# a poisoned connection afterwards is recorded (/fault/report: "reused") and
+# answered 500 "REUSED AFTER FAULT" with Connection: close, so a test sees the
+# reuse from both ends.
+#   /fault/conn                 text "PID:N REQ" (connection id, request number on it)
+#   /fault/die?at=request|body  SIGKILL itself: after reading the request (no answer),
+#                               or after the head and 10000 of 100000 body bytes
+#   /fault/hang                 read the request, never answer; the handler waits until
+#                               the peer closes (recorded: "hang_closed") or sends more
+#                               (a reuse of a hung connection: recorded)
+#   /fault/garbage              "NOT HTTP" bytes, connection kept open (poisoned)
+#   /fault/stall?framing=length|chunked  a head and 10 body bytes, then silence with
+#                               the connection open (poisoned): a truncated body that
+#                               only a timeout ends
+#   /fault/badchunk             chunked head, a valid chunk, then "zz\r\n", kept open
+#   /fault/bighead?size=N       a head of N bytes (default 70000), kept open (poisoned)
+#   /fault/chunkext?size=N      chunked; the first chunk-size line carries N bytes (default
+#                               1 MiB) of extensions ";a=b;a=b...", kept open (poisoned)
+#   /fault/early?status=S[&pause_ms=N]  answer S (default 413, Content-Length,
+#                               keep-alive) at once without reading the body (recorded:
+#                               "early", with the connection id); after N ms (default 0)
+#                               the rest of the connection is parsed as the next requests
+#                               (as a naive server would: a body carrying requests
+#                               smuggles them)
+#   /fault/smuggled             text "SMUGGLED ANSWER" (a client must never see it)
+#   /fault/close-after?n=N      N pattern bytes (Content-Length, no Connection: close),
+#                               then the connection is closed (FIN) at once
+#   /fault/sink                 reads a body slowly-tolerant; a body cut short by the
+#                               peer is recorded ("cut": connection id, bytes read)
+#   /fault/report[?clear=1]     JSON: reused, hang_closed, cut, early (lists of events)
+# ==========================================================================
+
+import itertools as _fault_itertools
+
+FAULT_LOCK = threading.Lock()
+FAULT_CONN_SEQ = _fault_itertools.count(1)
+FAULT_EVENTS = {"reused": [], "hang_closed": [], "cut": [], "early": []}
+FAULT_EVENTS_MAX = 10000
+
+_fault_base_setup = Handler.setup
+_fault_base_dispatch = Handler._dispatch
+_fault_base_route = Handler.route
+
+
+def _fault_event(kind, **data):
+    with FAULT_LOCK:
+        if len(FAULT_EVENTS[kind]) < FAULT_EVENTS_MAX:
+            FAULT_EVENTS[kind].append(data)
+
+
+def _fault_setup(self):
+    _fault_base_setup(self)
+    self.fault_conn_id = "%d:%d" % (PID, next(FAULT_CONN_SEQ))
+    self.fault_requests = 0
+    self.fault_poisoned = None
+
+
+def _fault_dispatch(self):
+    self.fault_requests += 1
+    if self.fault_poisoned:
+        words = self.requestline.split()
+        _fault_event("reused", conn=self.fault_conn_id, fault=self.fault_poisoned,
+                     target=words[1] if len(words) >= 2 else self.requestline)
+        self.close_connection = True
+        body = b"REUSED AFTER FAULT\n"
+        try:
+            _fwd_raw(self, b"HTTP/1.1 500 Reused\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        except OSError:
+            pass
+        return None
+    return _fault_base_dispatch(self)
+
+
+def _fault_route(self):
+    key = self.route_path.lower().rstrip("/")
+    if not key.startswith("/fault/"):
+        return _fault_base_route(self)
+    handler = FAULT_ROUTES.get(key[len("/fault/"):])
+    if handler is None:
+        return self.send_simple(404)
+    return handler(self)
+
+
+Handler.setup = _fault_setup
+Handler._dispatch = _fault_dispatch
+Handler.route = _fault_route
+
+
+def _fault_wait_peer(self, what):
+    """Keep the connection open without answering until the peer closes it (returns) or
+    sends more bytes (a reuse: recorded). Bounded by an hour."""
+    sock = self.connection
+    deadline = time.monotonic() + 3600
+    import select as _select
+    while time.monotonic() < deadline:
+        try:
+            r, _, _ = _select.select([sock], [], [], 0.5)
+            if not r:
+                continue
+            got = sock.recv(4096, socket.MSG_PEEK)
+        except OSError:
+            got = b""
+        if not got:
+            _fault_event("hang_closed", conn=self.fault_conn_id, fault=what)
+            break
+        _fault_event("reused", conn=self.fault_conn_id, fault=what,
+                     target=got.split(b"\r\n", 1)[0].decode("latin-1", "replace")[:200])
+        break
+    self.close_connection = True
+    self.body.done = True
+
+
+def fault_conn(self):
+    self.send_text(200, "%s %d" % (self.fault_conn_id, self.fault_requests))
+
+
+def fault_die(self):
+    at = _fwd_q(self, "at", "request")
+    self.body.drain()
+    sys.stderr.write("standin: /fault/die?at=%s: SIGKILL\n" % at)
+    sys.stderr.flush()
+    if at == "body":
+        _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                       b"Content-Length: 100000\r\n\r\n" + (BYTES_PATTERN * 1)[:10000])
+        time.sleep(max(0, self.qint("pause_ms", 100)) / 1000.0)
+    os.kill(PID, signal.SIGKILL)
+
+
+def fault_hang(self):
+    self.body.drain()
+    _fault_wait_peer(self, "hang")
+
+
+def fault_garbage(self):
+    self.body.drain()
+    self.fault_poisoned = "garbage"
+    _fwd_raw(self, b"NOT HTTP AT ALL, just bytes\r\n\r\n")
+
+
+def fault_stall(self):
+    self.body.drain()
+    framing = _fwd_q(self, "framing", "length")
+    if framing == "chunked":
+        _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                       b"Transfer-Encoding: chunked\r\n\r\na\r\n" + BYTES_PATTERN[:10] + b"\r\n")
+    else:
+        _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                       b"Content-Length: 100000\r\n\r\n" + BYTES_PATTERN[:10])
+    _fault_wait_peer(self, "stall-" + framing)
+
+
+def fault_badchunk(self):
+    self.body.drain()
+    self.fault_poisoned = "badchunk"
+    _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"5\r\nfirst\r\nzz\r\nsecond\r\n0\r\n\r\n")
+
+
+def fault_bighead(self):
+    size = max(1000, self.qint("size", 70000))
+    self.body.drain()
+    self.fault_poisoned = "bighead"
+    status = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+    fields = []
+    left = size - len(status) - 2
+    i = 0
+    while left > 0:
+        n = min(left, 4000)
+        name = b"X-Big-%04d: " % i
+        val = b"v" * max(1, n - len(name) - 2)
+        fields.append(name + val + b"\r\n")
+        left -= len(fields[-1])
+        i += 1
+    _fwd_raw(self, status + b"".join(fields) + b"\r\nok")
+
+
+def fault_chunkext(self):
+    size = max(4, self.qint("size", 1 << 20))
+    self.body.drain()
+    self.fault_poisoned = "chunkext"
+    _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"5" + b";a=b" * (size // 4) + b"\r\nhello\r\n0\r\n\r\n")
+
+
+def fault_early(self):
+    status = self.qint("status", 413)
+    body = b"early answer %d\n" % status
+    # not read: the next bytes on this connection are parsed as the next request
+    self.body.done = True
+    _fault_event("early", conn=self.fault_conn_id)
+    _fwd_raw(self, b"HTTP/1.1 %d Early\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+             % (status, len(body), body))
+    time.sleep(max(0, self.qint("pause_ms", 0)) / 1000.0)
+
+
+def fault_smuggled(self):
+    self.send_text(200, "SMUGGLED ANSWER\n")
+
+
+def fault_close_after(self):
+    n = max(0, self.qint("n", 100))
+    self.body.drain()
+    data = (BYTES_PATTERN * (n // len(BYTES_PATTERN) + 1))[:n]
+    _fwd_raw(self, b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (n, data))
+    self.close_connection = True
+    close_socket(self.connection)
+
+
+def fault_sink(self):
+    got = 0
+    try:
+        while True:
+            data = self.body.read()
+            if not data:
+                break
+            got += len(data)
+    except (OSError, ConnectionError, ValueError) as e:
+        _fault_event("cut", conn=self.fault_conn_id, bytes=got, error=str(e)[:100])
+        self.close_connection = True
+        return
+    self.send_text(200, "sank %d" % got)
+
+
+def fault_report(self):
+    with FAULT_LOCK:
+        doc = {k: list(v) for k, v in FAULT_EVENTS.items()}
+        if _fwd_q(self, "clear") == "1":
+            for v in FAULT_EVENTS.values():
+                v.clear()
+    doc["pid"] = PID
+    doc["conn"] = self.fault_conn_id
+    self.send_json(doc)
+
+
+FAULT_ROUTES = {
+    "conn": fault_conn,
+    "die": fault_die,
+    "hang": fault_hang,
+    "garbage": fault_garbage,
+    "stall": fault_stall,
+    "badchunk": fault_badchunk,
+    "bighead": fault_bighead,
+    "chunkext": fault_chunkext,
+    "early": fault_early,
+    "smuggled": fault_smuggled,
+    "close-after": fault_close_after,
+    "sink": fault_sink,
+    "report": fault_report,
+}
+
+# ==========================================================================
+# End of the fault-injection additions
+# ==========================================================================
+
 if __name__ == "__main__":
     main()

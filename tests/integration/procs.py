@@ -250,3 +250,73 @@ def pids_with_socket_inode(inodes):
 def listener_pids(port):
     """pids that hold the listening socket of a TCP port."""
     return pids_with_socket_inode(listening_inodes(port))
+
+
+# --- resources of Apache's processes (fault-injection suite, soak) ------------------------
+
+def fd_count(pid):
+    """Number of open fds of pid, or None if it is gone (or not readable)."""
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
+
+def fd_targets(pid):
+    """{fd: readlink target} of pid ({} if it is gone): to name what leaked."""
+    out = {}
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return out
+    for name in names:
+        try:
+            out[int(name)] = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            continue
+    return out
+
+
+def rss_kib(pid):
+    """Resident set size of pid in KiB (VmRSS), or None if it is gone."""
+    try:
+        return int(status_fields(pid).get("VmRSS", "0 kB").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def mpm_children(parent_pid, table=None):
+    """The httpd parent's MPM worker processes: its live children in its own process group
+    (the module's supervisor runs in a process group of its own)."""
+    table = table if table is not None else all_procs()
+    parent = table.get(parent_pid)
+    if parent is None:
+        return []
+    return [p for p in children(parent_pid, table)
+            if p.pgrp == parent.pgrp and p.state not in ("Z", "X")]
+
+
+def supervisors(parent_pid, table=None):
+    """The httpd parent's live children outside its process group: the module's
+    supervisor (normally one; two for a moment while one replaces another)."""
+    table = table if table is not None else all_procs()
+    parent = table.get(parent_pid)
+    if parent is None:
+        return []
+    return [p for p in children(parent_pid, table)
+            if p.pgrp != parent.pgrp and p.state not in ("Z", "X")]
+
+
+def fd_snapshot(pids):
+    """{pid: fd count} of the live ones among pids."""
+    out = {}
+    for pid in pids:
+        n = fd_count(pid)
+        if n is not None:
+            out[pid] = n
+    return out
+
+
+def fd_growth(before, after):
+    """Per-pid growth of fd counts of the pids present in both snapshots ({pid: delta})."""
+    return {pid: after[pid] - before[pid] for pid in set(before) & set(after)}

@@ -1,0 +1,684 @@
+"""Fault injection: an app that dies, hangs or answers wrongly; clients that are slow or go
+away; a supervisor killed again and again during graceful reloads; an app root that
+disappears around a graceful.
+
+After each fault the suite checks what the module promises (docs/architecture.md, request
+path step 8; docs/operations.md, "What the statuses mean"):
+  * the client gets the right answer: 502 for a failure before the response head, a cut
+    connection (never a complete-looking response) once the head went out;
+  * the connection to the app that broke is never used again: the stand-in gives every
+    connection an id and marks the ones a fault left open and unusable; a request that
+    arrives on such a connection is recorded (/fault/report "reused") and answered
+    500 "REUSED AFTER FAULT";
+  * no fd leaked by the httpd children or the supervisor (counted in /proc/<pid>/fd
+    before and after a batch of faults) and no connection left open at the app;
+  * an app that died is started again and a new process serves;
+  * no "exit signal" / "Segmentation fault" in the error log (the rig fails the test on it).
+
+The stand-in's /fault/ endpoints are described at the top of their block at the end of
+tests/backends/standin.py.
+"""
+
+import os
+import random
+import signal
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+import httpclient
+import procs
+from backends import parse_env, parse_pid
+from rigutil import WaitTimeout, expect_status, wait_until
+
+FIRST_REQUEST_TIMEOUT = 60.0
+REQUEST_TIMEOUT_S = 2                    # AspNetCoreRequestTimeout where a hang is tested
+FD_SLACK = 3                             # per child: idle pooled connections may differ
+BATCH = 6                                # faults of one kind per test
+
+ERR_502 = r"\(502\.3\)"
+BROKE_OFF = r"the app's response broke off"
+EXPECT_APP_FAULTS = (
+    ERR_502, BROKE_OFF,
+    r"\] process \d+ (exited with code \d+|was killed by signal 9) after \d+ s: starting a new one",
+    r"\] cannot connect to the app's process \d+ on port \d+",
+    r"\] process \d+ no longer accepts connections on port \d+: replacing it",
+)
+PATTERN = bytes(i % 251 for i in range(251))
+
+
+def pattern_bytes(n):
+    return (PATTERN * (n // 251 + 1))[:n]
+
+
+# --- the rig for one app ------------------------------------------------------------------------
+
+def start_app(apache, backend, extra="", env=None, **kw):
+    srv = apache.start(backend.directives(env=env, extra=extra), **kw)
+    expect_status(srv.get("/echo/warmup", timeout=FIRST_REQUEST_TIMEOUT), 200, "first request", srv)
+    return srv
+
+
+def app_pid(srv):
+    return parse_pid(expect_status(srv.get("/pid", timeout=FIRST_REQUEST_TIMEOUT), 200, "/pid", srv))
+
+
+def backend_port(srv):
+    return int(parse_env(srv.get("/env", timeout=FIRST_REQUEST_TIMEOUT))["ASPNETCORE_PORT"])
+
+
+def report(srv, clear=False):
+    r = expect_status(srv.get("/fault/report" + ("?clear=1" if clear else ""), timeout=30),
+                      200, "/fault/report", srv)
+    return r.json()
+
+
+def conns_at_app(port):
+    """Connections open at the app's end (ESTABLISHED or CLOSE_WAIT: not yet closed by it)."""
+    return sum(1 for e in procs.tcp_entries()
+               if e.local_port == port and e.remote_port != port
+               and e.state in ("ESTABLISHED", "CLOSE_WAIT"))
+
+
+class Resources:
+    """fds of the httpd children and of the supervisor, taken at one moment."""
+
+    def __init__(self, srv):
+        table = procs.all_procs()
+        self.children = procs.fd_snapshot(p.pid for p in procs.mpm_children(srv.pid, table))
+        self.supervisors = procs.fd_snapshot(p.pid for p in procs.supervisors(srv.pid, table))
+        self.parent = procs.fd_count(srv.pid)
+
+    def __repr__(self):
+        return "children %s, supervisor %s, parent %s" % (self.children, self.supervisors, self.parent)
+
+
+def assert_no_fd_leak(srv, before, what, slack=FD_SLACK, timeout=20):
+    """Waits (bounded) until no httpd child present before has more than `slack` fds more
+    than it had, no new child has more than the largest one had + slack, and the supervisor
+    (if the same process) and the parent have exactly as many as before."""
+    base = max(before.children.values() or [0])
+
+    def check():
+        now = Resources(srv)
+        grew = {p: d for p, d in procs.fd_growth(before.children, now.children).items() if d > slack}
+        new = {p: n for p, n in now.children.items() if p not in before.children and n > base + slack}
+        sup = {p: d for p, d in procs.fd_growth(before.supervisors, now.supervisors).items() if d != 0}
+        parent = now.parent != before.parent
+        return (not grew and not new and not sup and not parent) and now
+    try:
+        return wait_until(check, timeout, "fds to settle")
+    except WaitTimeout:
+        now = Resources(srv)
+        detail = []
+        for pid in now.children:
+            if pid in before.children and now.children[pid] - before.children[pid] > slack:
+                detail.append("child %d: %s" % (pid, sorted(procs.fd_targets(pid).items())))
+        raise AssertionError("fd leak after %s: before %r, after %r\n%s" % (
+            what, before, now, "\n".join(detail)[:4000]))
+
+
+def assert_conns_settle(srv, bport, conns0, before, what, timeout=15):
+    """Connections open at the app come back to what they were, but for one idle pooled
+    connection per httpd child started since `before` (prefork starts some under load) and
+    two in passing."""
+    def extra():
+        return 2 + sum(1 for p in procs.mpm_children(srv.pid) if p.pid not in before.children)
+    wait_until(lambda: conns_at_app(bport) <= conns0 + extra(), timeout,
+               lambda: "connections at the app to settle after %s: %d -> %d (allowed +%d; %s)" % (
+                   what, conns0, conns_at_app(bport), extra(), procs.tcp_summary(bport)))
+
+
+def assert_not_reused(srv, what):
+    rep = report(srv)
+    assert not rep["reused"], "a connection that broke was used again after %s: %r" % (
+        what, rep["reused"])
+    return rep
+
+
+def own_answers(srv, n, tag):
+    """n requests on one kept-alive client connection, each answered with its own path."""
+    with srv.connect(timeout=30) as c:
+        for i in range(n):
+            path = "/echo/%s-%d" % (tag, i)
+            e = expect_status(c.request("GET", path), 200, path, srv).json()
+            assert e["path"] == path, (path, e)
+
+
+def warm_up(srv):
+    """Pools and lazily opened files in place before the baseline is taken."""
+    threads = [threading.Thread(target=own_answers, args=(srv, 10, "warm%d" % i)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    report(srv, clear=True)
+
+
+def read_body_or_cut(c, head):
+    """(body, cut): the body as far as it came, and whether the connection was cut before
+    the framing said the response was complete."""
+    got = []
+    try:
+        for data in c.iter_body(head):
+            got.append(data)
+    except (httpclient.ConnectionClosed, ConnectionResetError):
+        return b"".join(got), True
+    return b"".join(got), False
+
+
+# --- faults of the app ----------------------------------------------------------------------------
+
+def fault_before_head(srv, target, slow=False):
+    """The app breaks before a response head: the client gets 502."""
+    with srv.connect(timeout=30) as c:
+        t0 = time.monotonic()
+        r = c.request("GET", target)
+        took = time.monotonic() - t0
+    assert r.status == 502, (target, r, r.body[:200])
+    if slow:
+        assert took < REQUEST_TIMEOUT_S + 10, (target, took)
+    return r
+
+
+def fault_after_head(srv, target, allow_502=False):
+    """The app breaks after the head went out: the body is cut, never complete."""
+    with srv.connect(timeout=30) as c:
+        c.send(c.build_request("GET", target))
+        head = c.read_head()
+        if allow_502 and head.status == 502:
+            head.body = b"".join(c.iter_body(head))
+            return head
+        assert head.status == 200, (target, head, head.headers)
+        body, cut = read_body_or_cut(c, head)
+        assert cut, "%s: the response looked complete (%d bytes, %r)" % (target, len(body), head.headers)
+        assert c.peer_closed(wait=5.0), target
+    return head
+
+
+APP_FAULTS = {
+    # name: (target, check, request timeout configured)
+    "hang": ("/fault/hang", lambda srv, t: fault_before_head(srv, t, slow=True)),
+    "garbage": ("/fault/garbage", fault_before_head),
+    "bighead": ("/fault/bighead?size=70000", fault_before_head),
+    "stall-length": ("/fault/stall?framing=length", fault_after_head),
+    "stall-chunked": ("/fault/stall?framing=chunked", fault_after_head),
+    # a valid head and chunk, then a bad chunk size: 502 if the module saw it before the
+    # head went out, else a cut body
+    "badchunk": ("/fault/badchunk", lambda srv, t: fault_after_head(srv, t, allow_502=True)),
+    "truncate-length": ("/fwd/truncate?framing=length&how=close", fault_after_head),
+    "truncate-chunked": ("/fwd/truncate?framing=chunked&how=close", fault_after_head),
+    # a chunk-size line with 1 MiB of extensions: refused (502, or a cut body)
+    "chunkext": ("/fault/chunkext?size=1048576", lambda srv, t: fault_after_head(srv, t, allow_502=True)),
+}
+APP_FAULT_PARAMS = [
+    pytest.param(name, marks=pytest.mark.xfail(
+        strict=True, reason="issue 11 defect 2.9: the chunk-extension length limit resets at "
+                            "every ';' (fixed in another branch)")) if name == "chunkext" else name
+    for name in sorted(APP_FAULTS)]
+
+
+@pytest.mark.expect_log(*EXPECT_APP_FAULTS)
+@pytest.mark.parametrize("fault", APP_FAULT_PARAMS)
+def test_app_fault(apache, standin_backend, fault):
+    """A batch of one fault, between requests of other clients on kept-alive connections:
+    the right answer each time, no connection reused, no fd leaked, the app keeps serving."""
+    target, check = APP_FAULTS[fault]
+    srv = start_app(apache, standin_backend,
+                    extra="AspNetCoreRequestTimeout 00:00:%02d" % REQUEST_TIMEOUT_S)
+    bport = backend_port(srv)
+    pid = app_pid(srv)
+    warm_up(srv)
+    before = Resources(srv)
+    conns0 = conns_at_app(bport)
+    for i in range(BATCH):
+        check(srv, target)
+        own_answers(srv, 5, "after-%s-%d" % (fault, i))
+    rep = assert_not_reused(srv, fault)
+    if fault in ("hang", "stall-length", "stall-chunked"):
+        # the module closed each hung connection (the app saw it close, not a new request)
+        wait_until(lambda: len(report(srv)["hang_closed"]) >= BATCH, 10,
+                   lambda: "the app to see every hung connection closed: %r" % report(srv))
+    assert_no_fd_leak(srv, before, "%d x %s" % (BATCH, fault))
+    assert_conns_settle(srv, bport, conns0, before, "the faults")
+    assert app_pid(srv) == pid, "the app was restarted by a fault that is not a crash"
+    print("%s x %d: %r; events %r" % (fault, BATCH, Resources(srv),
+                                      {k: len(v) for k, v in rep.items() if isinstance(v, list)}))
+
+
+@pytest.mark.expect_log(*EXPECT_APP_FAULTS)
+@pytest.mark.parametrize("at", ["request", "body"])
+def test_app_killed(apache, standin_backend, at):
+    """The app SIGKILLed before answering (502) or after part of the body (cut): it is
+    started again where it died (a new process serves), nothing leaks, the supervisor
+    keeps the same number of fds."""
+    srv = start_app(apache, standin_backend)
+    warm_up(srv)
+    pid = app_pid(srv)
+    before = Resources(srv)
+    assert len(before.supervisors) == 1, before
+    pids = [pid]
+    for i in range(BATCH):
+        target = "/fault/die?at=%s" % at
+        if at == "request":
+            fault_before_head(srv, target)
+        else:
+            fault_after_head(srv, target)
+        wait_until(lambda: not procs.alive(pids[-1]), 10, "the killed app to be gone")
+        # a request that reaches the dead process's port before the supervisor has seen it
+        # die gets 502 (docs/architecture.md step 8): poll until a new process serves
+        new = wait_until(lambda: _new_pid(srv, pids), 20,
+                         lambda: "a new process to serve after %s\n%s" % (pids, srv.log_tail(10)))
+        pids.append(new)
+        own_answers(srv, 5, "after-kill-%d" % i)
+    assert_not_reused(srv, "a kill")
+    assert_no_fd_leak(srv, before, "%d kills at %s" % (BATCH, at))
+
+
+def _new_pid(srv, old):
+    r = srv.get("/pid", timeout=30)
+    if r.status != 200:
+        return None
+    pid = parse_pid(r)
+    return pid if pid not in old else None
+
+
+def app_closed_pooled(bport):
+    """True once a connection from httpd to the app has been closed by the app (FIN seen:
+    httpd's end is in CLOSE_WAIT)."""
+    return any(e.remote_port == bport and e.state == "CLOSE_WAIT" for e in procs.tcp_entries())
+
+
+@pytest.mark.expect_log(*EXPECT_APP_FAULTS)
+def test_app_closes_right_after_answering(apache, standin_backend):
+    """An app that closes each connection right after a complete answer (without saying
+    Connection: close): the next request on that pooled connection fails before any byte
+    and is sent again on a new one: every client request succeeds, also a streamed POST."""
+    srv = start_app(apache, standin_backend)
+    bport = backend_port(srv)
+    warm_up(srv)
+    before = Resources(srv)
+    body = os.urandom(300000)                 # streamed (> 64 KiB): cannot be sent twice
+    with srv.connect(timeout=30) as c:
+        for i in range(40):
+            r = expect_status(c.request("GET", "/fault/close-after?n=%d" % (100 + i)), 200,
+                              "close-after", srv)
+            assert r.body == pattern_bytes(100 + i)
+            if i % 4 == 3:
+                # a streamed body cannot be sent twice: the module checks a pooled
+                # connection (MSG_PEEK) before it streams one; the app's FIN must have
+                # arrived for that to see it (else it is the keep-alive race no proxy wins)
+                wait_until(lambda: app_closed_pooled(bport), 5, "the app's FIN to arrive")
+                e = expect_status(c.request("POST", "/echo/post-%d" % i, body=body), 200,
+                                  "POST after a close", srv).json()
+                assert e["body_length"] == len(body), e
+            else:
+                e = expect_status(c.request("GET", "/echo/get-%d" % i), 200,
+                                  "GET after a close", srv).json()
+                assert e["path"] == "/echo/get-%d" % i
+    assert_not_reused(srv, "close-after")
+    assert_no_fd_leak(srv, before, "40 closes after answering")
+    assert conns_at_app(bport) <= 8
+
+
+SMUGGLE = b"GET /fault/smuggled HTTP/1.1\r\nHost: smuggler\r\n\r\n"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 2.3: a connection whose request was only "
+                   "partly sent goes back to the pool (fixed in another branch)")
+@pytest.mark.expect_log(*(EXPECT_APP_FAULTS + (r"AH00161: server reached MaxRequestWorkers",)))
+@pytest.mark.mpms("prefork")
+def test_early_answer_connection_not_reused(apache, standin_backend):
+    """The app answers 413 while the client still uploads and stops reading: the client gets
+    the 413, and the connection whose request was only partly sent is never used again: no
+    other client ever gets the answer to requests carried inside that upload's body."""
+    # one prefork child: the next requests go through the pool that held the connection
+    srv = start_app(apache, standin_backend,
+                    extra="AspNetCoreRequestTimeout 00:00:%02d" % REQUEST_TIMEOUT_S,
+                    mpm_conf="StartServers 1\nMinSpareServers 1\nMaxSpareServers 1\n"
+                             "ServerLimit 1\nMaxRequestWorkers 1\nMaxConnectionsPerChild 0\n")
+    warm_up(srv)
+    before = Resources(srv)
+    body = SMUGGLE * (4 * 1024 * 1024 // len(SMUGGLE))
+    for i in range(3):
+        with srv.connect(timeout=30) as c:
+            c.send(c.build_request("POST", "/fault/early?status=413&pause_ms=%d"
+                                   % (REQUEST_TIMEOUT_S * 1000 + 1500),
+                                   headers=[("Content-Length", str(len(body)))]))
+            sender = threading.Thread(target=lambda: _send_quietly(c.sock, body), daemon=True)
+            sender.start()
+            head = c.read_head()
+            assert head.status == 413, head
+        answers = []
+        for j in range(10):
+            r = srv.get("/fault/conn", timeout=30)
+            answers.append((r.status, r.body[:200]))
+        smuggled = [a for a in answers if b"SMUGGLED" in a[1]]
+        assert not smuggled, "clients got the answer to a request smuggled in another client's " \
+            "body: %r" % answers
+        assert all(a[0] == 200 for a in answers), ("requests after an early answer failed (sent "
+                                                  "on that connection?): %r" % answers)
+        early = {e["conn"] for e in report(srv)["early"]}
+        on_early = [a for a in answers if a[1].split()[0].decode() in early]
+        assert not on_early, ("requests went out on the connection of an early answer: %r "
+                              "(early: %s)" % (on_early, early))
+    assert_no_fd_leak(srv, before, "3 early answers")
+
+
+def _send_quietly(sock, data):
+    try:
+        sock.sendall(data)
+    except OSError:
+        pass
+
+
+# --- faults of clients -----------------------------------------------------------------------------
+
+SLOW_CLIENTS = 5                         # of each kind
+
+
+def slow_headers(port, stop):
+    """Sends a request head one byte per 0.5 s; returns how it ended."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = b"GET /echo/slowloris HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"p" * 200 + b"\r\n\r\n"
+    try:
+        for b in head:
+            if stop.is_set():
+                return "stopped"
+            s.sendall(bytes([b]))
+            time.sleep(0.5)
+        return "sent the whole head: " + s.recv(200).decode("latin-1")
+    except OSError as e:
+        return "cut: %s" % e
+    finally:
+        s.close()
+
+
+def slow_body(port, stop, target):
+    """Sends a 1 MB POST head, then the body at 100 bytes per 0.5 s."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    try:
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" % target.encode())
+        s.sendall(b"b" * 70000)           # past the 64 KiB read whole: streamed to the app
+        for _ in range(200):
+            if stop.is_set():
+                return "stopped"
+            s.sendall(b"b" * 100)
+            time.sleep(0.5)
+        return "sent the whole body"
+    except OSError as e:
+        return "cut: %s" % e
+    finally:
+        s.close()
+
+
+@pytest.mark.expect_log(*EXPECT_APP_FAULTS)
+def test_slowloris_clients(apache, standin_backend, mpm):
+    """Clients that send their head or body slowly are cut by mod_reqtimeout; while they
+    hang on, other clients are served; once they are cut, the module holds no connection to
+    the app for them (the app saw each body cut), no fd and no connection leaked."""
+    # prefork: enough processes for the slow clients and the others (prefork's answer to
+    # slowloris is mod_reqtimeout, not spare capacity, but a full server logs an error)
+    kw = {"mpm_conf": "StartServers 4\nMinSpareServers 4\nMaxSpareServers 8\nServerLimit 30\n"
+                      "MaxRequestWorkers 30\nMaxConnectionsPerChild 0\n"} if mpm == "prefork" else {}
+    srv = start_app(apache, standin_backend, modules=("reqtimeout",),
+                    extra="RequestReadTimeout header=3-5,MinRate=500 body=4-6,MinRate=500", **kw)
+    bport = backend_port(srv)
+    warm_up(srv)
+    before = Resources(srv)
+    conns0 = conns_at_app(bport)
+    stop = threading.Event()
+    results = []
+
+    def run(fn, *a):
+        results.append((fn.__name__, fn(*a)))
+    threads = [threading.Thread(target=run, args=(slow_headers, srv.port, stop), daemon=True)
+               for _ in range(SLOW_CLIENTS)]
+    threads += [threading.Thread(target=run, args=(slow_body, srv.port, stop, "/fault/sink"),
+                                 daemon=True) for _ in range(SLOW_CLIENTS)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    try:
+        # other clients keep being served while the slow ones hang on
+        n = 0
+        while any(t.is_alive() for t in threads) and time.monotonic() - t0 < 30:
+            own_answers(srv, 2, "meanwhile-%d" % n)
+            n += 1
+        for t in threads:
+            t.join(30)
+    finally:
+        stop.set()
+    took = time.monotonic() - t0
+    assert all(r.startswith("cut") or r.startswith("sent the whole head: HTTP/1.1 408")
+               for _, r in results) and len(results) == 2 * SLOW_CLIENTS, results
+    assert took < 25, "slow clients were cut only after %.1f s: %r" % (took, results)
+    assert n >= 3, n
+    # the app saw every slow body cut: the module closed those connections
+    wait_until(lambda: len(report(srv)["cut"]) >= SLOW_CLIENTS, 15,
+               lambda: "the app to see %d bodies cut: %r" % (SLOW_CLIENTS, report(srv)))
+    assert_not_reused(srv, "slow clients")
+    assert_no_fd_leak(srv, before, "slow clients")
+    assert_conns_settle(srv, bport, conns0, before, "the faults")
+
+
+def abort_download(port, target):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target.encode())
+        got = b""
+        while b"\r\n\r\n" not in got or len(got) < 2000:
+            data = s.recv(65536)
+            assert data, got[:300]
+            got += data
+        assert got.startswith(b"HTTP/1.1 200"), got[:200]
+    finally:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+
+
+def abort_upload(port, target, part):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                  % (target.encode(), 4 * len(part)))
+        s.sendall(part)
+        time.sleep(0.05)                 # let the module stream it to the app
+    finally:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+
+
+@pytest.mark.expect_log(*EXPECT_APP_FAULTS)
+def test_client_aborts(apache, standin_backend):
+    """Clients that reset their connection during an upload (streamed to the app) or a
+    download: the app sees each upload cut (its connection is closed, not reused), nothing
+    leaks, later clients get complete answers."""
+    aborts = 40
+    srv = start_app(apache, standin_backend)
+    bport = backend_port(srv)
+    warm_up(srv)
+    before = Resources(srv)
+    conns0 = conns_at_app(bport)
+    part = os.urandom(256 * 1024)
+    for i in range(aborts):
+        abort_download(srv.port, "/bytes?n=50000000")
+        abort_upload(srv.port, "/fault/sink", part)
+    wait_until(lambda: len(report(srv)["cut"]) >= aborts, 30,
+               lambda: "the app to see %d uploads cut: %d" % (aborts, len(report(srv)["cut"])))
+    assert_not_reused(srv, "client aborts")
+    assert_no_fd_leak(srv, before, "%d + %d client aborts" % (aborts, aborts))
+    assert_conns_settle(srv, bport, conns0, before, "the faults")
+    with srv.connect(timeout=30) as c:
+        r = expect_status(c.request("GET", "/bytes?n=1000000"), 200, "after the aborts", srv)
+        assert r.body == pattern_bytes(1000000)
+
+
+# --- faults of the supervisor -------------------------------------------------------------------
+
+EXPECT_SUPERVISOR = EXPECT_APP_FAULTS + (
+    r"supervisor",
+    r"\(503\)",
+)
+
+
+class Load:
+    """Client threads sending GET /pid on new connections; records (t, status)."""
+
+    def __init__(self, srv, threads=4):
+        self.srv = srv
+        self.results = []
+        self.stop_ev = threading.Event()
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self):
+        while not self.stop_ev.is_set():
+            t0 = time.monotonic()
+            try:
+                r = self.srv.raw_request("GET", "/pid", [("Connection", "close")], timeout=30)
+                self.results.append((t0, r.status, time.monotonic() - t0))
+            except Exception as exc:  # noqa: BLE001 - counted
+                self.results.append((t0, repr(exc)[:80], time.monotonic() - t0))
+            time.sleep(0.01)
+
+    def stop(self):
+        self.stop_ev.set()
+        for t in self.threads:
+            t.join(40)
+
+    def counts(self):
+        out = {}
+        for _, st, _ in self.results:
+            out[st] = out.get(st, 0) + 1
+        return out
+
+
+def kill_supervisors_during_gracefuls(srv, kills, spacing, rng, give_up=15.0):
+    """SIGKILLs the supervisor up to `kills` times, `spacing` (random range) apart, a graceful
+    restart after every third kill; checks before each step that the httpd parent is the
+    same. Stops early when no supervisor appears for `give_up` s (a spent restart budget).
+    Returns the pids killed."""
+    parent = srv.parent
+    killed = []
+    last_seen = time.monotonic()
+    while len(killed) < kills and time.monotonic() - last_seen < give_up:
+        assert procs.alive(*parent), "the httpd parent exited after %d supervisor kills:\n%s" % (
+            len(killed), srv.log_tail(30))
+        sups = procs.supervisors(srv.pid)
+        if not sups:
+            time.sleep(0.05)
+            continue
+        last_seen = time.monotonic()
+        time.sleep(rng.uniform(*spacing))          # a random moment of its life
+        try:
+            os.kill(sups[0].pid, 9)
+            killed.append(sups[0].pid)
+        except ProcessLookupError:
+            continue
+        if len(killed) % 3 == 0:
+            time.sleep(rng.uniform(0.0, 0.3))
+            srv.apache2("-k", "graceful")
+    return killed
+
+
+@pytest.mark.expect_log(*EXPECT_SUPERVISOR)
+def test_supervisor_killed_during_gracefuls(apache, standin_backend):
+    """The supervisor SIGKILLed at random moments, 6 times (within the restart budget), around
+    graceful restarts under load: the httpd parent stays, every request gets 200 or 503 or
+    502 (none hangs), afterwards a new supervisor and app serve, and neither the parent nor
+    the (new) supervisor holds more fds than before."""
+    srv = start_app(apache, standin_backend, extra="AspNetCoreStartupTimeLimit 10")
+    before = Resources(srv)
+    pid0 = app_pid(srv)
+    load = Load(srv)
+    try:
+        wait_until(lambda: len(load.results) >= 20, 20, "load")
+        killed = kill_supervisors_during_gracefuls(srv, 6, (0.2, 1.5), random.Random(11))
+    finally:
+        load.stop()
+    assert procs.alive(*srv.parent), srv.log_tail(30)
+    srv.graceful()
+    wait_until(lambda: srv.get("/pid", timeout=30).status == 200, 30,
+               lambda: "the app to serve again\n%s" % srv.log_tail(30))
+    assert app_pid(srv) != pid0
+    bad = {k: v for k, v in load.counts().items() if k not in (200, 502, 503)}
+    assert not bad, load.counts()
+    assert max(r[2] for r in load.results) < 30
+    after = Resources(srv)
+    assert after.parent == before.parent, ("the httpd parent's fds grew over %d supervisor "
+                                           "kills: %r -> %r" % (len(killed), before, after))
+    s0, s1 = list(before.supervisors.values()), list(after.supervisors.values())
+    assert len(s1) == 1 and s1[0] <= s0[0], (before, after)
+    print("kills %s; statuses %r; %r -> %r" % (killed, load.counts(), before, after))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 2.10: the Apache parent exits after the "
+                   "supervisor died 10+ times within a minute, then graceful (fixed in another branch)")
+@pytest.mark.expect_log(*(EXPECT_SUPERVISOR + (r"AH00020", r"crit")))
+def test_supervisor_killed_past_the_budget(apache, standin_backend):
+    """The supervisor killed again and again around gracefuls under load, until it is no
+    longer started (its budget, 10 deaths within a minute, spent) or 25 times: Apache never
+    exits; once the kills stop, a graceful (which resets the budget) brings the app back."""
+    srv = start_app(apache, standin_backend, extra="AspNetCoreStartupTimeLimit 10")
+    load = Load(srv, threads=2)
+    try:
+        wait_until(lambda: len(load.results) >= 10, 20, "load")
+        # until no supervisor comes back (a spent budget: 10 deaths within a minute) or 25
+        killed = kill_supervisors_during_gracefuls(srv, 25, (0.1, 0.6), random.Random(12),
+                                                   give_up=8.0)
+        assert len(killed) >= 10, killed
+        for _ in range(2):
+            assert procs.alive(*srv.parent), srv.log_tail(30)
+            srv.apache2("-k", "graceful")
+            wait_until(lambda: not procs.alive(*srv.parent) or srv.ready_count() > 0, 10, "graceful")
+            time.sleep(1)
+    finally:
+        load.stop()
+    assert procs.alive(*srv.parent), "the httpd parent exited:\n%s" % srv.log_tail(30)
+    wait_until(lambda: srv.get("/pid", timeout=30).status == 200, 60,
+               lambda: "the app to serve again\n%s" % srv.log_tail(30))
+
+
+@pytest.mark.xfail(strict=True, reason="issue 11 defect 2.10: the app root renamed away before "
+                   "a graceful kills Apache (fixed in another branch)")
+@pytest.mark.expect_log(*(EXPECT_SUPERVISOR + (r"AH00020", r"AspNetCoreAppRoot", r"502\.5")))
+def test_app_root_renamed_around_graceful(apache, standin_backend):
+    """An app root renamed away (mid-deploy) before a graceful: Apache stays up, the app
+    answers (its running process) or fails cleanly (502.5/503) while its directory is
+    missing, another app keeps serving;
+    renamed back and graceful again: the app serves."""
+    srv = apache.new(standin_backend.directives(app_root="{app}") +
+                     "\n<Location /second>\n" + standin_backend.directives(app_root="{tmp}/app2") +
+                     "\n</Location>\n")
+    srv.mkdir("app2")
+    srv.start()
+    expect_status(srv.get("/echo/a", timeout=FIRST_REQUEST_TIMEOUT), 200, "first app", srv)
+    expect_status(srv.get("/second/echo/b", timeout=FIRST_REQUEST_TIMEOUT), 200, "second app", srv)
+    parent = srv.parent
+    away = srv.app + ".away"
+    ready = srv.ready_count()
+    os.rename(srv.app, away)
+    try:
+        # `apachectl graceful` checks the configuration first and only then signals the
+        # parent; a deploy that renames the directory in between is what the parent sees:
+        # SIGUSR1 (a graceful restart) straight to the parent reproduces that moment
+        os.kill(srv.pid, signal.SIGUSR1)
+        wait_until(lambda: not procs.alive(*parent) or srv.ready_count() > ready, 20,
+                   lambda: "the graceful restart\n%s" % srv.log_tail(10))
+        assert procs.alive(*parent), "the httpd parent exited:\n%s" % srv.log_tail(20)
+        # the running process may go on serving (its launch settings did not change); a
+        # process to start gets 502.5; never a hang, never Apache gone
+        r = srv.get("/echo/while-away", timeout=30)
+        assert r.status in (200, 502, 503), (r, r.body[:200])
+        expect_status(srv.get("/second/echo/c", timeout=30), 200, "the other app", srv)
+    finally:
+        os.rename(away, srv.app)
+    srv.graceful()
+    assert procs.alive(*parent)
+    wait_until(lambda: srv.get("/echo/back", timeout=30).status == 200, 30,
+               lambda: "the app to serve again\n%s" % srv.log_tail(20))
