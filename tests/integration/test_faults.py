@@ -214,11 +214,7 @@ APP_FAULTS = {
     # a chunk-size line with 1 MiB of extensions: refused (502, or a cut body)
     "chunkext": ("/fault/chunkext?size=1048576", lambda srv, t: fault_after_head(srv, t, allow_502=True)),
 }
-APP_FAULT_PARAMS = [
-    pytest.param(name, marks=pytest.mark.xfail(
-        strict=True, reason="issue 11 defect 2.9: the chunk-extension length limit resets at "
-                            "every ';' (fixed in another branch)")) if name == "chunkext" else name
-    for name in sorted(APP_FAULTS)]
+APP_FAULT_PARAMS = sorted(APP_FAULTS)
 
 
 @pytest.mark.expect_log(*EXPECT_APP_FAULTS)
