@@ -780,7 +780,8 @@ static int table_full(request_rec *r, const ac_resolved_t *res)
     ap_log_rerror(APLOG_MARK, level, 0, r, "[%s] cannot run: the app table is full (at most %d "
                   "apps; those registered by requests go after "
                   "AspNetCoreDynamicAppIdleTimeout without one) (503)", res->label, AC_MAX_APPS);
-    ac_errpage_unavailable(r, "the server runs as many apps as it can");
+    ac_errpage_unavailable(r, apr_psprintf(r->pool, "the server runs as many apps as it can "
+                                           "(%d)", AC_MAX_APPS));
     apr_table_setn(r->err_headers_out, "Retry-After", "60");
     return HTTP_SERVICE_UNAVAILABLE;
 }

@@ -104,7 +104,7 @@ def test_requests_keep_a_request_registered_app_alive(apache):
     assert backends_in(srv, shop) == [pid]
 
 
-FULL_PAGE = b"the server runs as many apps as it can"
+FULL_PAGE = b"the server runs as many apps as it can (64)"
 FULL_LINE = r"\[[^]]*app6[45][^]]*\] cannot run: the app table is full \(at most 64 apps"
 
 
