@@ -258,12 +258,15 @@ static apr_status_t backend_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-/* A pooled connection when allowed, else a new one. A request without a body
- * takes a pooled connection unchecked: if the app closed it meanwhile, the
- * request fails before any answer and is sent again on a new connection
- * (ac_proxy_handle), which is cheaper than a check on every request. A body
- * cannot be sent twice, so then the connection is checked first. */
-static apr_status_t backend_open(request_rec *r, ac_backend_t *b, int allow_reuse, int has_body)
+/* A pooled connection when allowed, else a new one. Every pooled
+ * connection is checked first (one recv(MSG_PEEK)): bytes waiting on an idle
+ * connection are an answer to no request of ours (an app that answered
+ * before reading a body and then took that body for further requests), and
+ * must never reach this request's client; an app that closed it meanwhile
+ * is found too. One that the app closes just as we use it fails before any
+ * answer and is sent again on a new connection when its body allows
+ * (send_request). */
+static apr_status_t backend_open(request_rec *r, ac_backend_t *b, int allow_reuse)
 {
     apr_status_t rv;
 
@@ -271,7 +274,7 @@ static apr_status_t backend_open(request_rec *r, ac_backend_t *b, int allow_reus
     b->request_sent = 0;
     b->recv_timeout = 0;
     b->fd = allow_reuse ? ac_connpool_get(connpool, b->proc->app_index, b->proc->slot_index,
-                                          b->proc->view.incarnation, has_body, &b->recv_timeout)
+                                          b->proc->view.incarnation, 1, &b->recv_timeout)
                         : -1;
     b->reused = b->fd >= 0;
     if (b->fd >= 0) {
@@ -512,8 +515,7 @@ static int connect_process(exchange_t *x, int attempt, int *rechosen)
     request_rec *r = x->r;
 
     for (;;) {
-        apr_status_t rv = backend_open(r, x->b, attempt == 0,
-                                       x->mode != AC_BODY_NONE && !x->body);
+        apr_status_t rv = backend_open(r, x->b, attempt == 0);
         pick_t pick;
 
         if (rv == APR_SUCCESS) {

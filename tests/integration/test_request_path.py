@@ -103,6 +103,49 @@ def test_early_answer_never_reaches_the_next_client(apache, standin_backend, mpm
         "the app read %d requests hidden in client A's body" % sum("SMUGGLED" in t for t in seen))
 
 
+def test_stray_answer_after_a_small_body_never_reaches_the_next_client(apache, standin_backend, mpm):
+    """The same naive app, but client A's body is small (read whole, sent with the head in
+    one write): the app answers 413 after the whole request went out, then takes the body
+    for another request and answers that too, 200 ms later (hold_ms: the module has long
+    put the connection back in its pool by then).  Its stray answer sits on the idle
+    pooled connection: client B, served next by the same child, must get its own answer
+    (a pooled connection with bytes waiting is never reused)."""
+    import json
+    import socket
+    from backends import parse_env
+    if mpm == "prefork":
+        apache.expect_log(r"AH00161")
+    srv = start_app(apache, standin_backend, mpm, env={"STANDIN_RECORD_REQUESTS": "1"},
+                    one_child=True)
+    env = parse_env(srv.get("/env"))
+    port, token = int(env["ASPNETCORE_PORT"]), env["ASPNETCORE_TOKEN"]
+
+    def app_log():
+        """/fwd/log straight from the app (not through httpd, whose pool is under test)."""
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(("GET /fwd/log HTTP/1.1\r\nHost: x\r\nMS-ASPNETCORE-TOKEN: %s\r\n"
+                       "Connection: close\r\n\r\n" % token).encode())
+            data = b""
+            while True:
+                piece = s.recv(65536)
+                if not piece:
+                    break
+                data += piece
+        return json.loads(data.split(b"\r\n\r\n", 1)[1])["requests"]
+    with srv.connect(timeout=20) as a:
+        r = a.request("POST", "/fwd/early?hold_ms=200", body=SMUGGLED)
+    assert r.status == 413 and r.body == b"refused early\n", (r.status, r.body[:200])
+    # the app has read the body as a request and answered it (its answer is on its way)
+    wait_until(lambda: [x for x in app_log() if "SMUGGLED" in x["target"] and x["finished"]],
+               10, "the app to answer the request hidden in A's body")
+    for i in range(3):
+        path = "/echo/client-b-%d" % i
+        r = srv.get(path, timeout=20)
+        assert r.status == 200 and b"SMUGGLED" not in r.body, (
+            "client B got another client's answer: %s %r" % (r.status, r.body[:300]))
+        assert r.json()["path"] == path, r.body[:300]
+
+
 # --- defect 2.9: the chunk-size line is bounded as a whole ---------------------------------
 
 ERR_502 = r"\(502\.3\)|the app's response broke off"

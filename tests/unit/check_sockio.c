@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 
 #include "check_suites.h"
 #include "ac_sockio.h"
@@ -181,6 +182,73 @@ START_TEST(other_reads_stay_nonblocking_on_a_blocking_socket)
 }
 END_TEST
 
+/* The peer answers before the request is all sent: the write stops as soon
+ * as fd is readable, with what is left to write. */
+START_TEST(writev_watching_stops_when_the_peer_speaks)
+{
+    static char big[1 << 20];
+    int sv[2];
+    struct iovec iov[2], *at = iov;
+    int n = 2;
+    apr_size_t total;
+
+    blocking_pair(sv);
+    memset(big, 'b', sizeof(big));
+    iov[0].iov_base = "head";
+    iov[0].iov_len = 4;
+    iov[1].iov_base = big;
+    iov[1].iov_len = sizeof(big);
+    ck_assert_int_eq(write(sv[1], "413", 3), 3);          /* answered before anything */
+    ck_assert_int_eq(ac_sock_writev_watching(sv[0], &at, &n, apr_time_from_sec(5)),
+                     APR_INCOMPLETE);
+    ck_assert_ptr_eq(at, iov);                             /* nothing written */
+    ck_assert_int_eq(n, 2);
+    close(sv[0]); close(sv[1]);
+
+    /* the peer does not read; it answers once the buffers are full */
+    blocking_pair(sv);
+    iov[0].iov_base = "head";
+    iov[0].iov_len = 4;
+    iov[1].iov_base = big;
+    iov[1].iov_len = sizeof(big);
+    at = iov;
+    n = 2;
+    {
+        char c = 'x';
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            usleep(200000);
+            _exit(write(sv[1], &c, 1) == 1 ? 0 : 1);
+        }
+        ck_assert_int_eq(ac_sock_writev_watching(sv[0], &at, &n, apr_time_from_sec(10)),
+                         APR_INCOMPLETE);
+        waitpid(pid, NULL, 0);
+    }
+    total = 0;
+    {
+        int i;
+        for (i = 0; i < n; i++) {
+            total += at[i].iov_len;
+        }
+    }
+    ck_assert_int_gt(n, 0);                                /* stopped part way */
+    ck_assert_uint_lt(total, sizeof(big) + 4);
+    close(sv[0]); close(sv[1]);
+
+    /* nobody speaks: everything goes */
+    blocking_pair(sv);
+    iov[0].iov_base = "head";
+    iov[0].iov_len = 4;
+    at = iov;
+    n = 1;
+    ck_assert_int_eq(ac_sock_writev_watching(sv[0], &at, &n, apr_time_from_sec(5)),
+                     APR_SUCCESS);
+    ck_assert_int_eq(n, 0);
+    close(sv[0]); close(sv[1]);
+}
+END_TEST
+
 Suite *sockio_suite(void)
 {
     Suite *s = suite_create("sockio");
@@ -195,6 +263,7 @@ Suite *sockio_suite(void)
     tcase_add_test(tc, read_within_reads_and_sees_eof);
     tcase_add_test(tc, read_within_sets_the_timeout_only_when_it_changes);
     tcase_add_test(tc, other_reads_stay_nonblocking_on_a_blocking_socket);
+    tcase_add_test(tc, writev_watching_stops_when_the_peer_speaks);
     suite_add_tcase(s, tc);
     return s;
 }
