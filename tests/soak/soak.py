@@ -484,10 +484,13 @@ def main():
         print("soak: %d app kills, %d gracefuls, MaxConnectionsPerChild %d, %d keep-alive races "
               "resent" % (len(windows), faults.gracefuls, args.max_conns_per_child, races))
         spans = [w1 - 1.0 - w0 for w0, w1, _ in windows]
+        covered = sum(w1 - w0 for w0, w1, _ in windows) / max(duration, 1e-9)
         print("soak: failed requests: %d, in a kill window: %d, outside any: %d (a kill window: from "
-              "the SIGKILL until the app has 2 processes again + 1 s; mean %.2f s, max %.2f s)" % (
+              "the SIGKILL until the app has 2 processes again + 1 s; mean %.2f s, max %.2f s; "
+              "the windows cover %.0f %% of the run; every error line in the log is one a kill "
+              "causes, or the run fails)" % (
                   len(failures), len(in_window), len(unexplained),
-                  sum(spans) / len(spans) if spans else 0, max(spans) if spans else 0))
+                  sum(spans) / len(spans) if spans else 0, max(spans) if spans else 0, 100 * covered))
         for f in unexplained[:20]:
             print("soak:   unexplained failure at +%.1f s (%.2f s) %s: %s" % (f[0] - t0, f[1] - f[0], f[2], f[3]))
         if unexplained:
