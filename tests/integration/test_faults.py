@@ -323,8 +323,6 @@ def test_app_closes_right_after_answering(apache, standin_backend):
 SMUGGLE = b"GET /fault/smuggled HTTP/1.1\r\nHost: smuggler\r\n\r\n"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2.3: a connection whose request was only "
-                   "partly sent goes back to the pool (fixed in another branch)")
 @pytest.mark.expect_log(*(EXPECT_APP_FAULTS + (r"AH00161: server reached MaxRequestWorkers",)))
 @pytest.mark.mpms("prefork")
 def test_early_answer_connection_not_reused(apache, standin_backend):
@@ -613,8 +611,6 @@ def test_supervisor_killed_during_gracefuls(apache, standin_backend):
     print("kills %s; statuses %r; %r -> %r" % (killed, load.counts(), before, after))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2.10: the Apache parent exits after the "
-                   "supervisor died 10+ times within a minute, then graceful (fixed in another branch)")
 @pytest.mark.expect_log(*(EXPECT_SUPERVISOR + (r"AH00020", r"crit")))
 def test_supervisor_killed_past_the_budget(apache, standin_backend):
     """The supervisor killed again and again around gracefuls under load, until it is no
@@ -640,8 +636,6 @@ def test_supervisor_killed_past_the_budget(apache, standin_backend):
                lambda: "the app to serve again\n%s" % srv.log_tail(30))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 defect 2.10: the app root renamed away before "
-                   "a graceful kills Apache (fixed in another branch)")
 @pytest.mark.expect_log(*(EXPECT_SUPERVISOR + (r"AH00020", r"AspNetCoreAppRoot", r"502\.5")))
 def test_app_root_renamed_around_graceful(apache, standin_backend):
     """An app root renamed away (mid-deploy) before a graceful: Apache stays up, the app
