@@ -78,7 +78,7 @@ static apr_status_t leave_slot(void *data)
     return APR_SUCCESS;
 }
 
-static int pick_ready(ac_app_t *app, uint32_t nslots, chosen_t *out)
+static int pick_ready(request_rec *r, ac_app_t *app, uint32_t nslots, chosen_t *out)
 {
     uint32_t i, best_load = 0;
     int found = 0;
@@ -88,6 +88,13 @@ static int pick_ready(ac_app_t *app, uint32_t nslots, chosen_t *out)
         uint32_t load;
         ac_slot_read(&app->slots[i], &v);
         if (v.state != AC_SLOT_READY) {
+            continue;
+        }
+        if (ac_slot_is_suspect(&app->slots[i], v.incarnation)) {
+            /* a connect to it failed: whoever listens on its port now gets no
+             * request (and no token) until the supervisor has checked it */
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "process %ld is not used until the "
+                          "supervisor has checked who listens on port %u", (long)v.pid, v.port);
             continue;
         }
         load = ac_slot_inflight(&app->slots[i]);
@@ -195,14 +202,14 @@ static pick_t choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t i
         if (v.offline) {
             return PICK_OFFLINE;
         }
-        if (pick_ready(app, v.nslots, out)) {
+        if (pick_ready(r, app, v.nslots, out)) {
             return PICK_READY;
         }
         if (v.predecessor >= 0) {
             ac_app_t *prev = &sh->apps[v.predecessor];
             ac_app_view_t pv;
             ac_app_read(prev, &pv);
-            if (pv.state == AC_APP_ACTIVE && pick_ready(prev, pv.nslots, out)) {
+            if (pv.state == AC_APP_ACTIVE && pick_ready(r, prev, pv.nslots, out)) {
                 out->app_index = (apr_uint32_t)v.predecessor;
                 return PICK_READY;
             }
@@ -280,6 +287,14 @@ static apr_status_t backend_open(request_rec *r, ac_backend_t *b, int allow_reus
     if (b->fd >= 0) {
         return APR_SUCCESS;
     }
+    if (ac_slot_is_suspect(b->proc->slot, b->proc->view.incarnation)) {
+        /* a connect to it failed since we picked it: whoever listens on its
+         * port now is not trusted with the token until the supervisor says */
+        b->fd = -1;
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "no new connection to the app's process "
+                      "%ld until the supervisor has checked it", (long)b->proc->view.pid);
+        return APR_ECONNREFUSED;
+    }
     rv = ac_sock_connect_loopback(b->proc->view.port, CONNECT_TIMEOUT, &b->fd);
     if (rv == APR_SUCCESS) {
         /* the wait for the answer happens inside recv() (ac_read_head) */
@@ -299,7 +314,10 @@ static apr_status_t backend_open(request_rec *r, ac_backend_t *b, int allow_reus
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
                       "cannot connect to the app's process %ld on port %u",
                       (long)b->proc->view.pid, b->proc->view.port);
-        /* let the supervisor look at that process */
+        /* no child connects to that process again until the supervisor has
+         * looked at it: a process that stopped listening may have left its
+         * port to another local user's program */
+        ac_slot_mark_suspect(b->proc->slot, b->proc->view.incarnation);
         ac_request_send(ac_registry_request_fd(), AC_REQ_BROKEN, b->proc->app_index,
                         b->proc->slot_index, b->proc->view.incarnation, NULL, 0);
     }

@@ -92,6 +92,7 @@ static void reset_slots(ac_app_t *app)
         slot->pid = 0;
         slot->port = 0;
         __atomic_store_n(&slot->served, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&slot->suspect, 0, __ATOMIC_RELEASE);
         slot->served_base = 0;
         ac_seq_write_end(&slot->seq);
     }
@@ -471,4 +472,21 @@ void ac_slot_leave(ac_slot_t *slot)
 uint32_t ac_slot_inflight(const ac_slot_t *slot)
 {
     return __atomic_load_n(&slot->inflight, __ATOMIC_RELAXED);
+}
+
+void ac_slot_mark_suspect(ac_slot_t *slot, uint64_t incarnation)
+{
+    __atomic_store_n(&slot->suspect, incarnation, __ATOMIC_RELEASE);
+}
+
+int ac_slot_is_suspect(const ac_slot_t *slot, uint64_t incarnation)
+{
+    return incarnation != 0 && __atomic_load_n(&slot->suspect, __ATOMIC_ACQUIRE) == incarnation;
+}
+
+void ac_slot_clear_suspect(ac_slot_t *slot, uint64_t incarnation)
+{
+    uint64_t expected = incarnation;
+    __atomic_compare_exchange_n(&slot->suspect, &expected, 0, 0, __ATOMIC_ACQ_REL,
+                                __ATOMIC_ACQUIRE);
 }

@@ -57,6 +57,9 @@ typedef struct {
     /* written by children with atomic operations */
     uint32_t inflight;
     uint64_t served;                    /* since the app's table entry was set up */
+    uint64_t suspect;                   /* the incarnation a child could not connect to,
+                                         * until the supervisor has checked who listens
+                                         * on its port; 0: none */
 } ac_slot_t;
 
 typedef struct {
@@ -241,5 +244,16 @@ uint64_t ac_slot_served(const ac_slot_t *slot);
 void ac_slot_enter(ac_slot_t *slot);      /* a request starts using the slot */
 void ac_slot_leave(ac_slot_t *slot);      /* ... and is done with it */
 uint32_t ac_slot_inflight(const ac_slot_t *slot);
+
+/* A child could not connect to the slot's process `incarnation`: no new
+ * connection is made to it until the supervisor has checked that the port's
+ * listener is still that process (another local user may have bound the
+ * port it left, and would receive the token and the requests). */
+void ac_slot_mark_suspect(ac_slot_t *slot, uint64_t incarnation);
+/* Is the slot's process `incarnation` waiting for that check? */
+int ac_slot_is_suspect(const ac_slot_t *slot, uint64_t incarnation);
+/* The check passed: new connections to `incarnation` are allowed again
+ * (a mark for another incarnation is left alone). */
+void ac_slot_clear_suspect(ac_slot_t *slot, uint64_t incarnation);
 
 #endif /* AC_SHARED_H */

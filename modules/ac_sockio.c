@@ -437,6 +437,27 @@ static pid_t group_of(const char *proc_root, const char *pid)
     return (pid_t)pgrp;
 }
 
+int ac_port_has_listener(unsigned port, const char *proc_root)
+{
+    unsigned long inodes[1];
+    char path[256];
+    int m4, m6;
+
+    if ((size_t)snprintf(path, sizeof(path), "%s/net/tcp", proc_root) >= sizeof(path) - 1) {
+        return -1;
+    }
+    m4 = listening_inodes(path, port, inodes, 1);
+    if (m4 > 0) {
+        return 1;
+    }
+    snprintf(path, sizeof(path), "%s/net/tcp6", proc_root);
+    m6 = listening_inodes(path, port, inodes, 1);
+    if (m6 > 0) {
+        return 1;
+    }
+    return m4 < 0 ? -1 : 0;
+}
+
 int ac_port_listener_in_group(unsigned port, pid_t pgid, const char *proc_root)
 {
     unsigned long inodes[16];

@@ -74,4 +74,7 @@ int ac_port_is_free(unsigned port);
  * program on that port is not taken for the app. 1 yes, 0 no, -1 unknown. */
 int ac_port_listener_in_group(unsigned port, pid_t pgid, const char *proc_root);
 
+/* Does any socket listen on `port` (<proc_root>/net/tcp{,6})? 1, 0, -1 unknown. */
+int ac_port_has_listener(unsigned port, const char *proc_root);
+
 #endif /* AC_SOCKIO_H */

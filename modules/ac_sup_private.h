@@ -161,6 +161,8 @@ AC_SUP_HIDDEN void ac_sup_publish_trip(int ai, unsigned recent);
 AC_SUP_HIDDEN void ac_sup_publish_slot(int ai, int si);
 /* A request found process `si` of app `ai` not answering: check, replace. */
 AC_SUP_HIDDEN void ac_sup_check_broken(int ai, int si, uint64_t incarnation);
+/* Checks every ready slot a child marked suspect (its datagram may be lost). */
+AC_SUP_HIDDEN void ac_sup_check_suspects(int ai);
 /* Takes the shared table a supervisor before us left. */
 AC_SUP_HIDDEN void ac_sup_take_over_shared(void);
 

@@ -383,26 +383,67 @@ int ac_sup_live_processes(void)
     return n;
 }
 
+/* Is the port's listener still the slot's process? 1 yes; 0 no, and *why
+ * says who listens instead. Accepting a connection is not enough: a ready
+ * process that closed its listening socket but lives on leaves its port to
+ * any local user, who would then receive the token and the requests; such a
+ * listener is not even connected to. */
+static int still_listens(ac_sup_slot_t *s, const char **why)
+{
+    int fd, owner = ac_port_listener_in_group(s->port, s->pid, "/proc");
+
+    if (owner == 0) {
+        *why = ac_port_has_listener(s->port, "/proc") == 0 ? "nothing does"
+                                                           : "another program does";
+        return 0;
+    }
+    /* ours (or -1, cannot tell: trusted as the readiness probe does) */
+    if (ac_sock_connect_loopback(s->port, apr_time_from_msec(100), &fd) != APR_SUCCESS) {
+        *why = owner > 0 ? "it accepts no connection" : "nothing does";
+        return 0;
+    }
+    close(fd);
+    return 1;
+}
+
 void ac_sup_check_broken(int ai, int si, uint64_t incarnation)
 {
     ac_sup_slot_t *s = &ac_sup.apps[ai].slots[si];
-    int fd;
+    ac_slot_t *slot = &ac_sup_shared_app(ai)->slots[si];
+    const char *why;
 
     ac_sup_reap();  /* a process that exited is a crash, not a mystery: collect it first */
-    if (s->state != AC_SLOT_READY
-        || ac_sup_shared_app(ai)->slots[si].incarnation != incarnation) {
+    if (s->state != AC_SLOT_READY || slot->incarnation != incarnation) {
         return;
     }
-    if (ac_sock_connect_loopback(s->port, apr_time_from_msec(100), &fd) == APR_SUCCESS) {
-        close(fd);
+    if (still_listens(s, &why)) {
+        /* children connect to it again */
+        if (ac_slot_is_suspect(slot, incarnation)) {
+            ac_slot_clear_suspect(slot, incarnation);
+            ac_app_notify(ac_sup_shared_app(ai));
+        }
         return;
     }
-    ac_sup_app_log(ai, APLOG_ERR, 0, "process %ld no longer accepts connections on port %u: "
-                   "replacing it", (long)s->pid, s->port);
+    ac_sup_app_log(ai, APLOG_ERR, 0, "process %ld no longer listens on port %u (%s): "
+                   "replacing it", (long)s->pid, s->port, why);
     ac_sup_stop_slot(ai, si, 1);
     s->kill_sent = 1;
     s->broken = 1;
     ac_spawn_signal_group(s->pid, SIGKILL);
+}
+
+/* A datagram from a child may be lost (its queue full): a slot children
+ * keep away from is checked on every tick too. */
+void ac_sup_check_suspects(int ai)
+{
+    int si;
+    for (si = 0; si < AC_MAX_PROCESSES; si++) {
+        ac_slot_t *slot = &ac_sup_shared_app(ai)->slots[si];
+        if (ac_sup.apps[ai].slots[si].state == AC_SLOT_READY
+            && ac_slot_is_suspect(slot, slot->incarnation)) {
+            ac_sup_check_broken(ai, si, slot->incarnation);
+        }
+    }
 }
 
 /* ---- reaping ----------------------------------------------------------- */

@@ -154,6 +154,7 @@ static void tick_app(int ai, apr_time_t now, apr_interval_time_t *sleep)
     if (a->active) {
         ac_sup_check_offline(ai, now);
     }
+    ac_sup_check_suspects(ai);
     for (si = 0; si < AC_MAX_PROCESSES; si++) {
         ac_sup_slot_t *s = &a->slots[si];
         if (!s->pid) {

@@ -722,6 +722,18 @@ def main():
 
     server.serve_forever(poll_interval=0.1)
 
+    if FAULT_STOP_LISTENING.is_set() and not server.stopping.is_set():
+        # /fault/stop-listening: no listening socket any more, idle connections
+        # closed, the process lives on (until told to stop)
+        server.socket.close()
+        with server.lock:
+            idle = [h for h in server.handlers if not h.busy]
+        for h in idle:
+            close_socket(h.connection)
+        sys.stderr.write("standin: stopped listening on 127.0.0.1:%d, staying alive\n" % port)
+        sys.stderr.flush()
+        server.stopping.wait()
+
     # Stopping: refuse new connections, close idle keep-alive connections,
     # let in-flight requests finish (bounded), then exit 0.
     server.socket.close()
@@ -1370,6 +1382,9 @@ FWD_ROUTES = {
 #                               then the connection is closed (FIN) at once
 #   /fault/sink                 reads a body slowly-tolerant; a body cut short by the
 #                               peer is recorded ("cut": connection id, bytes read)
+#   /fault/stop-listening       JSON {"pid","port"}; then the process closes its listening
+#                               socket and its idle connections and stays alive (a ready
+#                               app whose port another local user may take)
 #   /fault/report[?clear=1]     JSON: reused, hang_closed, cut, early (lists of events)
 # ==========================================================================
 
@@ -1577,7 +1592,19 @@ def fault_report(self):
     self.send_json(doc)
 
 
+FAULT_STOP_LISTENING = threading.Event()
+
+
+def fault_stop_listening(self):
+    self.body.drain()
+    self.close_connection = True
+    self.send_json({"pid": PID, "port": self.server.server_address[1]})
+    FAULT_STOP_LISTENING.set()
+    threading.Thread(target=self.server.shutdown, daemon=True).start()
+
+
 FAULT_ROUTES = {
+    "stop-listening": fault_stop_listening,
     "conn": fault_conn,
     "die": fault_die,
     "hang": fault_hang,

@@ -21,6 +21,7 @@ tests/backends/standin.py.
 
 import os
 import random
+import re
 import signal
 import socket
 import struct
@@ -32,7 +33,7 @@ import pytest
 import httpclient
 import procs
 from backends import parse_env, parse_pid
-from rigutil import WaitTimeout, expect_status, wait_until
+from rigutil import WaitTimeout, expect_status, port_accepts, wait_until
 
 FIRST_REQUEST_TIMEOUT = 60.0
 REQUEST_TIMEOUT_S = 2                    # AspNetCoreRequestTimeout where a hang is tested
@@ -45,7 +46,7 @@ EXPECT_APP_FAULTS = (
     ERR_502, BROKE_OFF,
     r"\] process \d+ (exited with code \d+|was killed by signal 9) after \d+ s: starting a new one",
     r"\] cannot connect to the app's process \d+ on port \d+",
-    r"\] process \d+ no longer accepts connections on port \d+: replacing it",
+    r"\] process \d+ no longer listens on port \d+ \([^)]*\): replacing it",
 )
 PATTERN = bytes(i % 251 for i in range(251))
 
@@ -672,3 +673,151 @@ def test_app_root_renamed_around_graceful(apache, standin_backend):
     assert procs.alive(*parent)
     wait_until(lambda: srv.get("/echo/back", timeout=30).status == 200, 30,
                lambda: "the app to serve again\n%s" % srv.log_tail(20))
+
+
+# --- a ready app that stops listening: its port is not trusted -----------------------------------
+
+TOKEN_HEADER = b"ms-aspnetcore-token"
+
+
+class RogueListener:
+    """Another local user's program that binds the port an app left (the test runs as root:
+    it stands in for that user). Records every connection and the bytes it receives."""
+
+    def __init__(self, port):
+        self.port = port
+        self.conns = []                  # bytes received on each connection
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+        def bound():
+            try:
+                self.sock.bind(("127.0.0.1", port))
+                return True
+            except OSError:
+                return False
+        wait_until(bound, 10, "the port %d the app left to be free to bind" % port)
+        self.sock.listen(64)
+        self.sock.settimeout(0.1)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            with self.lock:
+                self.conns.append(b"")
+                i = len(self.conns) - 1
+            c.settimeout(1.0)
+            try:
+                while b"\r\n\r\n" not in self.conns[i]:
+                    got = c.recv(65536)
+                    if not got:
+                        break
+                    with self.lock:
+                        self.conns[i] += got
+            except OSError:
+                pass
+            c.close()
+
+    def received(self):
+        with self.lock:
+            return list(self.conns)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def _background_get(srv, path, out):
+    def run():
+        try:
+            out.append(srv.get(path, headers={"Connection": "close"}, timeout=60))
+        except Exception as exc:  # noqa: BLE001 - reported by the caller
+            out.append(exc)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.expect_log(*EXPECT_APP_FAULTS)
+@pytest.mark.also_mpms("prefork")
+@pytest.mark.parametrize("processes", [1, 2])
+def test_port_left_by_a_live_app_is_not_trusted(apache, standin_backend, processes):
+    """Issue 11 §3: a ready process that closes its listening socket but lives on leaves its
+    port to any local user. Once a connect to it has failed, no child connects to that
+    process again until the supervisor has checked that the port's listener is the app's
+    (not merely that something accepts): a program that bound the port meanwhile never
+    receives a request or the pairing token, and the process is replaced. The supervisor is
+    held stopped between the failure and its check, so that the other program is there when
+    the next requests come (the window a real supervisor leaves is the same, only shorter)."""
+    srv = start_app(apache, standin_backend,
+                    extra="AspNetCoreProcessesPerApplication %d" % processes)
+    ready = r"\] process (\d+) listens on port \d+"
+    wait_until(lambda: len(re.findall(ready, srv.error_log())) >= processes, 30,
+               lambda: "%d ready processes\n%s" % (processes, srv.log_tail(20)))
+    old = {int(p) for p in re.findall(ready, srv.error_log())}
+    stopped = expect_status(srv.get("/fault/stop-listening", headers={"Connection": "close"},
+                                    timeout=30), 200, "/fault/stop-listening", srv).json()
+    pid, port = stopped["pid"], stopped["port"]
+    assert pid in old, (pid, old)
+    wait_until(lambda: not port_accepts(port), 10, "the app to stop listening")
+    sup = procs.ancestors(pid, procs.all_procs())[0]
+    rogue = None
+    results = []
+    threads = []
+    os.kill(sup, signal.SIGSTOP)
+    try:
+        mark = srv.log_mark()
+        failed = r"cannot connect to the app's process %d on port %d" % (pid, port)
+        # requests on new connections until one of them finds the process gone; with two
+        # processes, slow ones keep the other busy so that the least loaded is the stopped one
+        for i in range(4):
+            threads.append(_background_get(srv, "/pid?ms=1500&i=%d" % i, results))
+            try:
+                srv.wait_for_log(failed, timeout=3, start=mark)
+                break
+            except WaitTimeout:
+                pass
+        srv.wait_for_log(failed, timeout=10, start=mark)
+        # another program takes the port before the supervisor has looked
+        rogue = RogueListener(port)
+        mark2 = srv.log_mark()
+        for i in range(4):
+            threads.append(_background_get(srv, "/pid?after=%d" % i, results))
+        skipped = r"process %d is not used until the supervisor has checked who listens on " \
+                  r"port %d" % (pid, port)
+        wait_until(lambda: rogue.received() or re.search(skipped, srv.error_log()[mark2:]), 15,
+                   "the new requests to pass the stopped process by (or reach the port)")
+        got = rogue.received()
+        assert not got, "another program on the app's port received %d connection(s)%s: %r" % (
+            len(got), " WITH THE TOKEN" if any(TOKEN_HEADER in b.lower() for b in got) else "",
+            [b.split(b"\r\n", 1)[0] for b in got])
+    finally:
+        os.kill(sup, signal.SIGCONT)
+    try:
+        srv.wait_for_log(r"\] process %d no longer listens on port %d \(another program does\): "
+                         r"replacing it" % (pid, port), timeout=15)
+        for t in threads:
+            t.join(60)
+        for r in results:
+            assert not isinstance(r, Exception), r
+            expect_status(r, 200, "a request while the port was taken", srv)
+        served = {parse_pid(r) for r in results}
+        assert pid not in served, "the stopped process %d served %s" % (pid, served)
+        new = wait_until(lambda: _new_pid(srv, old), 30, "a new process to serve")
+        assert new not in old
+        wait_until(lambda: not procs.alive(pid), 10, "the replaced process %d to end" % pid)
+        got = rogue.received()
+        assert not any(TOKEN_HEADER in b.lower() for b in got), "the token reached the port's " \
+            "other program: %r" % [b.split(b"\r\n", 1)[0] for b in got]
+        assert not got, "the port's other program got %d connection(s)" % len(got)
+    finally:
+        if rogue:
+            rogue.close()

@@ -42,7 +42,7 @@ EXPECT_CRASH = (r"\] process \d+ (exited with code 3|was killed by signal 9) aft
                 r"\] cannot connect to the app's process \d+ on port \d+",
                 # a request that reaches the killed process's port before the
                 # supervisor has seen the exit
-                r"\] process \d+ no longer accepts connections on port \d+: replacing it",
+                r"\] process \d+ no longer listens on port \d+ \([^)]*\): replacing it",
                 r"\] the app closed the connection without a response \(502\.3\)")
 
 

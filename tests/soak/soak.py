@@ -67,7 +67,7 @@ EXPECTED_LOG = (
     r"\(502\.3\)", r"the app's response broke off",
     r"\] process \d+ (exited with code \d+|was killed by signal 9) after \d+ s: starting a new one",
     r"\] cannot connect to the app's process \d+ on port \d+",
-    r"\] process \d+ no longer accepts connections on port \d+: replacing it",
+    r"\] process \d+ no longer listens on port \d+ \([^)]*\): replacing it",
 )
 
 # What counts as a clear growth over the run (see check_slope): the fitted growth must

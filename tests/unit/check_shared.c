@@ -83,6 +83,7 @@ START_TEST(a_new_app_starts_afresh)
     ac_slot_publish(&app->slots[2], AC_SLOT_READY, 77, 7777);
     ac_slot_enter(&app->slots[2]);
     ac_slot_leave(&app->slots[2]);
+    ac_slot_mark_suspect(&app->slots[2], 41);
 
     memset(key, 0xab, sizeof(key));
     memset(long_label, 'L', sizeof(long_label) - 1);
@@ -107,8 +108,36 @@ START_TEST(a_new_app_starts_afresh)
         ck_assert_uint_eq(app->slots[si].state, AC_SLOT_EMPTY);
         ck_assert_uint_eq(app->slots[si].seq % 2, 0);
         ck_assert_uint_eq(ac_slot_served(&app->slots[si]), 0);
+        ck_assert_uint_eq(app->slots[si].suspect, 0);       /* nothing to check in a new entry */
     }
     ck_assert_int_eq(ac_shared_find(sh, key), 5);
+}
+END_TEST
+
+/* A child marks the incarnation it could not connect to; only that
+ * incarnation is kept away from, and only the supervisor's clear for it
+ * lifts the mark. */
+START_TEST(a_suspect_mark_holds_one_incarnation)
+{
+    ac_shared_t *sh = new_segment();
+    ac_slot_t *slot = &sh->apps[0].slots[1];
+
+    ac_slot_publish_start(slot, 100, 5000, 7, 1, TOKEN);
+    ck_assert_int_eq(ac_slot_is_suspect(slot, 7), 0);
+    ck_assert_int_eq(ac_slot_is_suspect(slot, 0), 0);     /* 0 is "no mark", never a match */
+    ac_slot_mark_suspect(slot, 7);
+    ck_assert_int_eq(ac_slot_is_suspect(slot, 7), 1);
+    ck_assert_int_eq(ac_slot_is_suspect(slot, 8), 0);     /* the next process is not suspect */
+    ck_assert_int_eq(sh->apps[0].slots[0].suspect, 0);
+    ac_slot_clear_suspect(slot, 6);                        /* a stale check: left alone */
+    ck_assert_int_eq(ac_slot_is_suspect(slot, 7), 1);
+    ac_slot_clear_suspect(slot, 7);
+    ck_assert_int_eq(ac_slot_is_suspect(slot, 7), 0);
+    ck_assert_uint_eq(slot->suspect, 0);
+    /* a mark for an older incarnation does not hold back the new process */
+    ac_slot_mark_suspect(slot, 7);
+    ac_slot_publish_start(slot, 101, 5001, 8, 2, TOKEN);
+    ck_assert_int_eq(ac_slot_is_suspect(slot, 8), 0);
 }
 END_TEST
 
@@ -308,6 +337,7 @@ Suite *shared_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, slot_writes_are_whole_and_leave_the_sequence_even);
     tcase_add_test(tc, a_new_app_starts_afresh);
+    tcase_add_test(tc, a_suspect_mark_holds_one_incarnation);
     tcase_add_test(tc, app_writes_set_only_their_fields);
     tcase_add_test(tc, a_reader_gives_up_on_a_record_left_mid_write);
     tcase_add_test(tc, the_repair_makes_every_record_readable_again);

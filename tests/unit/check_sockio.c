@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
@@ -249,6 +251,35 @@ START_TEST(writev_watching_stops_when_the_peer_speaks)
 }
 END_TEST
 
+/* The listener checks read the kernel's tables: a socket of ours listening
+ * on a port is seen, as ours (our process group) and as some listener; a
+ * group with no process has none; a closed one is gone; no /proc, unknown. */
+START_TEST(listeners_are_found_and_told_apart)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    unsigned port;
+
+    ck_assert_int_ge(fd, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(fd, 1), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    port = ntohs(sa.sin_port);
+
+    ck_assert_int_eq(ac_port_has_listener(port, "/proc"), 1);
+    ck_assert_int_eq(ac_port_listener_in_group(port, getpgrp(), "/proc"), 1);
+    ck_assert_int_eq(ac_port_listener_in_group(port, 0x7ffffff0, "/proc"), 0);  /* not ours */
+    close(fd);
+    ck_assert_int_eq(ac_port_has_listener(port, "/proc"), 0);
+    ck_assert_int_eq(ac_port_listener_in_group(port, getpgrp(), "/proc"), 0);
+    ck_assert_int_eq(ac_port_has_listener(port, "/nonexistent-proc"), -1);
+}
+END_TEST
+
 Suite *sockio_suite(void)
 {
     Suite *s = suite_create("sockio");
@@ -257,6 +288,7 @@ Suite *sockio_suite(void)
     tcase_add_test(tc, both_sides_of_the_ephemeral_range);
     tcase_add_test(tc, whole_range_when_all_inside_or_unknown);
     tcase_add_test(tc, reads_the_kernel_range);
+    tcase_add_test(tc, listeners_are_found_and_told_apart);
     suite_add_tcase(s, tc);
     tc = tcase_create("reads");
     tcase_add_test(tc, read_within_times_out);
