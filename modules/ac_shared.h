@@ -5,8 +5,10 @@
  * The supervisor is the only writer of the identity fields (state, pid, port,
  * token, incarnation); it writes each app and slot under a sequence counter
  * (a seqlock) so that children read a consistent copy without any lock.
- * Children only bump atomic counters (in flight, served). Waiters sleep on a
- * per-app futex word that the supervisor bumps on every change. httpd-free.
+ * Children only bump atomic counters (in flight, served) and mark a process
+ * they could not connect to (suspect), which the supervisor clears after its
+ * check. Waiters sleep on a per-app futex word that the supervisor bumps on
+ * every change. httpd-free.
  */
 #ifndef AC_SHARED_H
 #define AC_SHARED_H
