@@ -118,7 +118,8 @@ typedef enum {
     PICK_START_FAILED,           /* its processes fail to start (502.5) */
     PICK_START_TIMEOUT,          /* none was ready within the startup time limit (502.5) */
     PICK_SUPERVISOR_DOWN,        /* the supervisor is being restarted (503) */
-    PICK_QUEUE_FULL              /* too many requests wait already (503) */
+    PICK_QUEUE_FULL,             /* too many requests wait already (503) */
+    PICK_UNREADABLE              /* the app's shared record cannot be read now (503) */
 } pick_t;
 
 #define MAX_HOPS 4                         /* successor links followed at most */
@@ -186,7 +187,7 @@ static pick_t choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t i
         apr_time_t now;
 
         if (!ac_app_read(app, &v)) {    /* left mid-write by a supervisor that died */
-            return unavailable(r, decl->label, "its shared state cannot be read now");
+            return PICK_UNREADABLE;
         }
         if (v.state != AC_APP_ACTIVE || (keyed && memcmp(v.key, decl->key, AC_KEY_BYTES))) {
             if (v.state == AC_APP_RETIRED && v.successor >= 0 && hops++ < MAX_HOPS) {
@@ -475,6 +476,8 @@ static int answer_pick(exchange_t *x, pick_t pick)
                            "(AspNetCoreMaxQueuedRequests)", x->app->max_queued));
     case PICK_GONE:
         return unavailable(r, x->app->label, "is no longer registered with the supervisor");
+    case PICK_UNREADABLE:
+        return unavailable(r, x->app->label, "its shared state cannot be read now");
     default:
         return HTTP_INTERNAL_SERVER_ERROR;
     }
