@@ -119,7 +119,7 @@ typedef enum {
     PICK_START_TIMEOUT,          /* none was ready within the startup time limit (502.5) */
     PICK_SUPERVISOR_DOWN,        /* the supervisor is being restarted (503) */
     PICK_QUEUE_FULL,             /* too many requests wait already (503) */
-    PICK_UNREADABLE              /* the app's shared record cannot be read now (503) */
+    PICK_UNREADABLE              /* its shared state was left mid-write by a dead supervisor (503) */
 } pick_t;
 
 #define MAX_HOPS 4                         /* successor links followed at most */
@@ -454,7 +454,7 @@ static int config_error(request_rec *r, const char *label, const char *why)
 }
 
 /* The answer when looking for a process found none. */
-static int answer_pick(exchange_t *x, pick_t pick)
+static int answer_pick_status(exchange_t *x, pick_t pick)
 {
     request_rec *r = x->r;
     ac_shared_t *sh = ac_registry_shared();
@@ -481,6 +481,15 @@ static int answer_pick(exchange_t *x, pick_t pick)
     default:
         return HTTP_INTERNAL_SERVER_ERROR;
     }
+}
+
+/* The answer when looking for a process found none: never OK (the offline
+ * page, sent in full, is DONE), so that callers can tell a found process
+ * from a request already answered. */
+static int answer_pick(exchange_t *x, pick_t pick)
+{
+    int status = answer_pick_status(x, pick);
+    return status == OK ? DONE : status;
 }
 
 /* Counts the request in the chosen process's load until it ends. */
@@ -746,7 +755,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     x->client_status = OK;
     status = find_process(x);
     if (status != OK) {
-        return status;
+        return status == DONE ? OK : status;    /* DONE: answered already (offline) */
     }
     x->timeout = d->request_timeout != AC_UNSET ? d->request_timeout : x->app->request_timeout;
     x->b = apr_pcalloc(r->pool, sizeof(*x->b));
@@ -771,5 +780,8 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
         }
     }
     status = send_request(x);
-    return status == OK ? respond(x) : status;
+    if (status != OK) {
+        return status == DONE ? OK : status;
+    }
+    return respond(x);
 }

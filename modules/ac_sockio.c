@@ -24,7 +24,9 @@ static int poll_ms(apr_interval_time_t timeout)
     return (int)((timeout + 999) / 1000);
 }
 
-static apr_status_t wait_fd(int fd, short events, apr_interval_time_t timeout)
+/* poll() on one fd, again after a signal: APR_SUCCESS with *revents, or
+ * APR_TIMEUP, or the error. */
+static apr_status_t poll_one(int fd, short events, apr_interval_time_t timeout, short *revents)
 {
     struct pollfd pfd;
     int rc;
@@ -38,7 +40,14 @@ static apr_status_t wait_fd(int fd, short events, apr_interval_time_t timeout)
     if (rc < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
+    *revents = pfd.revents;
     return rc == 0 ? APR_TIMEUP : APR_SUCCESS;
+}
+
+static apr_status_t wait_fd(int fd, short events, apr_interval_time_t timeout)
+{
+    short revents;
+    return poll_one(fd, events, timeout, &revents);
 }
 
 static struct sockaddr_in loopback(unsigned port)
@@ -144,23 +153,14 @@ apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
 /* Waits until fd is writable (APR_SUCCESS) or readable (APR_INCOMPLETE). */
 static apr_status_t wait_writable_unless_readable(int fd, apr_interval_time_t timeout)
 {
-    struct pollfd pfd;
-    int rc;
+    short revents;
+    apr_status_t rv = poll_one(fd, POLLIN | POLLOUT, timeout, &revents);
 
-    pfd.fd = fd;
-    pfd.events = POLLIN | POLLOUT;
-    pfd.revents = 0;
-    do {
-        rc = poll(&pfd, 1, poll_ms(timeout));
-    } while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-        return APR_FROM_OS_ERROR(errno);
-    }
-    if (rc == 0) {
-        return APR_TIMEUP;
+    if (rv != APR_SUCCESS) {
+        return rv;
     }
     /* POLLHUP/POLLERR: the next recv() says what happened */
-    return pfd.revents & (POLLIN | POLLHUP | POLLERR) ? APR_INCOMPLETE : APR_SUCCESS;
+    return revents & (POLLIN | POLLHUP | POLLERR) ? APR_INCOMPLETE : APR_SUCCESS;
 }
 
 apr_status_t ac_sock_writev_watching(int fd, struct iovec **iov, int *iovcnt,

@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import json
 import socket
+import struct
 import time
 
 
@@ -328,3 +329,40 @@ def request(port, method, path, headers=None, body=None, timeout=30.0, host="127
 
 def get(port, path, **kw):
     return request(port, "GET", path, **kw)
+
+
+# --- clients that go away (reset, not a clean close) ---------------------------------------
+
+def _reset(s):
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+
+
+def abort_download(port, target):
+    """GET target, read the head and some body, then reset the connection."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target.encode())
+        got = b""
+        while b"\r\n\r\n" not in got or len(got) < 2000:
+            data = s.recv(65536)
+            if not data:
+                raise AssertionError("connection closed before any body: %r" % got[:300])
+            got += data
+        assert got.startswith(b"HTTP/1.1 200"), got[:200]
+    finally:
+        _reset(s)
+
+
+def abort_upload(port, target, part, parts_declared, settle=0.0):
+    """POST target declaring parts_declared * len(part) bytes, send one part, wait settle
+    seconds (for the module to hand it on), then reset the connection."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                  % (target.encode(), parts_declared * len(part)))
+        s.sendall(part)
+        if settle:
+            time.sleep(settle)
+    finally:
+        _reset(s)

@@ -24,7 +24,6 @@ import random
 import re
 import signal
 import socket
-import struct
 import threading
 import time
 
@@ -460,33 +459,6 @@ def test_slowloris_clients(apache, standin_backend, mpm):
     assert_conns_settle(srv, bport, conns0, before, "the faults")
 
 
-def abort_download(port, target):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target.encode())
-        got = b""
-        while b"\r\n\r\n" not in got or len(got) < 2000:
-            data = s.recv(65536)
-            assert data, got[:300]
-            got += data
-        assert got.startswith(b"HTTP/1.1 200"), got[:200]
-    finally:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-
-
-def abort_upload(port, target, part):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-                  % (target.encode(), 4 * len(part)))
-        s.sendall(part)
-        time.sleep(0.05)                 # let the module stream it to the app
-    finally:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-
-
 @pytest.mark.expect_log(*EXPECT_APP_FAULTS)
 def test_client_aborts(apache, standin_backend):
     """Clients that reset their connection during an upload (streamed to the app) or a
@@ -500,8 +472,8 @@ def test_client_aborts(apache, standin_backend):
     conns0 = conns_at_app(bport)
     part = os.urandom(256 * 1024)
     for i in range(aborts):
-        abort_download(srv.port, "/bytes?n=50000000")
-        abort_upload(srv.port, "/fault/sink", part)
+        httpclient.abort_download(srv.port, "/bytes?n=50000000")
+        httpclient.abort_upload(srv.port, "/fault/sink", part, 4, settle=0.05)
     wait_until(lambda: len(report(srv)["cut"]) >= aborts, 30,
                lambda: "the app to see %d uploads cut: %d" % (aborts, len(report(srv)["cut"])))
     assert_not_reused(srv, "client aborts")

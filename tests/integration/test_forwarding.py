@@ -697,32 +697,6 @@ def test_failure_after_response_started_is_not_complete(apache, standin_backend,
 ABORTS = 1000
 
 
-def abort_download(port, target):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target.encode())
-        got = b""
-        while b"\r\n\r\n" not in got or len(got) < 2000:
-            data = s.recv(65536)
-            if not data:
-                raise AssertionError("connection closed before any body: %r" % got[:300])
-            got += data
-        assert got.startswith(b"HTTP/1.1 200"), got[:200]
-    finally:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-
-
-def abort_upload(port, target, half):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        s.sendall(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (target.encode(), 2 * len(half)))
-        s.sendall(half)
-    finally:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-
-
 def resource_snapshot(srv, bport):
     return ({p.pid: fd_count(p.pid) for p in mpm_children(srv)}, established_at(bport))
 
@@ -738,10 +712,10 @@ def test_client_aborts_leak_nothing(apache, backend):
 
     def storm(n):
         for i in range(n):
-            abort_download(srv.port, download)
+            httpclient.abort_download(srv.port, download)
         done = uploads_logged()
         for i in range(n):
-            abort_upload(srv.port, "/echo/abort-%d" % i, half)
+            httpclient.abort_upload(srv.port, "/echo/abort-%d" % i, half, 2)
             if i % 4 == 3:
                 # a client that aborts does not wait for anything: keep httpd at most a few
                 # aborted uploads behind (under MaxRequestWorkers, which it would log)

@@ -830,21 +830,6 @@ def test_dropped_output_is_reported_without_further_output(apache):
 
 # --- 9. isolation ------------------------------------------------------------------------------
 
-def fd_targets(pid):
-    """{fd: link target} of a process ({} if it is gone or not readable)."""
-    out = {}
-    try:
-        names = os.listdir("/proc/%d/fd" % pid)
-    except OSError:
-        return out
-    for fd in names:
-        try:
-            out[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            pass
-    return out
-
-
 def socket_inode(target):
     m = re.match(r"socket:\[(\d+)\]$", target)
     return int(m.group(1)) if m else None
@@ -857,9 +842,9 @@ def test_backend_inherits_nothing_from_apache(apache):
     pid = app_pid(srv)
     port = int(parse_env(get_ok(srv, "/env"))["ASPNETCORE_PORT"])
     sup = supervisor_of(srv, pid)
-    fds = fd_targets(pid)
+    fds = procs.fd_targets(pid)
     apache_listen = procs.listening_inodes(srv.port)
-    parent_fds = fd_targets(srv.pid)
+    parent_fds = procs.fd_targets(srv.pid)
     parent_sockets = {socket_inode(t) for t in parent_fds.values()} - {None}
     assert apache_listen and apache_listen <= parent_sockets, (
         "rig check: the listening socket of port %d (%s) is not among the httpd parent's fds %s"
@@ -869,7 +854,7 @@ def test_backend_inherits_nothing_from_apache(apache):
     assert fds.get(0) == "/dev/null", what
     assert fds.get(1, "").startswith("pipe:") and fds.get(2) == fds.get(1), what
     # the output pipe is shared with the supervisor only
-    holders = {p for p in procs.all_procs() if fds[1] in fd_targets(p).values()}
+    holders = {p for p in procs.all_procs() if fds[1] in procs.fd_targets(p).values()}
     assert holders == {pid, sup}, "the output pipe %s is held by %s" % (
         fds[1], [procs.describe(p) for p in holders])
     own = {e.inode for e in procs.tcp_entries() if e.local_port == port}
@@ -884,7 +869,7 @@ def test_backend_inherits_nothing_from_apache(apache):
         assert inode in own, ("fd %d -> %s is not a TCP socket on the app's port %d (a unix socket "
                               "or another TCP socket leaked); %s" % (fd, target, port, what))
     # nor does the supervisor hold Apache's listening socket (it closes the listeners)
-    sup_sockets = {socket_inode(t) for t in fd_targets(sup).values()}
+    sup_sockets = {socket_inode(t) for t in procs.fd_targets(sup).values()}
     assert not sup_sockets & apache_listen, "the supervisor %d holds Apache's listening socket" % sup
     assert os.path.realpath(procs.cwd(pid)) == os.path.realpath(root)
     if os.geteuid() == 0:
