@@ -57,7 +57,7 @@ run_pytest() {   # title, log name, then env assignments for pytest
   shift 2
   echo "== integration tests: $title"
   set +e
-  env "$@" /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider "${pytest_args[@]}" \
+  env "$@" /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider --durations=15 "${pytest_args[@]}" \
     2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
