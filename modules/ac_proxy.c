@@ -1,6 +1,7 @@
 /* ac_proxy: request forwarding over loopback HTTP/1.1 with pooled connections. */
 #include "ac_proxy.h"
 #include "ac_channel.h"
+#include "ac_clientwatch.h"
 #include "ac_connpool.h"
 #include "ac_errpage.h"
 #include "ac_http1.h"
@@ -647,7 +648,8 @@ static apr_status_t send_once(exchange_t *x)
         x->b->request_sent = 1;
         x->body_consumed = 1;
     }
-    if (!x->answered && (rv == APR_SUCCESS || x->body_started)) {
+    if (!x->answered && (rv == APR_SUCCESS || x->body_started)
+        && !ac_clientwatch_left(x->b->client)) {
         rv = ac_read_head(x->r, x->b, &x->resp, x->timeout, 0, &x->why);
     }
     return rv;
@@ -682,6 +684,10 @@ static int send_request(exchange_t *x)
         }
         if (rv == APR_SUCCESS) {
             return OK;
+        }
+        if (ac_clientwatch_left(x->b->client)) {
+            ac_backend_abort(x->b);
+            return ac_clientwatch_gone(r, x->app->label, "before the app answered");
         }
         ac_backend_discard(x->b);
         if (x->b->reused && !x->resp.got_bytes && rv != APR_TIMEUP && !x->body_started) {
@@ -761,6 +767,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     x->b = apr_pcalloc(r->pool, sizeof(*x->b));
     x->b->fd = -1;
     x->b->proc = x->proc;
+    x->b->client = ac_clientwatch_create(r);
     apr_pool_cleanup_register(r->pool, x->b, backend_cleanup, apr_pool_cleanup_null);
 
     x->websocket = ac_wants_websocket(r);

@@ -1,6 +1,9 @@
 /* ac_receive: the app's response, from its head to the client. */
 #include "ac_receive.h"
+#include "ac_clientwatch.h"
 #include "ac_sockio.h"
+
+#include <poll.h>
 
 #include <string.h>
 
@@ -24,8 +27,39 @@ APLOG_USE_MODULE(aspnetcore);
 #define BODY_PASS_AT (2 * BODY_READ_SIZE)   /* body bytes held before handing them on */
 #define COALESCE_LENGTH_WAIT 5000           /* µs: waited for the rest of a Content-Length body */
 #define COALESCE_STREAM_WAIT 1000           /* µs: ... and for the next part of another body */
+#define WATCH_AFTER 20000   /* µs an answer is waited for in recv() alone, before the client is watched too */
 
 /* ---- the response ---------------------------------------------------- */
+
+/* Waits up to `wait` for the app's next bytes and reads them, watching the
+ * client (b->client) meanwhile: APR_ECONNABORTED when it left. Most answers
+ * come within WATCH_AFTER: they are waited for inside recv() alone, one
+ * system call, as before; a later one is waited for by poll() on both
+ * sockets. A client that leaves in the first WATCH_AFTER is seen at its end. */
+static apr_status_t read_watching(ac_backend_t *b, char *buf, apr_size_t len, apr_size_t *n,
+                                  apr_interval_time_t wait)
+{
+    apr_time_t deadline;
+    apr_status_t rv;
+    short revents;
+
+    if (!b->client || (wait >= 0 && wait <= WATCH_AFTER)) {
+        return ac_sock_read_within(b->fd, buf, len, n, wait, &b->recv_timeout);
+    }
+    deadline = wait > 0 ? apr_time_now() + wait : 0;     /* 0: for ever */
+    rv = ac_sock_read_within(b->fd, buf, len, n, WATCH_AFTER, &b->recv_timeout);
+    if (rv != APR_TIMEUP) {
+        return rv;
+    }
+    wait = deadline ? deadline - apr_time_now() : -1;
+    rv = !deadline || wait > 0 ? ac_sock_wait_watching(b->fd, POLLIN, b->client, wait, &revents)
+                               : APR_TIMEUP;
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    rv = ac_sock_read(b->fd, buf, len, n, 0);
+    return rv == APR_EAGAIN ? APR_TIMEUP : rv;
+}
 
 /* Reads until a final (or 101) response head is complete: APR_SUCCESS.
  * With `until_continue`, a 100 Continue ends the wait too: APR_INCOMPLETE.
@@ -89,8 +123,11 @@ apr_status_t ac_read_head(request_rec *r, ac_backend_t *b, ac_response_t *resp,
          * wait is inside recv() itself, one system call rather than a poll()
          * and a recv(). */
         rv = deadline && wait < 0 ? APR_TIMEUP
-           : ac_sock_read_within(b->fd, resp->buf + resp->len, resp->size - resp->len, &n,
-                                 wait, &b->recv_timeout);
+           : read_watching(b, resp->buf + resp->len, resp->size - resp->len, &n, wait);
+        if (rv == APR_ECONNABORTED && ac_clientwatch_left(b->client)) {
+            *why = "the client went away";
+            return rv;
+        }
         if (rv == APR_TIMEUP) {
             *why = "timed out waiting for the response (requestTimeout)";
             return rv;
@@ -338,7 +375,13 @@ static apr_status_t read_more(request_rec *r, ac_backend_t *b, apr_bucket_brigad
             }
             *unflushed = 0;
             *held = 0;
-            rv = ac_sock_wait_readable(b->fd, timeout);
+            {
+                short revents;
+                rv = ac_sock_wait_watching(b->fd, POLLIN, b->client, timeout, &revents);
+            }
+            if (rv == APR_ECONNABORTED && ac_clientwatch_left(b->client)) {
+                return rv;
+            }
         }
         if (rv == APR_SUCCESS) {
             room = collect_room(col, at);
@@ -448,7 +491,15 @@ broken:
     return OK;
 
 client_gone:
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "client went away during the response");
+    if (ac_clientwatch_left(b->client)) {
+        /* seen while waiting for the app's next bytes: the app may be at
+         * work for a while yet */
+        ac_clientwatch_gone(r, NULL, "while the app sent its response");
+        ac_backend_abort(b);
+    }
+    else {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "client went away during the response");
+    }
     ac_backend_discard(b);
     collect_close(&col, bb);
     apr_brigade_cleanup(bb);

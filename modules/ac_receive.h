@@ -13,6 +13,7 @@
 #include <httpd.h>
 #include <unistd.h>
 #include "ac_http1.h"
+#include "ac_sockio.h"
 
 struct ac_chosen;                /* the process (ac_proxy.c) */
 
@@ -23,6 +24,7 @@ typedef struct {
     int request_sent;            /* the whole request went out before any final answer */
     int reusable;                /* ... and then a complete response came in */
     apr_interval_time_t recv_timeout;   /* set on fd (SO_RCVTIMEO); 0: none */
+    ac_peer_watch_t *client;     /* watched while waiting on the app; NULL: nobody */
     struct ac_chosen *proc;
 } ac_backend_t;
 
@@ -32,6 +34,19 @@ static APR_INLINE void ac_backend_discard(ac_backend_t *b)
     b->reusable = 0;
     if (b->fd >= 0) {
         close(b->fd);
+        b->fd = -1;
+    }
+}
+
+/* Closes the connection with a reset, the client being gone: the app
+ * learns of it at once, also when it is not reading (a body it left
+ * unread fills the socket's buffers; an orderly close would wait behind
+ * it). */
+static APR_INLINE void ac_backend_abort(ac_backend_t *b)
+{
+    b->reusable = 0;
+    if (b->fd >= 0) {
+        ac_sock_abort(b->fd);
         b->fd = -1;
     }
 }
@@ -58,8 +73,9 @@ typedef struct {
 
 /* Reads until a final (or 101) response head is complete: APR_SUCCESS.
  * With `until_continue`, a 100 Continue ends the wait too: APR_INCOMPLETE.
- * Else APR_TIMEUP, APR_EOF, another error, with *why. Bytes after a head
- * stay in resp->buf for the next call. */
+ * Else APR_TIMEUP, APR_EOF, APR_ECONNABORTED (the client left: b->client),
+ * another error, with *why. Bytes after a head stay in resp->buf for the
+ * next call. */
 apr_status_t ac_read_head(request_rec *r, ac_backend_t *b, ac_response_t *resp,
                           apr_interval_time_t timeout, int until_continue, const char **why);
 

@@ -276,7 +276,7 @@ static apr_status_t write_round(request_rec *r, ac_backend_t *b, ac_response_t *
 
     while (n > 0) {
         rv = out->answered ? ac_sock_writev_all(b->fd, iov, n, timeout)
-                           : ac_sock_writev_watching(b->fd, &iov, &n, timeout);
+                           : ac_sock_writev_watching_peer(b->fd, &iov, &n, timeout, b->client);
         if (rv != APR_INCOMPLETE) {
             break;
         }
@@ -298,7 +298,8 @@ static apr_status_t write_round(request_rec *r, ac_backend_t *b, ac_response_t *
     }
     if (rv != APR_SUCCESS) {
         out->why = rv == APR_TIMEUP ? "timed out writing the request body (requestTimeout)"
-                                    : "error writing the request body";
+                 : rv == APR_ECONNABORTED && b->client && b->client->left
+                   ? "the client went away" : "error writing the request body";
     }
     return rv;
 }

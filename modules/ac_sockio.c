@@ -150,11 +150,96 @@ apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
     return APR_SUCCESS;
 }
 
-/* Waits until fd is writable (APR_SUCCESS) or readable (APR_INCOMPLETE). */
-static apr_status_t wait_writable_unless_readable(int fd, apr_interval_time_t timeout)
+/* One poll() of fd and the peer's socket for at most `slice`: 1 when fd is
+ * ready, 0 when nothing happened, -1 with *rv (the peer left, an error). */
+static int poll_watching(int fd, short events, ac_peer_watch_t *peer, int *peer_fd,
+                         apr_interval_time_t slice, short *revents, apr_status_t *rv)
+{
+    struct pollfd pfd[2];
+    int nfds = 1, rc;
+
+    pfd[0].fd = fd;
+    pfd[0].events = events;
+    pfd[0].revents = 0;
+    if (*peer_fd >= 0) {
+        pfd[1].fd = *peer_fd;
+        pfd[1].events = POLLRDHUP;
+        pfd[1].revents = 0;
+        nfds = 2;
+    }
+    rc = poll(pfd, (nfds_t)nfds, poll_ms(slice));
+    if (rc < 0) {
+        *rv = errno == EINTR ? APR_SUCCESS : APR_FROM_OS_ERROR(errno);
+        return errno == EINTR ? 0 : -1;
+    }
+    if (nfds == 2 && (pfd[1].revents & POLLNVAL)) {
+        *peer_fd = -1;           /* not a socket we can watch: the gone() check stays */
+    }
+    else if (nfds == 2 && (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+        peer->left = 1;          /* FIN or reset: the client is gone */
+        *rv = APR_ECONNABORTED;
+        return -1;
+    }
+    *revents = pfd[0].revents;
+    return pfd[0].revents != 0;
+}
+
+apr_status_t ac_sock_wait_watching(int fd, short events, ac_peer_watch_t *peer,
+                                   apr_interval_time_t timeout, short *revents)
+{
+    apr_time_t deadline = timeout > 0 ? apr_time_now() + timeout : 0;
+    int peer_fd;
+
+    if (!peer) {
+        return poll_one(fd, events, timeout, revents);
+    }
+    peer_fd = peer->fd;
+    for (;;) {
+        apr_interval_time_t slice = timeout;
+        apr_status_t rv = APR_SUCCESS;
+        int ready;
+
+        if (peer->gone && peer->gone(peer->ctx)) {
+            peer->left = 1;
+            return APR_ECONNABORTED;
+        }
+        if (deadline) {
+            slice = deadline - apr_time_now();
+            if (slice <= 0) {
+                return APR_TIMEUP;
+            }
+        }
+        if (peer->tick > 0 && (slice < 0 || slice > peer->tick)) {
+            slice = peer->tick;
+        }
+        ready = poll_watching(fd, events, peer, &peer_fd, slice, revents, &rv);
+        if (ready) {
+            return ready > 0 ? APR_SUCCESS : rv;
+        }
+        if (timeout == 0) {
+            return APR_TIMEUP;
+        }
+    }
+}
+
+void ac_sock_abort(int fd)
+{
+    struct linger lg;
+
+    lg.l_onoff = 1;
+    lg.l_linger = 0;
+    /* without it the close is an orderly one, which is still a close */
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}
+
+/* Waits until fd is writable (APR_SUCCESS) or readable (APR_INCOMPLETE), or
+ * the peer is gone (APR_ECONNABORTED). */
+static apr_status_t wait_writable_unless_readable(int fd, apr_interval_time_t timeout,
+                                                  ac_peer_watch_t *peer)
 {
     short revents;
-    apr_status_t rv = poll_one(fd, POLLIN | POLLOUT, timeout, &revents);
+    apr_status_t rv = ac_sock_wait_watching(fd, POLLIN | POLLOUT, peer, timeout, &revents);
 
     if (rv != APR_SUCCESS) {
         return rv;
@@ -166,7 +251,13 @@ static apr_status_t wait_writable_unless_readable(int fd, apr_interval_time_t ti
 apr_status_t ac_sock_writev_watching(int fd, struct iovec **iov, int *iovcnt,
                                      apr_interval_time_t timeout)
 {
-    apr_status_t rv = wait_writable_unless_readable(fd, 0);
+    return ac_sock_writev_watching_peer(fd, iov, iovcnt, timeout, NULL);
+}
+
+apr_status_t ac_sock_writev_watching_peer(int fd, struct iovec **iov, int *iovcnt,
+                                          apr_interval_time_t timeout, ac_peer_watch_t *peer)
+{
+    apr_status_t rv = wait_writable_unless_readable(fd, 0, peer);
 
     if (rv == APR_INCOMPLETE || (rv != APR_SUCCESS && rv != APR_TIMEUP)) {
         return rv;
@@ -185,7 +276,7 @@ apr_status_t ac_sock_writev_watching(int fd, struct iovec **iov, int *iovcnt,
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 return APR_FROM_OS_ERROR(errno);
             }
-            rv = wait_writable_unless_readable(fd, timeout);
+            rv = wait_writable_unless_readable(fd, timeout, peer);
             if (rv != APR_SUCCESS) {
                 return rv;
             }

@@ -30,6 +30,35 @@ apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
 apr_status_t ac_sock_writev_watching(int fd, struct iovec **iov, int *iovcnt,
                                      apr_interval_time_t timeout);
 
+/* Someone to keep an eye on while waiting for a socket: the client of the
+ * request being forwarded. Its socket (fd) is polled for its peer leaving
+ * only (POLLRDHUP; POLLHUP and POLLERR are always reported): bytes it sends
+ * (a pipelined request, a TLS record) neither wake the wait nor are read.
+ * A client without a socket of its own (an HTTP/2 stream) is asked gone()
+ * every `tick`. `left` is set once a wait saw the client gone. */
+typedef struct {
+    int fd;                      /* -1: no socket to watch */
+    apr_interval_time_t tick;    /* > 0: gone() is asked at least this often */
+    int (*gone)(void *ctx);      /* NULL: only the socket tells */
+    void *ctx;
+    int left;
+} ac_peer_watch_t;
+
+/* Waits up to `timeout` (< 0: for ever; 0: a look) for `events` on fd while
+ * watching `peer` (NULL: nobody): APR_SUCCESS with *revents, APR_TIMEUP,
+ * APR_ECONNABORTED when the peer left (peer->left set), or poll's error. */
+apr_status_t ac_sock_wait_watching(int fd, short events, ac_peer_watch_t *peer,
+                                   apr_interval_time_t timeout, short *revents);
+
+/* ac_sock_writev_watching, also ending with APR_ECONNABORTED as soon as
+ * `peer` (NULL: nobody) is seen gone. */
+apr_status_t ac_sock_writev_watching_peer(int fd, struct iovec **iov, int *iovcnt,
+                                          apr_interval_time_t timeout, ac_peer_watch_t *peer);
+
+/* Closes fd at once, with a reset (SO_LINGER 0): unsent bytes are dropped
+ * and the peer learns of it now, even when it is not reading. */
+void ac_sock_abort(int fd);
+
 /* Reads what is there, waiting up to `timeout` for the first byte
  * (0: do not wait). *n = 0 with APR_EOF at the end of the stream;
  * APR_EAGAIN when timeout was 0 and nothing was there. */

@@ -2,6 +2,7 @@
  * avoided where the configured range allows it) and the read that waits
  * inside recv(). */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +252,149 @@ START_TEST(writev_watching_stops_when_the_peer_speaks)
 }
 END_TEST
 
+/* A connected TCP pair on loopback: sv[0] ours (the client connection as
+ * the server holds it), sv[1] the client's. */
+static void tcp_pair(int sv[2])
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    ck_assert_int_ge(l, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(l, 1), 0);
+    ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sa, &len), 0);
+    sv[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(sv[1], 0);
+    ck_assert_int_eq(connect(sv[1], (struct sockaddr *)&sa, sizeof(sa)), 0);
+    sv[0] = accept(l, NULL, NULL);
+    ck_assert_int_ge(sv[0], 0);
+    close(l);
+}
+
+/* Waiting on the app's socket (app[0]) while watching the client's: the
+ * client's bytes (a pipelined request, a TLS record) neither end the wait
+ * nor are read; its FIN or reset ends it at once; the app's bytes end it. */
+START_TEST(wait_watching_sees_the_client_leave_but_not_its_bytes)
+{
+    int app[2], cl[2];
+    ac_peer_watch_t w;
+    short revents = 0;
+    char buf[8];
+    apr_time_t start;
+
+    blocking_pair(app);
+    tcp_pair(cl);
+    memset(&w, 0, sizeof(w));
+    w.fd = cl[0];
+
+    ck_assert_int_eq(write(cl[1], "GET /next", 9), 9);
+    start = apr_time_now();
+    ck_assert_int_eq(ac_sock_wait_watching(app[0], POLLIN, &w, apr_time_from_msec(150),
+                                           &revents), APR_TIMEUP);
+    ck_assert_int_ge(apr_time_now() - start, apr_time_from_msec(140));
+    ck_assert_int_eq(w.left, 0);
+    ck_assert_int_eq(recv(cl[0], buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT), 8);
+
+    ck_assert_int_eq(write(app[1], "HTTP", 4), 4);
+    ck_assert_int_eq(ac_sock_wait_watching(app[0], POLLIN, &w, apr_time_from_sec(5), &revents),
+                     APR_SUCCESS);
+    ck_assert(revents & POLLIN);
+    ck_assert_int_eq(w.left, 0);
+
+    /* a half-close (FIN), with the bytes still unread: gone */
+    ck_assert_int_eq(read(app[0], buf, 4), 4);
+    ck_assert_int_eq(shutdown(cl[1], SHUT_WR), 0);
+    start = apr_time_now();
+    ck_assert_int_eq(ac_sock_wait_watching(app[0], POLLIN, &w, apr_time_from_sec(5), &revents),
+                     APR_ECONNABORTED);
+    ck_assert_int_lt(apr_time_now() - start, apr_time_from_sec(1));
+    ck_assert_int_eq(w.left, 1);
+    close(cl[0]); close(cl[1]);
+
+    /* a reset: gone */
+    tcp_pair(cl);
+    w.fd = cl[0];
+    w.left = 0;
+    {
+        struct linger lg = { 1, 0 };
+        ck_assert_int_eq(setsockopt(cl[1], SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+        close(cl[1]);
+    }
+    ck_assert_int_eq(ac_sock_wait_watching(app[0], POLLIN, &w, apr_time_from_sec(5), &revents),
+                     APR_ECONNABORTED);
+    ck_assert_int_eq(w.left, 1);
+    close(cl[0]);
+    close(app[0]); close(app[1]);
+}
+END_TEST
+
+static int gone_on_third_look(void *ctx)
+{
+    int *looks = ctx;
+    return ++*looks >= 3;
+}
+
+/* A client without a socket (an HTTP/2 stream) is asked every tick. */
+START_TEST(wait_watching_asks_a_socketless_client_every_tick)
+{
+    int app[2], looks = 0;
+    ac_peer_watch_t w;
+    short revents;
+    apr_time_t start;
+
+    blocking_pair(app);
+    memset(&w, 0, sizeof(w));
+    w.fd = -1;
+    w.tick = apr_time_from_msec(20);
+    w.gone = gone_on_third_look;
+    w.ctx = &looks;
+    start = apr_time_now();
+    ck_assert_int_eq(ac_sock_wait_watching(app[0], POLLIN, &w, apr_time_from_sec(10), &revents),
+                     APR_ECONNABORTED);
+    ck_assert_int_eq(looks, 3);
+    ck_assert_int_ge(apr_time_now() - start, apr_time_from_msec(35));
+    ck_assert_int_lt(apr_time_now() - start, apr_time_from_sec(5));
+    ck_assert_int_eq(w.left, 1);
+    close(app[0]); close(app[1]);
+}
+END_TEST
+
+/* Writing a body the app does not read: the client leaving ends the write. */
+START_TEST(writev_watching_peer_stops_when_the_client_leaves)
+{
+    static char big[1 << 20];
+    int app[2], cl[2];
+    struct iovec iov[1], *at = iov;
+    int n = 1;
+    ac_peer_watch_t w;
+
+    blocking_pair(app);
+    tcp_pair(cl);
+    memset(&w, 0, sizeof(w));
+    w.fd = cl[0];
+    iov[0].iov_base = big;
+    iov[0].iov_len = sizeof(big);
+    {
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            usleep(200000);
+            _exit(shutdown(cl[1], SHUT_WR) == 0 ? 0 : 1);
+        }
+        ck_assert_int_eq(ac_sock_writev_watching_peer(app[0], &at, &n, apr_time_from_sec(10),
+                                                      &w), APR_ECONNABORTED);
+        waitpid(pid, NULL, 0);
+    }
+    ck_assert_int_eq(w.left, 1);
+    ck_assert_int_eq(n, 1);                                /* stopped part way */
+    close(app[0]); close(app[1]); close(cl[0]); close(cl[1]);
+}
+END_TEST
+
 /* The listener checks read the kernel's tables: a socket of ours listening
  * on a port is seen, as ours (our process group) and as some listener; a
  * group with no process has none; a closed one is gone; no /proc, unknown. */
@@ -296,6 +440,9 @@ Suite *sockio_suite(void)
     tcase_add_test(tc, read_within_sets_the_timeout_only_when_it_changes);
     tcase_add_test(tc, other_reads_stay_nonblocking_on_a_blocking_socket);
     tcase_add_test(tc, writev_watching_stops_when_the_peer_speaks);
+    tcase_add_test(tc, wait_watching_sees_the_client_leave_but_not_its_bytes);
+    tcase_add_test(tc, wait_watching_asks_a_socketless_client_every_tick);
+    tcase_add_test(tc, writev_watching_peer_stops_when_the_client_leaves);
     suite_add_tcase(s, tc);
     return s;
 }
