@@ -32,8 +32,9 @@ echo "== fuzzing the parsers and deserializers (12 s per target)"
 tests/fuzz/run.sh 12
 
 if command -v dotnet >/dev/null; then
-  echo "== building the sample ASP.NET Core app"
+  echo "== building the sample ASP.NET Core apps (HelloApp, RealApp)"
   tools/build-sample.sh
+  tools/build-sample.sh --app RealApp
 else
   echo "!! dotnet is not installed: the real ASP.NET Core app tests will be SKIPPED" >&2
 fi

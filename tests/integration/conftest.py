@@ -124,6 +124,23 @@ def hello_app_dll():
     return dll
 
 
+@pytest.fixture(scope="session")
+def real_app_dll():
+    """samples/RealApp, built once per session (tools/build-sample.sh --app RealApp)."""
+    if not backends.find_dotnet():
+        pytest.skip("SKIPPED LOUDLY: `dotnet` is not installed, so the real-app conformance "
+                    "sample (samples/RealApp) cannot be built or run; install the .NET SDK")
+    dll, err = backends.build_real_app()
+    if err:
+        pytest.fail("cannot build the real-app sample (samples/RealApp): %s" % err, pytrace=False)
+    return dll
+
+
+@pytest.fixture
+def real_app(real_app_dll):
+    return backends.real_app(real_app_dll)
+
+
 @pytest.fixture
 def standin_backend():
     return backends.standin()
