@@ -27,7 +27,7 @@ APLOG_USE_MODULE(aspnetcore);
 #define BODY_PASS_AT (2 * BODY_READ_SIZE)   /* body bytes held before handing them on */
 #define COALESCE_LENGTH_WAIT 5000           /* µs: waited for the rest of a Content-Length body */
 #define COALESCE_STREAM_WAIT 1000           /* µs: ... and for the next part of another body */
-#define WATCH_AFTER 20000   /* µs an answer is waited for in recv() alone, before the client is watched too */
+#define WATCH_AFTER 50000   /* µs an answer is waited for in recv() alone, before the client is watched too */
 
 /* ---- the response ---------------------------------------------------- */
 

@@ -395,6 +395,10 @@ apr_status_t ac_send_body(request_rec *r, ac_backend_t *b, ac_response_t *resp, 
     up.len = 0;
     *client_status = OK;
     memset(out, 0, sizeof(*out));
+    if (b->client) {
+        /* a client that half-closes once its body is out has not left */
+        b->client->in_body = 1;
+    }
     while (!out->eos && !out->stopped) {
         rv = read_body_round(r, bb, upload_piece, &up, &out->eos, client_status);
         if (rv == APR_SUCCESS) {
@@ -404,6 +408,9 @@ apr_status_t ac_send_body(request_rec *r, ac_backend_t *b, ac_response_t *resp, 
         if (rv != APR_SUCCESS) {
             break;
         }
+    }
+    if (b->client) {
+        b->client->in_body = 0;
     }
     return rv == APR_INCOMPLETE && out->stopped ? APR_SUCCESS : rv;
 }

@@ -163,7 +163,7 @@ static int poll_watching(int fd, short events, ac_peer_watch_t *peer, int *peer_
     pfd[0].revents = 0;
     if (*peer_fd >= 0) {
         pfd[1].fd = *peer_fd;
-        pfd[1].events = POLLRDHUP;
+        pfd[1].events = peer->in_body ? 0 : POLLRDHUP;   /* POLLHUP, POLLERR: always */
         pfd[1].revents = 0;
         nfds = 2;
     }
@@ -175,8 +175,9 @@ static int poll_watching(int fd, short events, ac_peer_watch_t *peer, int *peer_
     if (nfds == 2 && (pfd[1].revents & POLLNVAL)) {
         *peer_fd = -1;           /* not a socket we can watch: the gone() check stays */
     }
-    else if (nfds == 2 && (pfd[1].revents & (POLLRDHUP | POLLHUP | POLLERR))) {
-        peer->left = 1;          /* FIN or reset: the client is gone */
+    else if (nfds == 2 && (pfd[1].revents & ((peer->in_body ? 0 : POLLRDHUP) | POLLHUP
+                                             | POLLERR))) {
+        peer->left = 1;          /* FIN (after its request) or reset: the client is gone */
         *rv = APR_ECONNABORTED;
         return -1;
     }

@@ -35,9 +35,12 @@ apr_status_t ac_sock_writev_watching(int fd, struct iovec **iov, int *iovcnt,
  * only (POLLRDHUP; POLLHUP and POLLERR are always reported): bytes it sends
  * (a pipelined request, a TLS record) neither wake the wait nor are read.
  * A client without a socket of its own (an HTTP/2 stream) is asked gone()
- * every `tick`. `left` is set once a wait saw the client gone. */
+ * every `tick`. `left` is set once a wait saw the client gone. While the
+ * client's body is still coming (`in_body`), its FIN is the end of that body
+ * (a body cut short is the reader's business), and only a reset counts. */
 typedef struct {
     int fd;                      /* -1: no socket to watch */
+    int in_body;                 /* a FIN is not a departure (yet) */
     apr_interval_time_t tick;    /* > 0: gone() is asked at least this often */
     int (*gone)(void *ctx);      /* NULL: only the socket tells */
     void *ctx;
