@@ -319,15 +319,19 @@ def test_pipelined_requests_still_work(apache, real_app, scheme):
     children = [p.pid for p in procs.children(srv.pid)]
     ticks = cpu_ticks(children)
     started = time.monotonic()
-    s.sendall(b"GET /work?ms=1000 HTTP/1.1\r\nHost: x\r\n\r\n"
-              b"GET /work?ms=5 HTTP/1.1\r\nHost: x\r\n\r\n")
+    before = len(events(srv))
+    s.sendall(b"GET /work?ms=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+    # the next request once httpd has read the first and waits for the app: it stays in
+    # the socket (as a TLS record over https) while the module watches that socket
+    wait_event(srv, "begun", "/work", before)
+    s.sendall(b"GET /work?ms=5 HTTP/1.1\r\nHost: x\r\n\r\n")
     bodies = read_responses(s, 2)
     elapsed = time.monotonic() - started
     used = (cpu_ticks(children) - ticks) / os.sysconf("SC_CLK_TCK")
     s.close()
     assert bodies == [b"worked 1000", b"worked 5"], bodies
     print("%s pipelined: %.2f s, httpd children used %.3f s CPU" % (scheme, elapsed, used))
-    assert used < 0.5, "the watch spins on the pipelined bytes: %.3f s CPU in %.2f s" % (used, elapsed)
+    assert used < 0.15, "the watch spins on the pipelined bytes: %.3f s CPU in %.2f s" % (used, elapsed)
     assert not [e for e in events(srv) if e[0] == "aborted"]
 
 
