@@ -206,6 +206,31 @@ def test_request_aborted_when_the_client_leaves(apache, real_app, scheme):
     assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"worked 1"), data[-300:]
 
 
+def test_streamed_response_client_leaves(apache, real_app):
+    """The client leaves in the middle of a streamed answer (server-sent events 3 s apart)
+    while the module waits for the app's next event: the app's RequestAborted fires within
+    100 ms (median of 3), not when the next event fails to reach the client."""
+    srv, _ = start_server(apache, real_app)
+    bport = backend_port(srv)
+    latencies = []
+    for how in ("close", "reset", "close"):
+        before = len(events(srv))
+        s = connect(srv)
+        s.sendall(b"GET /sse?count=100&intervalMs=3000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while b"data: event 0" not in got:
+            data = s.recv(65536)
+            assert data, got
+            got += data
+        assert got.startswith(b"HTTP/1.1 200"), got[:300]
+        during = len(module_connections(bport))
+        left = now_ms()
+        close(s, how)
+        latencies.append(wait_event(srv, "aborted", "/sse", before, timeout=15) - left)
+        wait_closed(bport, during)
+    report("sse", latencies)
+
+
 def test_half_closed_client_is_gone(apache, real_app):
     """A client that sends a whole request and then half-closes (shutdown(SHUT_WR)) counts
     as gone, as with nginx (proxy_ignore_client_abort off) and with Kestrel itself: the app
