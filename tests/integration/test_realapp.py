@@ -249,6 +249,7 @@ def ws_conversation(port, ssl_context=None):
 
 
 @pytest.mark.also_mpms("prefork", "worker")
+@pytest.mark.every_mpm      # its worker variant is kept where the test command narrows worker
 def test_websockets_over_ws(apache, real_app):
     """RealApp's /ws echo through the module's HTTP/1.1 tunnel (the MPM matters: a tunnel
     holds a worker thread or process)."""
@@ -614,3 +615,49 @@ def test_stop_and_graceful_run_application_stopping(apache, real_app):
     for kind, subject, _, pid in read_events(events):
         if kind in ("started", "stopping"):
             assert subject == str(pid), (kind, subject, pid)
+
+
+# --- the rig: RealApp's events file ----------------------------------------------------------
+
+def test_events_file_keeps_every_line_of_every_process(apache, real_app):
+    """The events file the lifecycle tests read (REALAPP_EVENTS) loses no line when two
+    processes of the app append to it at once: 200 quick /work requests from 8 clients,
+    spread over both processes, leave exactly 200 `begun` and 200 `completed` lines, each
+    whole. (RealApp appended with File.AppendAllText, which seeks to the end instead of
+    opening with O_APPEND: concurrent lines overwrote each other.)"""
+    srv = apache.new("")
+    events = events_file(srv)
+    srv.write_conf(real_app.directives(env={"REALAPP_EVENTS": events},
+                                       extra="AspNetCoreProcessesPerApplication 2"))
+    srv.start()
+    first_get(srv, "/whoami")
+    wait_until(lambda: len({e[3] for e in read_events(events) if e[0] == "started"}) == 2, 60,
+               lambda: "two RealApp processes to start: %r" % read_events(events))
+    n_clients, per_client = 8, 25
+    errors = []
+
+    def client():
+        try:
+            with srv.connect(timeout=60) as c:
+                for _ in range(per_client):
+                    r = c.request("GET", "/work?ms=0")
+                    assert r.status == 200 and r.body == b"worked 0", (r.status, r.body[:100])
+        except BaseException as exc:   # noqa: BLE001 - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=client) for _ in range(n_clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    with open(events) as f:
+        lines = f.read().splitlines()
+    work = [l for l in lines if " /work " in l]
+    bad = [l for l in lines if not re.fullmatch(r"(started|stopping|begun|completed|aborted) \S+ \d{13} \d+", l)]
+    assert not bad, "torn lines in the events file: %r" % bad[:5]
+    total = n_clients * per_client
+    counts = {k: sum(1 for l in work if l.startswith(k + " ")) for k in ("begun", "completed")}
+    assert counts == {"begun": total, "completed": total}, (
+        "%d requests, events file has %s (lines lost when processes append at once)" % (total, counts))
+    pids = {int(l.split()[3]) for l in work}
+    assert len(pids) == 2, "the requests went to %s only: the test needs both processes" % pids
