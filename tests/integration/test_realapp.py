@@ -17,12 +17,10 @@ streaming, the stop and graceful paths): those add prefork (and worker where che
 import gzip
 import hashlib
 import html
-import http.client
 import json
 import os
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import threading
@@ -655,7 +653,8 @@ def test_events_file_keeps_every_line_of_every_process(apache, real_app):
     with open(events) as f:
         lines = f.read().splitlines()
     work = [l for l in lines if " /work " in l]
-    bad = [l for l in lines if not re.fullmatch(r"(started|stopping|begun|completed|aborted) \S+ \d{13} \d+", l)]
+    line_re = re.compile(r"(started|stopping|begun|completed|aborted) \S+ \d{13} \d+")
+    bad = [l for l in lines if not line_re.fullmatch(l)]
     assert not bad, "torn lines in the events file: %r" % bad[:5]
     total = n_clients * per_client
     counts = {k: sum(1 for l in work if l.startswith(k + " ")) for k in ("begun", "completed")}
