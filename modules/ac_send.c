@@ -1,5 +1,6 @@
 /* ac_send: the request head and body on their way to the app. */
 #include "ac_send.h"
+#include "ac_clientwatch.h"
 #include "ac_http1.h"
 #include "ac_sockio.h"
 
@@ -298,7 +299,7 @@ static apr_status_t write_round(request_rec *r, ac_backend_t *b, ac_response_t *
     }
     if (rv != APR_SUCCESS) {
         out->why = rv == APR_TIMEUP ? "timed out writing the request body (requestTimeout)"
-                 : rv == APR_ECONNABORTED && b->client && b->client->left
+                 : rv == APR_ECONNABORTED && ac_clientwatch_left(b->client)
                    ? "the client went away" : "error writing the request body";
     }
     return rv;

@@ -169,8 +169,11 @@ static int poll_watching(int fd, short events, ac_peer_watch_t *peer, int *peer_
     }
     rc = poll(pfd, (nfds_t)nfds, poll_ms(slice));
     if (rc < 0) {
-        *rv = errno == EINTR ? APR_SUCCESS : APR_FROM_OS_ERROR(errno);
-        return errno == EINTR ? 0 : -1;
+        if (errno == EINTR) {
+            return 0;            /* a signal: the caller polls again */
+        }
+        *rv = APR_FROM_OS_ERROR(errno);
+        return -1;
     }
     if (nfds == 2 && (pfd[1].revents & POLLNVAL)) {
         *peer_fd = -1;           /* not a socket we can watch: the gone() check stays */
@@ -229,7 +232,7 @@ void ac_sock_abort(int fd)
 
     lg.l_onoff = 1;
     lg.l_linger = 0;
-    /* without it the close is an orderly one, which is still a close */
+    /* should it fail, the close below is an orderly one: still a close */
     (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
 }
