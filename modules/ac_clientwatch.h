@@ -16,7 +16,7 @@
 #include "ac_sockio.h"
 
 /* How often an HTTP/2 stream's connection is looked at while waiting. */
-#define AC_CLIENTWATCH_TICK apr_time_from_msec(50)
+#define AC_CLIENTWATCH_TICK apr_time_from_msec(25)
 
 /* The watch for r's client, from r->pool. */
 ac_peer_watch_t *ac_clientwatch_create(request_rec *r);

@@ -14,14 +14,12 @@ The latency asserted is the app's `aborted` time minus the moment the client clo
 
 import os
 import socket
-import ssl
 import statistics
 import struct
 import time
 
 import pytest
 
-import backends
 import procs
 import tlsutil
 from rigutil import free_port, wait_until
@@ -193,9 +191,11 @@ def test_request_aborted_when_the_client_leaves(apache, real_app, scheme):
     for how in ("close", "reset", "close"):
         latencies.append(abort_while_working(srv, tls_port, how, bport))
     report(scheme, latencies)
-    lines = wait_until(lambda: [l for l in abort_log(srv) if "/work?ms=10000" in l] if len(
-        [l for l in abort_log(srv) if "/work?ms=10000" in l]) == 3 else None, 10,
-        lambda: "three /work lines in the access log: %r" % abort_log(srv))
+    def logged():
+        lines = [l for l in abort_log(srv) if "/work?ms=10000" in l]
+        return lines if len(lines) == 3 else None
+    lines = wait_until(logged, 10, lambda: "three /work lines in the access log: %r"
+                       % abort_log(srv))
     print("access log: %r" % lines)
     # aborted (X), with the status of a request nobody answered
     assert all(l.endswith(" 200 X") for l in lines), lines
@@ -400,7 +400,7 @@ def h2_open(s, scheme, authority, path):
 def test_request_aborted_when_the_h2_stream_is_reset(apache, real_app, scheme):
     """HTTP/2: the client resets the stream (RST_STREAM CANCEL) and keeps its connection, or
     closes the connection: mod_http2 marks the stream's connection aborted, which the
-    module looks at every 50 ms: the app's RequestAborted fires within 100 ms (median)."""
+    module looks at every 25 ms: the app's RequestAborted fires within 100 ms (median)."""
     srv, tls_port = start_server(apache, real_app, tls=scheme == "h2", h2=True)
     bport = backend_port(srv)
     latencies = []
