@@ -24,9 +24,11 @@ import urllib.parse
 
 import pytest
 
-import backends as backends_mod
+import httpclient
+import procs
 from rigutil import wait_until
-from test_config import WWW_DATA_UID, app_env, htaccess_app, section, standin_lines
+from test_config import (WWW_DATA_UID, app_env, backend_procs, htaccess_app, section,
+                         standin_lines)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="LOUD SKIP: the state directories "
                                 "are made by Apache's root parent and given to www-data; these "
@@ -128,3 +130,145 @@ def test_links_planted_at_state_dirs_are_not_followed(apache):
                      % re.escape(os.path.join(srv.dir, "explicit")), log), srv.log_tail(20)
     assert re.search(r"state directory: %s is a symbolic link: not followed: the process starts "
                      r"without it" % re.escape(planted), log), srv.log_tail(20)
+
+
+# --- RealApp: what the state directory is for --------------------------------------------------
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+FIRST_REQUEST_TIMEOUT = 90.0       # dotnet starts slowly on a loaded machine
+EXPECT_KILL = (r"\] process \d+ was killed by signal 9 after \d+ s: starting a new one",
+               r"\] error reading the response \(502\.3\)",
+               r"\] cannot connect to the app's process \d+ on port \d+",
+               r"\] process \d+ no longer listens on port \d+ \([^)]*\): replacing it",
+               r"\] the app closed the connection without a response \(502\.3\)")
+
+
+def cookies_of(resp, jar=None):
+    jar = dict(jar or {})
+    for value in resp.headers_all("Set-Cookie"):
+        name, _, rest = value.partition("=")
+        jar[name.strip()] = rest.split(";", 1)[0]
+    return jar
+
+
+def cookie_header(jar):
+    return "; ".join("%s=%s" % kv for kv in sorted(jar.items()))
+
+
+def whoami(srv, timeout=30.0):
+    r = srv.get("/whoami", timeout=timeout)
+    assert r.status == 200, (r.status, r.body[:300], srv.log_tail(20))
+    return r.json()
+
+
+def sign_in_and_take_a_form(srv):
+    """A login cookie and an antiforgery token (with its cookie), as a browser holds them."""
+    r = srv.request("POST", "/login", headers=FORM, body="user=alice", timeout=FIRST_REQUEST_TIMEOUT)
+    assert r.status == 200 and r.text().startswith("signed in alice by "), (r.status, r.body[:300])
+    jar = cookies_of(r)
+    assert "RealApp.Auth" in jar, r.headers
+    r = srv.get("/form", headers={"Cookie": cookie_header(jar)})
+    assert r.status == 200, (r.status, r.body[:300])
+    jar = cookies_of(r, jar)
+    m = re.search(r'<input type="hidden" id="af" name="([^"]+)" value="([^"]+)"', r.text())
+    assert m, r.text()
+    return jar, {m.group(1): m.group(2).replace("&#x2B;", "+").replace("&#x2F;", "/")}
+
+
+def accepted_by(srv, jar, field):
+    """/me with the login cookie and a POST of the form with its token: both must be taken.
+    Returns the pids that answered them."""
+    me = srv.get("/me", headers={"Cookie": cookie_header(jar)})
+    assert me.status == 200 and me.text().startswith("user alice pid "), \
+        ("the login cookie is rejected", me.status, me.body[:300])
+    body = urllib.parse.urlencode(dict(field, text="hello"))
+    post = srv.request("POST", "/form", headers=dict(FORM, Cookie=cookie_header(jar)), body=body)
+    assert post.status == 200 and post.text().startswith("accepted hello by "), \
+        ("the antiforgery token is rejected", post.status, post.body[:300])
+    return int(me.text().split()[-1]), int(post.text().split()[-1])
+
+
+def new_pid(srv, old):
+    def changed():
+        try:
+            r = srv.get("/whoami", timeout=10)
+        except OSError:
+            return None
+        return r.status == 200 and r.json()["pid"] != old and r.json()["pid"]
+    return wait_until(changed, FIRST_REQUEST_TIMEOUT, "a new process of the app")
+
+
+def check_key_ring(srv, app_root):
+    keys = srv.get("/keys").json()
+    home = default_dir(srv, app_root)
+    assert keys["home"] == home, keys
+    assert keys["keyDir"] == os.path.join(home, ".aspnet", "DataProtection-Keys"), keys
+    assert keys["keyFiles"], keys
+    on_disk = sorted(f for f in os.listdir(keys["keyDir"]) if f.endswith(".xml"))
+    assert on_disk == sorted(keys["keyFiles"]), (on_disk, keys)
+    assert os.stat(os.path.join(keys["keyDir"], on_disk[0])).st_uid == WWW_DATA_UID
+    return on_disk
+
+
+@pytest.mark.expect_log(*EXPECT_KILL)
+def test_login_and_antiforgery_survive_a_kill_and_a_restart_of_the_app(apache, real_app):
+    """The report: after a crash restart or a deploy, every user was logged out and every open
+    form failed with 400 (keys in memory). Now the key ring is in $HOME/.aspnet in the app's
+    state directory, and the restarted process reads the same keys."""
+    app_root = os.path.dirname(real_app.arguments)
+    srv = apache.start(real_app.directives())
+    first = whoami(srv, FIRST_REQUEST_TIMEOUT)
+    assert first["home"] == default_dir(srv, app_root), first
+    ring = check_key_ring(srv, app_root)
+    jar, field = sign_in_and_take_a_form(srv)
+    assert accepted_by(srv, jar, field) == (first["pid"], first["pid"])
+
+    os.kill(first["pid"], signal.SIGKILL)
+    second = new_pid(srv, first["pid"])
+    assert accepted_by(srv, jar, field) == (second, second)
+
+    # a deploy: a changed launch setting makes a new version of the app on a graceful
+    srv.graceful(real_app.directives(env={"STATE_TEST_DEPLOY": "2"}))
+    third = new_pid(srv, second)
+    assert accepted_by(srv, jar, field) == (third, third)
+    assert check_key_ring(srv, app_root) == ring         # the same keys, none made anew
+
+
+class OneProcess:
+    """Requests to one process of the app, straight to its port with its pairing token (as
+    Apache sends them): which process issues and which one checks is then certain, where
+    Apache's choice (the fewest requests in flight) is not."""
+
+    def __init__(self, pid):
+        env = procs.environ(pid)
+        self.pid = pid
+        self.port = int(env["ASPNETCORE_PORT"])
+        self.token = env["ASPNETCORE_TOKEN"]
+
+    def request(self, method, path, headers=None, body=None, timeout=30.0):
+        headers = dict(headers or {}, **{"MS-ASPNETCORE-TOKEN": self.token})
+        return httpclient.request(self.port, method, path, headers=headers, body=body,
+                                  timeout=timeout)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+
+def test_two_processes_of_an_app_share_their_keys(apache, real_app):
+    """The report: with AspNetCoreProcessesPerApplication 2, a form posted to the other
+    process failed. A login cookie and a form's token issued by one process are accepted by
+    the other (and the other way round); through Apache, both processes answer with the
+    same key ring."""
+    srv = apache.start(real_app.directives(extra="AspNetCoreProcessesPerApplication 2"))
+    pids = wait_until(lambda: (lambda p: len(p) == 2 and sorted(p))(
+        backend_procs(srv, "RealApp.dll")), FIRST_REQUEST_TIMEOUT, "both processes")
+    a, b = OneProcess(pids[0]), OneProcess(pids[1])
+    wait_until(lambda: all(p.get("/whoami").status == 200 for p in (a, b)),
+               FIRST_REQUEST_TIMEOUT, "both processes answering")
+    for issuer, checker in ((a, b), (b, a)):
+        jar, field = sign_in_and_take_a_form(issuer)
+        assert accepted_by(checker, jar, field) == (checker.pid, checker.pid)
+    # and through Apache, whichever process it picks
+    jar, field = sign_in_and_take_a_form(srv)
+    assert accepted_by(srv, jar, field)[0] in pids
+    assert check_key_ring(srv, os.path.dirname(real_app.arguments))
