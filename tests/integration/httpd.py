@@ -9,7 +9,7 @@ error-level lines.
 
 Config bodies given by tests may use these placeholders (only these; other braces, e.g.
 `%{Host}i`, are left alone): {tmp} {port} {repo} {docroot} {app} {rundir} {python}
-{standin} {modules_dir} {name}.
+{standin} {modules_dir} {name} {state}.
 """
 
 import os
