@@ -132,6 +132,18 @@ def test_links_planted_at_state_dirs_are_not_followed(apache):
                      r"without it" % re.escape(planted), log), srv.log_tail(20)
 
 
+@pytest.mark.parametrize("body, said", [
+    ("<VirtualHost 127.0.0.1:{port}>\nAspNetCoreStateRoot /srv/x\n</VirtualHost>",
+     r"AspNetCoreStateRoot: server-wide only"),
+    ("<Location /a>\n%s\nAspNetCoreStateDirectory /\n</Location>" % standin_lines("{app}"),
+     r"AspNetCoreStateDirectory: not the root directory"),
+], ids=["root-in-vhost", "dir-is-slash"])
+def test_configtest_refuses_bad_state_directives(apache, body, said):
+    srv = apache.new(body)
+    rc, out = srv.apache2("-t")
+    assert rc != 0 and re.search(said, out), (rc, out)
+
+
 # --- RealApp: what the state directory is for --------------------------------------------------
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
