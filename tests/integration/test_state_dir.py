@@ -30,9 +30,13 @@ from rigutil import wait_until
 from test_config import (WWW_DATA_UID, app_env, backend_procs, htaccess_app, section,
                          standin_lines)
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="LOUD SKIP: the state directories "
-                                "are made by Apache's root parent and given to www-data; these "
-                                "tests need the rig to run as root")
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="LOUD SKIP: the state directories are made by "
+                       "Apache's root parent and given to www-data; these tests need the rig to "
+                       "run as root"),
+    # the parent's and the supervisor's work, the same under every MPM
+    pytest.mark.mpms("event"),
+]
 
 NOT_FOLLOWED = r"is a symbolic link: not followed"
 
