@@ -65,12 +65,14 @@ def test_each_app_gets_its_own_private_state_dir_as_home(apache):
     """Three apps: two with the default layout (distinct directories, created as www-data,
     0700, under a root-owned 0755 root and a www-data 0700 user directory), one whose admin
     set HOME (it wins; the app's directory is still made). Plus an .htaccess app, registered
-    by a request: the supervisor makes its directory as the User."""
-    srv = apache.new(
+    by a request: the supervisor makes its directory as the User. Then a graceful gives one
+    app an AspNetCoreStateDirectory: the parent makes it, and the app restarts with it."""
+    config = (
         section("Location /one", standin_lines("{tmp}/one")) + "\n"
         + section("Location /two", standin_lines("{tmp}/two")) + "\n"
         + section("Location /mine", standin_lines("{tmp}/mine", env={"HOME": "{tmp}/adminhome"}))
         + "\n" + section("Directory {docroot}/dyn", "AllowOverride Options FileInfo"))
+    srv = apache.new(config)
     for d in ("one", "two", "mine"):
         srv.mkdir(d)
     srv.write_file("htdocs/dyn/.htaccess", htaccess_app())
@@ -91,6 +93,17 @@ def test_each_app_gets_its_own_private_state_dir_as_home(apache):
     env = app_env(srv, "/mine")
     assert env["HOME"] == os.path.join(srv.dir, "adminhome"), env["HOME"]
     assert owner_mode(default_dir(srv, os.path.join(srv.dir, "mine")))[:2] == (WWW_DATA_UID, 0o700)
+
+    # AspNetCoreStateDirectory is a launch setting: a graceful restarts the app with it; the
+    # root parent makes it, its missing parents root's (0755), itself www-data's (0700)
+    srv.graceful(config.replace('<Location /two>', '<Location /two>\n    '
+                                'AspNetCoreStateDirectory "{tmp}/srv/state/two"'))
+    moved = os.path.join(srv.dir, "srv", "state", "two")
+    env = wait_until(lambda: (lambda e: e.get("HOME") == moved and e)(app_env(srv, "/two")),
+                     30, "the app at /two restarted with its new state directory")
+    assert owner_mode(moved) == (WWW_DATA_UID, 0o700, True)
+    assert owner_mode(os.path.dirname(moved)) == (0, 0o755, True)
+    assert owner_mode(os.path.join(srv.dir, "srv")) == (0, 0o755, True)
 
 
 @pytest.mark.expect_log(NOT_FOLLOWED)
