@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -152,6 +153,19 @@ def standin_busy(h2srv):
     return h2srv.srv.get("/fwd/conns", timeout=10).json()["busy"]
 
 
+def children_cpu_seconds(srv):
+    """CPU time (user + system) used so far by the httpd children, all threads."""
+    total = 0
+    for p in procs.mpm_children(srv.pid):
+        try:
+            with open("/proc/%d/stat" % p.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])      # utime, stime (fields 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 # --- tests ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("transport", ["h2", "h2c"])
@@ -275,3 +289,28 @@ def test_h2_websocket_handshake_reset_and_gone_client(apache, standin_backend, t
                "the app's connection to be closed after the client went away")
     wait_until(lambda: h2.tunnels_open() == 0, 5, "the tunnel to be counted closed")
     assert_no_fd_leak(h2.srv, before, "after the HTTP/2 WebSockets")
+
+
+def test_h2_websocket_idle_tunnel_burns_no_cpu(apache, standin_backend):
+    """An open tunnel over HTTP/2 with no traffic waits on the stream's pipe: the secondary
+    connection's socket is a stand-in that is always 'ready', and polling it spun a core."""
+    h2 = H2Server(apache, standin_backend, warmup="/echo/warmup")
+    c = H2Client(h2.url("h2"), [{"path": "/fwd/ws", "steps": [
+        {"op": "echo", "type": "text", "data": "then quiet"},
+        {"op": "wait_stdin", "tag": "open"},
+        {"op": "echo", "type": "text", "data": "still there"},
+        {"op": "close", "code": 1000}]}])
+    try:
+        c.wait_for("waiting", "open")
+        cpu0, t0 = children_cpu_seconds(h2.srv), time.monotonic()
+        time.sleep(2.0)                 # the measuring window, not a synchronisation
+        used, took = children_cpu_seconds(h2.srv) - cpu0, time.monotonic() - t0
+        c.go_on()
+        res = c.finish()
+    finally:
+        c.kill()
+    print("idle tunnel: %.3f s CPU in %.1f s" % (used, took))
+    assert used < 0.2, "httpd's children used %.2f s of CPU in %.1f s with an idle tunnel" % (
+        used, took)
+    s = ok_stream(res, 0)
+    assert all(r["ok"] for r in s["results"]), s
