@@ -23,8 +23,12 @@ import time
 
 import pytest
 
+import base64
+
+import httpclient
 import procs
 import tlsutil
+import wsclient
 from rigutil import free_port, wait_until, expect_status
 from test_faults import Resources, assert_no_fd_leak
 
@@ -36,8 +40,13 @@ STATUS = "<Location /aspnetcore-status>\n    SetHandler aspnetcore-status\n</Loc
 FIRST_REQUEST_TIMEOUT = 60.0
 MIB = 1 << 20
 
-pytestmark = pytest.mark.skipif(NODE is None, reason="SKIPPED LOUDLY: node (Node.js 20) is "
-                                "needed for the HTTP/2 WebSocket client and is not installed")
+# mod_http2 turns HTTP/2 off under prefork (AH10034: "the HTTP/2 protocol will be inactive";
+# no h2 in TLS's ALPN), so these run under the threaded MPMs only.
+pytestmark = [
+    pytest.mark.skipif(NODE is None, reason="SKIPPED LOUDLY: node (Node.js 20) is needed for "
+                       "the HTTP/2 WebSocket client and is not installed"),
+    pytest.mark.mpms("event", "worker"),
+]
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -148,6 +157,23 @@ def ok_stream(res, i):
     return s
 
 
+def http1_websocket(port, path, tls):
+    """A WebSocket over HTTP/1.1 (wss with ALPN http/1.1 when tls) - the paths that worked
+    before HTTP/2, on the same server."""
+    conn = httpclient.RawConnection(port, timeout=30)
+    if tls:
+        conn.sock = tlsutil.client_context(alpn=["http/1.1"]).wrap_socket(
+            conn.sock, server_hostname="127.0.0.1")
+    key = base64.b64encode(os.urandom(16)).decode()
+    conn.send(conn.build_request("GET", path, [
+        ("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", key),
+        ("Sec-WebSocket-Version", "13")]))
+    head = conn.read_head()
+    assert head.status == 101, (head.status, head.headers)
+    assert head.header("Sec-WebSocket-Accept") == wsclient.accept_key(key), head.headers
+    return wsclient.WebSocket(conn)
+
+
 def standin_busy(h2srv):
     """Requests the stand-in is handling now, this one included (a tunnel counts as one)."""
     return h2srv.srv.get("/fwd/conns", timeout=10).json()["busy"]
@@ -200,8 +226,15 @@ def test_h2_websocket_echo_large_messages_and_both_closes(apache, real_app, tran
     assert server_close["code"] == 1000 and server_close["reason"] == "server closing", server_close
     assert server_close["ended"], server_close
     wait_until(lambda: h2.tunnels_open() == 0, 10, "the tunnels to be counted closed")
-    # the HTTP/1.1 side of the same server still answers
-    assert h2.srv.get("/whoami").status == 200
+    # WebSockets over HTTP/1.1 (ws, and wss on the TLS port) still work on this server
+    port, tls = (h2.tls_port, True) if transport == "h2" else (h2.srv.port, False)
+    with http1_websocket(port, "/ws", tls) as ws:
+        assert ws.echo(wsclient.OP_TEXT, "over http/1.1") == (wsclient.OP_TEXT, b"over http/1.1")
+        big = os.urandom(MIB)
+        assert ws.echo(wsclient.OP_BINARY, big, fragment=65536) == (wsclient.OP_BINARY, big)
+        reply = ws.close(1000)
+        assert reply is not None and reply[:2] == b"\x03\xe8", reply
+        assert ws.wait_eof(5), "httpd did not close the connection after the closing handshake"
 
 
 def test_h2_websocket_concurrent_streams_and_a_get_meanwhile(apache, real_app):
@@ -226,6 +259,7 @@ def test_h2_websocket_concurrent_streams_and_a_get_meanwhile(apache, real_app):
     wait_until(lambda: h2.tunnels_open() == 0, 10, "the tunnels to be counted closed")
 
 
+@pytest.mark.every_mpm
 @pytest.mark.also_mpms("worker")
 @pytest.mark.parametrize("transport", ["h2", "h2c"])
 def test_h2_websocket_handshake_reset_and_gone_client(apache, standin_backend, transport):
