@@ -171,6 +171,9 @@ apr_off_t ac_tunnel_run(request_rec *r, int backend_fd, const char *early, apr_s
     apr_time_t idle_deadline = 0;
     apr_off_t moved = 0;
 
+    /* mod_reqtimeout times a request's body reads (Debian: 20 s, then 500 bytes/s):
+     * a tunnel's reads are no body, and a WebSocket may stay silent for longer */
+    ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
     client_fd = client_pollable(c, &is_pipe, &pollable);
     if (!pollable) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "the client's connection cannot be "

@@ -348,3 +348,35 @@ def test_h2_websocket_idle_tunnel_burns_no_cpu(apache, standin_backend):
         used, took)
     s = ok_stream(res, 0)
     assert all(r["ok"] for r in s["results"]), s
+
+
+@pytest.mark.parametrize("transport", ["h2", "http/1.1"])
+def test_websocket_outlives_the_request_read_timeout(apache, standin_backend, transport):
+    """mod_reqtimeout (on in Debian's default configuration: body=20,MinRate=500) times the
+    reads of a request's body; a tunnel's reads are no body, and a WebSocket silent for longer
+    than that must stay open (mod_proxy_wstunnel takes the filter out as well). Here body=1."""
+    h2 = H2Server(apache, standin_backend, warmup="/echo/warmup",
+                  prefix="LoadModule reqtimeout_module {modules_dir}/mod_reqtimeout.so\n"
+                         "RequestReadTimeout handshake=0 header=10 body=1\n")
+    quiet = 2.5                         # silence longer than body=1: the pattern under test
+    if transport == "http/1.1":
+        with http1_websocket(h2.srv.port, "/fwd/ws", False) as ws:
+            assert ws.echo(wsclient.OP_TEXT, "before") == (wsclient.OP_TEXT, b"before")
+            time.sleep(quiet)
+            assert ws.echo(wsclient.OP_TEXT, "after") == (wsclient.OP_TEXT, b"after")
+            ws.close()
+        return
+    c = H2Client(h2.url("h2"), [{"path": "/fwd/ws", "steps": [
+        {"op": "echo", "type": "text", "data": "before"},
+        {"op": "wait_stdin", "tag": "quiet"},
+        {"op": "echo", "type": "text", "data": "after"},
+        {"op": "close", "code": 1000}]}])
+    try:
+        c.wait_for("waiting", "quiet")
+        time.sleep(quiet)
+        c.go_on()
+        res = c.finish()
+    finally:
+        c.kill()
+    s = ok_stream(res, 0)
+    assert [r["ok"] for r in s["results"]] == [True] * 4, s
