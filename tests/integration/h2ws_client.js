@@ -19,6 +19,8 @@
 //   {"op": "close", "code": 1000}   send a close frame, wait for the answer and the end
 //   {"op": "get", "path": "/x"}     a plain GET on the same connection meanwhile
 //   {"op": "reset"}                 RST_STREAM (CANCEL) this stream
+//   {"op": "pause", "ms": 300}      let time pass (a traffic pattern)
+//   {"op": "wait_end"}              wait until the server ends the stream (ms: how long)
 //   {"op": "wait_stdin", "tag": "x"}  print {"event": "waiting", "tag": x}, read a line
 // Prints one JSON line per event and, last, {"done": true, "settings": {...},
 // "streams": [{"status": 200, "headers": {...}, "results": [...], "error": null}]}.
@@ -243,6 +245,14 @@ async function runStep(session, ws, step) {
     }
     case 'get':
         return Object.assign({ op: 'get' }, await plainGet(session, step.path));
+    case 'pause':
+        await new Promise((resolve) => setTimeout(resolve, step.ms));
+        return { op: 'pause', ok: true };
+    case 'wait_end': {
+        const t0 = Date.now();
+        const ended = await ws.waitEnd('the server to end the stream');
+        return { op: 'wait_end', ok: ended, ms: Date.now() - t0 };
+    }
     case 'reset':
         ws.stream.close(http2.constants.NGHTTP2_CANCEL);
         return { op: 'reset', ok: true };

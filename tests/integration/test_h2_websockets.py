@@ -380,3 +380,21 @@ def test_websocket_outlives_the_request_read_timeout(apache, standin_backend, tr
         c.kill()
     s = ok_stream(res, 0)
     assert [r["ok"] for r in s["results"]] == [True] * 4, s
+
+
+def test_h2_websocket_idle_timeout(apache, standin_backend):
+    """AspNetCoreWebSocketIdleTimeout over HTTP/2: traffic every 0.3 s keeps the tunnel open
+    past the timeout; silence ends the stream after about a second."""
+    h2 = H2Server(apache, standin_backend, warmup="/echo/warmup",
+                  prefix="AspNetCoreWebSocketIdleTimeout 1\n")
+    steps = []
+    for i in range(7):
+        steps += [{"op": "echo", "type": "text", "data": "tick %d" % i},
+                  {"op": "pause", "ms": 300}]
+    steps[-1] = {"op": "wait_end"}      # silence from the last echo on
+    res = run_client(h2.url("h2"), [{"path": "/fwd/ws", "steps": steps}])
+    s = ok_stream(res, 0)
+    assert all(r["ok"] for r in s["results"]), s
+    took = s["results"][-1]["ms"] / 1000.0
+    assert 0.8 <= took <= 3.0, "the silent tunnel ended after %.2f s (idle timeout 1 s)" % took
+    wait_until(lambda: h2.tunnels_open() == 0, 5, "the tunnel to be counted closed")
