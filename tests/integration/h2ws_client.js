@@ -5,7 +5,8 @@
 //
 // SPEC: {"url": "https://127.0.0.1:PORT" | "http://127.0.0.1:PORT" (h2c, prior knowledge),
 //        "ca": "/path/ca.pem" (https), "timeout_ms": 30000,
-//        "streams": [{"path": "/ws", "steps": [STEP, ...]}, ...]}
+//        "streams": [{"path": "/ws", "headers": {...extra request headers},
+//                     "steps": [STEP, ...]}, ...]}
 // The streams run at once on ONE HTTP/2 connection, each opened with an extended CONNECT
 // (:method CONNECT, :protocol websocket) once the server's SETTINGS allowed it; each then
 // runs its steps in order (WebSocket framing done here; client frames masked):
@@ -270,11 +271,11 @@ async function runStream(session, s, index) {
     const out = { index, status: null, headers: null, results: [], error: null,
                   rst_code: null };
     const url = new URL(spec.url);
-    const stream = session.request({
+    const stream = session.request(Object.assign({
         ':method': 'CONNECT', ':protocol': 'websocket', ':scheme': url.protocol.slice(0, -1),
         ':path': s.path || '/ws', ':authority': url.host,
         'sec-websocket-version': '13', 'origin': spec.url,
-    }, { endStream: false });
+    }, s.headers || {}), { endStream: false });
     const ws = new Ws(stream);
     try {
         const headers = await withTimeout(new Promise((resolve, reject) => {

@@ -398,3 +398,19 @@ def test_h2_websocket_idle_timeout(apache, standin_backend):
     took = s["results"][-1]["ms"] / 1000.0
     assert 0.8 <= took <= 3.0, "the silent tunnel ended after %.2f s (idle timeout 1 s)" % took
     wait_until(lambda: h2.tunnels_open() == 0, 5, "the tunnel to be counted closed")
+
+
+def test_h2_websocket_handshake_with_a_body_is_refused(apache, standin_backend):
+    """An extended CONNECT that says it has a body (Content-Length) is no WebSocket handshake
+    the module sends on: 400, nothing reaches the app, and the connection serves on."""
+    h2 = H2Server(apache, standin_backend, warmup="/echo/warmup")
+    handshakes = len(h2.srv.get("/fwd/ws-seen").json()["handshakes"])
+    res = run_client(h2.url("h2"), [
+        {"path": "/fwd/ws", "headers": {"content-length": "5"}, "steps": []},
+        {"path": "/fwd/ws", "steps": [{"op": "echo", "type": "text", "data": "fine"},
+                                      {"op": "close", "code": 1000}]}])
+    assert res["streams"][0]["status"] == 400, res["streams"][0]
+    s = ok_stream(res, 1)
+    assert all(r["ok"] for r in s["results"]), s
+    assert len(h2.srv.get("/fwd/ws-seen").json()["handshakes"]) == handshakes + 1
+    wait_until(lambda: h2.tunnels_open() == 0, 5, "the tunnels to be counted closed")
