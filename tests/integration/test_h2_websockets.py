@@ -220,6 +220,7 @@ def test_h2_websocket_echo_large_messages_and_both_closes(apache, real_app, tran
         assert r["ok"], (r, res)
     big = first["results"][2]
     assert big["sent"] == MIB and big["got"] == MIB and big["sha_ok"], big
+    print("1 MiB echoed over %s in %d ms (64 KiB fragments)" % (transport, big["ms"]))
     close = first["results"][-1]
     assert close["code"] == 1000 and close["ended"], close
     server_close = second["results"][-1]
@@ -231,7 +232,10 @@ def test_h2_websocket_echo_large_messages_and_both_closes(apache, real_app, tran
     with http1_websocket(port, "/ws", tls) as ws:
         assert ws.echo(wsclient.OP_TEXT, "over http/1.1") == (wsclient.OP_TEXT, b"over http/1.1")
         big = os.urandom(MIB)
+        t0 = time.monotonic()
         assert ws.echo(wsclient.OP_BINARY, big, fragment=65536) == (wsclient.OP_BINARY, big)
+        print("1 MiB echoed over HTTP/1.1%s in %d ms" % (" + TLS" if tls else "",
+                                                        (time.monotonic() - t0) * 1000))
         reply = ws.close(1000)
         assert reply is not None and reply[:2] == b"\x03\xe8", reply
         assert ws.wait_eof(5), "httpd did not close the connection after the closing handshake"
