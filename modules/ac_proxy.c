@@ -769,6 +769,9 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
                            "(AspNetCoreMaxWebSockets)");
     }
     x->mode = ac_request_body_mode(r, &x->body_length);
+    if (x->websocket && (status = ac_websocket_request_body(r, &x->mode)) != OK) {
+        return status;
+    }
     x->head = ac_build_head(r, x->proc->view.token, x->mode, x->body_length, x->websocket);
     if (x->mode == AC_BODY_LENGTH && x->body_length <= AC_BODY_PREFETCH_MAX
         && !r->expecting_100) {
