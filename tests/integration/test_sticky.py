@@ -265,3 +265,157 @@ def test_websocket_upgrade_carries_the_cookie(apache):
     assert seen, "the process the cookie names saw no handshake"
     cookies = [v for k, v in seen[-1] if k.lower() == "cookie"]
     assert cookies == ["a=1"], seen
+
+
+# --- part 2: SignalR with the real client -------------------------------------------------
+
+@pytest.fixture(scope="session")
+def signalr_client():
+    """The client's packages, installed once per session from the committed lock file
+    (`npm ci`: exactly the versions of package-lock.json; node_modules is not committed)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip("SKIPPED LOUDLY: node and npm are needed to run the real SignalR client "
+                    "(@microsoft/signalr, tests/integration/signalr-client/); install nodejs "
+                    "and npm")
+    p = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=CLIENT_DIR,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=600)
+    if p.returncode != 0:
+        pytest.fail("`npm ci` in %s failed (exit %d):\n%s" % (
+            CLIENT_DIR, p.returncode, p.stdout.decode("utf-8", "replace")[-3000:]), pytrace=False)
+    return node
+
+
+def run_client(node, srv, hub, transport, connections, invocations):
+    p = subprocess.run([node, os.path.join(CLIENT_DIR, "client.js"), srv.url(hub), transport,
+                        str(connections), str(invocations)],
+                       cwd=CLIENT_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=300)
+    out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    assert p.returncode == 0, "client.js exited %d\nstdout: %s\nstderr: %s" % (
+        p.returncode, out, err[-3000:])
+    return json.loads(out.strip().splitlines()[-1])["connections"]
+
+
+def events_file(srv):
+    """REALAPP_EVENTS: a file every process of the app (running as Apache's User) appends to."""
+    path = os.path.join(srv.dir, "events.log")
+    with open(path, "w"):
+        pass
+    os.chmod(path, 0o666)
+    return path
+
+
+def busy_process(srv, prefix, events):
+    """A /work request in flight on one process: that process counts one request more, so
+    least-in-flight sends the next requests elsewhere. Returns (the held request, its pid)."""
+    held = Held(srv, prefix + "/work?ms=60000")
+
+    def begun():
+        with open(events) as f:
+            for line in f:
+                parts = line.split()
+                if parts[:2] == ["begun", "/work"]:
+                    return int(parts[3])
+        return None
+    return held, wait_until(begun, FIRST_REQUEST_TIMEOUT, "the /work request to reach the app")
+
+
+def begun_pids(events):
+    """The processes a /work request has begun on, in order."""
+    with open(events) as f:
+        return [int(l.split()[3]) for l in f if l.split()[:2] == ["begun", "/work"]]
+
+
+def busy_process(srv):
+    """A WebSocket open on one process (RealApp's echo at /ws; the first process, as both are
+    idle): a tunnel counts as a request in flight for as long as it is open, so
+    least-in-flight sends the next requests elsewhere. Closed by the caller, which ends the
+    request at once (a slow request instead would hold its Apache worker until it ends)."""
+    ws, head = wsclient.connect(srv.port, "/rt/ws")
+    assert ws is not None, "the WebSocket to /rt/ws was refused: %r" % head
+    ws.send_text("busy")
+    assert ws.recv_message()[1] == b"busy"
+    return ws
+
+
+def realapp_srv(apache, real_app, sticky):
+    """RealApp at /rt with two processes (sticky sessions on or off), both answering."""
+    srv = apache.new("")
+    events = srv.write_file("events.log", "", mode=0o666)
+    extra = "AspNetCoreProcessesPerApplication 2"
+    if sticky:
+        extra += "\nAspNetCoreStickySessions On"
+    srv.write_conf(location("/rt", real_app.directives(env={"REALAPP_EVENTS": events},
+                                                       extra=extra)))
+    srv.start()
+
+    def both():
+        held = [Held(srv, "/rt/work?ms=300") for _ in range(2)]
+        for h in held:
+            h.result()
+        return len(set(begun_pids(events))) == 2
+    wait_until(both, FIRST_REQUEST_TIMEOUT, "two processes of RealApp answering")
+    return srv, events
+
+
+def check_connections(conns, transport):
+    """Every connection started, every call answered, all by one process per connection
+    (the one Pid() named) on one SignalR connection id. Returns the pids."""
+    bad = [c for c in conns if not c["started"] or c["error"] or c.get("stopError")]
+    assert not bad, "%s: %d of %d connections failed: %s" % (
+        transport, len(bad), len(conns), json.dumps(bad)[:3000])
+    for c in conns:
+        pids = {e["pid"] for e in c["echoes"]}
+        ids = {e["conn"] for e in c["echoes"]}
+        assert pids == {c["pid"]} and len(ids) == 1, (transport, c)
+    return [c["pid"] for c in conns]
+
+
+def summary(conns):
+    """One line per run for the test's output: each connection's processes or its error."""
+    return "; ".join("#%d %s" % (c["index"], c["error"] or sorted({e["pid"] for e in c["echoes"]}))
+                     for c in conns)
+
+
+TRANSPORTS = ["websockets", "sse", "longpolling"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.also_mpms("prefork")
+def test_signalr_with_two_processes_and_sticky_sessions(apache, real_app, signalr_client,
+                                                        transport):
+    """The real client, four connections kept open together, five calls each, while one
+    process is busy with a slow request: every connection works, each stays on one process,
+    and the connections spread over both processes (sticky sessions keep the balancing)."""
+    srv, events = realapp_srv(apache, real_app, sticky=True)
+    busy = busy_process(srv)
+    try:
+        conns = run_client(signalr_client, srv, "/rt/hubs/echo", transport, 4, 5)
+    finally:
+        busy.close()
+    print("sticky, %s: %s" % (transport, summary(conns)))
+    pids = check_connections(conns, transport)
+    assert len(conns) == 4 and all(len(c["echoes"]) == 5 for c in conns), conns
+    assert len(set(pids)) == 2, "%s: the connections were all on %s" % (transport, pids)
+
+
+@pytest.mark.parametrize("transport", ["sse", "longpolling"])
+def test_signalr_with_two_processes_fails_without_sticky_sessions(apache, real_app,
+                                                                  signalr_client, transport):
+    """What the feature is for (issue 12.6): without sticky sessions a SignalR connection's
+    requests reach both processes, and the process that did not negotiate it answers 404
+    "No Connection with that ID". With one process busy, a poll or stream held open on the
+    other makes the next send go to the busy one."""
+    srv, events = realapp_srv(apache, real_app, sticky=False)
+    busy = busy_process(srv)
+    try:
+        conns = run_client(signalr_client, srv, "/rt/hubs/echo", transport, 4, 5)
+    finally:
+        busy.close()
+    print("not sticky, %s: %s" % (transport, summary(conns)))
+    failed = [c for c in conns if not c["started"] or c["error"]]
+    assert failed, "%s without sticky sessions: all %d connections worked: %s" % (
+        transport, len(conns), json.dumps(conns)[:2000])
+    assert all("404" in c["error"] or "No Connection" in c["error"] for c in failed), failed
