@@ -21,7 +21,6 @@ import threading
 import pytest
 
 import backends as backends_mod
-import httpclient
 import procs
 import wsclient
 from backends import parse_pid, header_values
@@ -93,9 +92,13 @@ def two_pids(srv, prefix):
     return sorted(wait_until(both, 60, "two processes of the app answering"))
 
 
-def inflight_on(srv, prefix, pid, cookie):
-    """Waits until a request is in flight on `pid` (a slow one, pinned by `cookie`)."""
-    held = Held(srv, prefix + "/pid?ms=3000", cookie)
+def inflight_on(srv, prefix, cookie):
+    """A slow request in flight on the process `cookie` names, once it has reached it (the
+    stand-in logs its arrival): it counts there until it ends, 4 s later, so least in
+    flight alone would send the next requests elsewhere."""
+    mark = srv.log_mark()
+    held = Held(srv, prefix + "/pid?ms=4000", cookie)
+    srv.wait_for_log(r"arrived GET \S*/pid\?ms=4000", timeout=FIRST_REQUEST_TIMEOUT, start=mark)
     return held
 
 
@@ -103,15 +106,16 @@ def inflight_on(srv, prefix, pid, cookie):
 
 @pytest.mark.also_mpms("prefork")
 def test_cookie_pins_the_client_to_its_process(apache):
-    srv = apache.start(location("/shop", standin_app(
-        "AspNetCoreProcessesPerApplication 2\nAspNetCoreStickySessions On")))
+    srv = apache.start(location("/shop", backends_mod.standin().directives(
+        env={"STANDIN_LOG_ARRIVALS": "1"},
+        extra="AspNetCoreProcessesPerApplication 2\nAspNetCoreStickySessions On")))
     pids = two_pids(srv, "/shop")
 
     # a client without the cookie gets one naming the process that served it
     r = get(srv, "/shop/pid")
     first = parse_pid(r)
     got = affinity(r)
-    assert got, "no %s cookie in %s" % (COOKIE, r.raw_head)
+    assert got, "no %s cookie in %s" % (COOKIE, r.headers)
     value, attrs = got
     assert attrs == ["Path=/shop", "HttpOnly", "SameSite=Lax"], attrs
     assert re.fullmatch(r"[01]\.\d+", value), value
@@ -120,12 +124,11 @@ def test_cookie_pins_the_client_to_its_process(apache):
 
     # with the cookie, every request goes there, even while that process is the busier one
     # (least in flight would pick the other), and no new cookie is set
-    held = inflight_on(srv, "/shop", first, cookie)
-    wait_until(lambda: held.is_alive(), 5, "the slow request")
+    held = inflight_on(srv, "/shop", cookie)
     for _ in range(6):
         r = get(srv, "/shop/pid", cookie)
         assert parse_pid(r) == first, "the cookie named %d, served by %d" % (first, parse_pid(r))
-        assert affinity(r) is None, r.raw_head
+        assert affinity(r) is None, r.headers
     # without it, requests spread (least in flight: the idle process) and get its cookie
     other = [p for p in pids if p != first][0]
     spread = [get(srv, "/shop/pid") for _ in range(3)]
@@ -136,7 +139,7 @@ def test_cookie_pins_the_client_to_its_process(apache):
     assert parse_pid(held.result()) == first
 
     # the other cookie pins to the other process, also when that one is the busier
-    held = inflight_on(srv, "/shop", other, "%s=%s" % (COOKIE, other_value))
+    held = inflight_on(srv, "/shop", "%s=%s" % (COOKIE, other_value))
     for _ in range(3):
         assert parse_pid(get(srv, "/shop/pid", "%s=%s" % (COOKIE, other_value))) == other
     assert parse_pid(held.result()) == other
@@ -153,7 +156,7 @@ def test_garbage_or_unknown_cookie_falls_back(apache, garbage):
     two_pids(srv, "")
     r = get(srv, "/echo", "a=1; %s=%s; b=2" % (COOKIE, garbage))
     got = affinity(r)
-    assert got and re.fullmatch(r"[01]\.\d+", got[0]), r.raw_head
+    assert got and re.fullmatch(r"[01]\.\d+", got[0]), r.headers
     assert got[1] == ["Path=/", "HttpOnly", "SameSite=Lax"], got
     assert header_values(r.json(), "Cookie") == ["a=1; b=2"]
     # the fresh cookie then works
@@ -181,7 +184,7 @@ def test_app_never_sees_the_cookie(apache):
         r = get(srv, "/echo", sent)
         seen = header_values(r.json(), "Cookie")
         assert seen == (want if want is not None else [sent]), (sent, seen)
-        assert affinity(r) is None or want is None, (sent, r.raw_head)
+        assert affinity(r) is None or want is None, (sent, r.headers)
 
 
 def test_off_by_default_and_cookie_name(apache):
@@ -195,7 +198,7 @@ def test_off_by_default_and_cookie_name(apache):
         + location("/named/echo/off", "AspNetCoreStickySessions Off"))
     sent = "a=1; %s=0.1; b=2" % COOKIE
     r = get(srv, "/plain/echo", sent)
-    assert not r.headers_all("Set-Cookie"), r.raw_head
+    assert not r.headers_all("Set-Cookie"), r.headers
     assert header_values(r.json(), "Cookie") == [sent]
 
     r = get(srv, "/named/echo", sent + "; ShopAffinity=junk")
@@ -204,7 +207,7 @@ def test_off_by_default_and_cookie_name(apache):
         r"ShopAffinity=[01]\.\d+; Path=/named; HttpOnly; SameSite=Lax", cookies[0]), cookies
     assert header_values(r.json(), "Cookie") == [sent]     # only ShopAffinity is ours here
     r = get(srv, "/named/echo/off/x", "ShopAffinity=0.1")
-    assert not r.headers_all("Set-Cookie"), r.raw_head
+    assert not r.headers_all("Set-Cookie"), r.headers
     assert header_values(r.json(), "Cookie") == ["ShopAffinity=0.1"]
 
 
@@ -232,15 +235,15 @@ def test_process_gone_falls_back_with_new_cookie(apache):
     now = parse_pid(r)
     assert now != victim
     got = affinity(r)
-    assert got and got[0] != value, "no new cookie after %d died: %s" % (victim, r.raw_head)
+    assert got and got[0] != value, "no new cookie after %d died: %s" % (victim, r.headers)
     # the new cookie pins to the process that answered, also once the replacement is up
     new_cookie = "%s=%s" % (COOKIE, got[0])
-    wait_until(lambda: len({p for p in two_pids(srv, "")} - {victim}) == 2, 60,
-               "the killed process's replacement")
+    replaced = two_pids(srv, "")        # both answer again: the replacement is up
+    assert victim not in replaced and now in replaced, (victim, now, replaced)
     for _ in range(4):
         r = get(srv, "/pid", new_cookie)
-        assert parse_pid(r) == now and affinity(r) is None, (now, parse_pid(r), r.raw_head)
-    assert now in pids or procs.alive(now)
+        assert parse_pid(r) == now and affinity(r) is None, (now, parse_pid(r), r.headers)
+    assert now in pids, "the request went to the survivor %s, not to %d" % (pids, now)
 
 
 def test_websocket_upgrade_carries_the_cookie(apache):
@@ -357,7 +360,7 @@ def realapp_srv(apache, real_app, sticky):
             h.result()
         return len(set(begun_pids(events))) == 2
     wait_until(both, FIRST_REQUEST_TIMEOUT, "two processes of RealApp answering")
-    return srv, events
+    return srv
 
 
 def check_connections(conns, transport):
@@ -389,7 +392,7 @@ def test_signalr_with_two_processes_and_sticky_sessions(apache, real_app, signal
     """The real client, four connections kept open together, five calls each, while one
     process is busy with a slow request: every connection works, each stays on one process,
     and the connections spread over both processes (sticky sessions keep the balancing)."""
-    srv, events = realapp_srv(apache, real_app, sticky=True)
+    srv = realapp_srv(apache, real_app, sticky=True)
     busy = busy_process(srv)
     try:
         conns = run_client(signalr_client, srv, "/rt/hubs/echo", transport, 4, 5)
@@ -408,7 +411,7 @@ def test_signalr_with_two_processes_fails_without_sticky_sessions(apache, real_a
     requests reach both processes, and the process that did not negotiate it answers 404
     "No Connection with that ID". With one process busy, a poll or stream held open on the
     other makes the next send go to the busy one."""
-    srv, events = realapp_srv(apache, real_app, sticky=False)
+    srv = realapp_srv(apache, real_app, sticky=False)
     busy = busy_process(srv)
     try:
         conns = run_client(signalr_client, srv, "/rt/hubs/echo", transport, 4, 5)
@@ -419,3 +422,29 @@ def test_signalr_with_two_processes_fails_without_sticky_sessions(apache, real_a
     assert failed, "%s without sticky sessions: all %d connections worked: %s" % (
         transport, len(conns), json.dumps(conns)[:2000])
     assert all("404" in c["error"] or "No Connection" in c["error"] for c in failed), failed
+
+
+def test_cookie_is_secure_over_https(apache):
+    """Over https the cookie says Secure (a browser then never sends it over plain http);
+    over http it does not (it would never come back)."""
+    import http.client
+    import tlsutil
+    from rigutil import free_port
+    tls_port = free_port()
+    app = standin_app("AspNetCoreStickySessions On")
+    srv = apache.start(app + "\n" + tlsutil.listen_line(tls_port) + "\n"
+                       + tlsutil.ssl_vhost(tls_port, app), modules=tlsutil.TLS_MODULES)
+    conn = http.client.HTTPSConnection("127.0.0.1", tls_port, timeout=FIRST_REQUEST_TIMEOUT,
+                                       context=tlsutil.client_context())
+    try:
+        conn.request("GET", "/pid")
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200, r.status
+        cookies = [v for k, v in r.getheaders() if k.lower() == "set-cookie"]
+    finally:
+        conn.close()
+    assert len(cookies) == 1 and re.fullmatch(
+        COOKIE + r"=0\.\d+; Path=/; HttpOnly; SameSite=Lax; Secure", cookies[0]), cookies
+    got = affinity(get(srv, "/pid"))
+    assert got and got[1] == ["Path=/", "HttpOnly", "SameSite=Lax"], got
