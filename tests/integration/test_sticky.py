@@ -149,6 +149,7 @@ GARBAGE = ["junk", "", "0.0", "7.1", "1.99999999999999999999", "-1.1", "1.1.1", 
            "\"0.1\"", "0.18446744073709551616", "a" * 3000]
 
 
+@pytest.mark.mpms("event")     # the cookie's handling is the same under every MPM
 def test_garbage_or_unknown_cookie_falls_back(apache):
     """A cookie that names no process of the app (malformed, a slot beyond the app's, an
     incarnation that never was) is ignored: the request is served and gets a fresh cookie."""
@@ -169,6 +170,7 @@ def test_garbage_or_unknown_cookie_falls_back(apache):
             assert parse_pid(r) == pid and affinity(r) is None, (garbage, r.headers)
 
 
+@pytest.mark.mpms("event")     # the cookie's handling is the same under every MPM
 def test_app_never_sees_the_cookie(apache):
     srv = apache.start(standin_app(
         "AspNetCoreProcessesPerApplication 2\nAspNetCoreStickySessions On"))
@@ -191,6 +193,7 @@ def test_app_never_sees_the_cookie(apache):
         assert affinity(r) is None or want is None, (sent, r.headers)
 
 
+@pytest.mark.mpms("event")     # the cookie's handling is the same under every MPM
 def test_off_by_default_and_cookie_name(apache):
     """Without the directive: no cookie, and the Cookie header goes to the app as it came.
     AspNetCoreStickySessionCookie names the cookie; a nested scope may switch it off."""
@@ -215,6 +218,7 @@ def test_off_by_default_and_cookie_name(apache):
     assert header_values(r.json(), "Cookie") == ["ShopAffinity=0.1"]
 
 
+@pytest.mark.mpms("event")     # the cookie's handling is the same under every MPM
 def test_bad_cookie_name_refused(apache):
     srv = apache.new(standin_app("AspNetCoreStickySessionCookie \"a;b\""))
     srv.write_conf()
@@ -250,6 +254,7 @@ def test_process_gone_falls_back_with_new_cookie(apache):
     assert now in pids, "the request went to the survivor %s, not to %d" % (pids, now)
 
 
+@pytest.mark.mpms("event")     # the cookie's handling is the same under every MPM
 def test_websocket_upgrade_carries_the_cookie(apache):
     """The 101 goes out as an interim response: it carries the cookie too, and the handshake
     that reaches the app has no sticky-session cookie."""
@@ -409,6 +414,7 @@ def test_signalr_with_two_processes_and_sticky_sessions(apache, real_app, signal
 
 
 @pytest.mark.parametrize("transport", ["sse", "longpolling"])
+@pytest.mark.mpms("event")
 def test_signalr_with_two_processes_fails_without_sticky_sessions(apache, real_app,
                                                                   signalr_client, transport):
     """What the feature is for (issue 12.6): without sticky sessions a SignalR connection's
@@ -428,6 +434,7 @@ def test_signalr_with_two_processes_fails_without_sticky_sessions(apache, real_a
     assert all("404" in c["error"] or "No Connection" in c["error"] for c in failed), failed
 
 
+@pytest.mark.mpms("event")     # the cookie's handling is the same under every MPM
 def test_cookie_is_secure_over_https(apache):
     """Over https the cookie says Secure (a browser then never sends it over plain http);
     over http it does not (it would never come back)."""
