@@ -8,6 +8,7 @@
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
+#include <http_main.h>
 #include <http_protocol.h>
 #include <http_request.h>
 #include <mpm_common.h>
@@ -15,6 +16,7 @@
 #include <mod_status.h>
 
 #include "mod_aspnetcore.h"
+#include "ac_appstate.h"
 #include "ac_config.h"
 #include "ac_proxy.h"
 #include "ac_registry.h"
@@ -35,6 +37,7 @@ static int ac_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 {
     (void)plog;
     ac_config_scan_sections(ap_conftree);
+    ac_appstate_configure(pconf, s);
     return ac_registry_resolve(pconf, ptemp, s);
 }
 
@@ -42,6 +45,10 @@ static int ac_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                           server_rec *s)
 {
     (void)plog;
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        /* before the supervisor gets the apps: it starts some at once */
+        ac_appstate_prepare(ptemp, s);
+    }
     return ac_registry_post_config(pconf, ptemp, s);
 }
 

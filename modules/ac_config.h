@@ -60,11 +60,14 @@ typedef struct {
     int forward_windows_auth;
     apr_array_header_t *handler_settings;   /* ac_env_entry_t */
     const char *web_config;          /* AspNetCoreWebConfig: a file, or "" for <app root>/web.config */
+    const char *state_dir;           /* AspNetCoreStateDirectory (absolute); NULL: the default */
     /* how requests are handled */
     apr_interval_time_t request_timeout;
     int disable_startup_error_page;
     int max_queued;                  /* AspNetCoreMaxQueuedRequests */
     int websocket_idle;              /* AspNetCoreWebSocketIdleTimeout, seconds */
+    int sticky;                      /* AspNetCoreStickySessions On|Off */
+    const char *sticky_cookie;       /* AspNetCoreStickySessionCookie NAME */
     /* the app requests in this scope go to */
     ac_app_scope_t *app;
 } ac_dir_conf_t;
@@ -79,6 +82,7 @@ typedef struct {
     int max_websockets;              /* AspNetCoreMaxWebSockets; 0: half of MaxRequestWorkers */
     int backend_idle;                /* AspNetCoreBackendIdleTimeout, seconds */
     apr_interval_time_t dynamic_app_idle;   /* AspNetCoreDynamicAppIdleTimeout; 0: never */
+    const char *state_root;          /* AspNetCoreStateRoot; NULL: AC_DEFAULT_STATE_ROOT */
 } ac_server_conf_t;
 
 extern const command_rec ac_directives[];

@@ -62,7 +62,8 @@ static int same_launch(const ac_launch_t *a, const ac_launch_t *b)
         && a->websockets == b->websockets && a->stdout_log_enabled == b->stdout_log_enabled
         && same_str(a->stdout_log_file, b->stdout_log_file)
         && same_pairs(a->handler_settings, b->handler_settings)
-        && a->ondemand == b->ondemand && same_str(a->web_config, b->web_config);
+        && a->ondemand == b->ondemand && same_str(a->web_config, b->web_config)
+        && same_str(a->state_dir, b->state_dir);
 }
 
 static void use(apr_pool_t *p, const ac_launch_t *l)
