@@ -15,7 +15,12 @@ real-app sample) shows what ASP.NET Core makes of them (/whoami, /clientcert, re
 import base64
 import hashlib
 import http.client
+import json
+import os
 import re
+import shutil
+import ssl
+import subprocess
 
 import pytest
 
@@ -245,3 +250,167 @@ def _alive(pid):
             return f.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
+
+
+# --- 2. client certificates -------------------------------------------------------------------
+
+CERT_FIELD = "MS-ASPNETCORE-CLIENTCERT"
+FORGED = base64.b64encode(b"0\x82forged by the client").decode()
+
+
+def cert_fields(resp):
+    """The MS-ASPNETCORE-CLIENTCERT values the stand-in saw (its /echo lists every field)."""
+    return [v for k, v in resp.json()["headers"] if k.lower() == CERT_FIELD.lower()]
+
+
+def client_der_b64(which="client"):
+    return base64.b64encode(tlsutil.tls_material().der(which)).decode()
+
+
+def start_tls_standin(apache, verify, env=""):
+    tls = free_port()
+    srv = apache.start(ssl_host(tls, STANDIN_APP + env, verify=verify),
+                       modules=tlsutil.TLS_MODULES)
+    return srv, tls
+
+
+def test_client_cert_reaches_the_app_as_base64_der(apache):
+    """SSLVerifyClient optional, the client presents the CA-signed certificate: the app gets
+    exactly one MS-ASPNETCORE-CLIENTCERT, the base64 of the certificate's DER on one line;
+    one the client sent as well is not passed on (nor is a lower-case one)."""
+    srv, tls = start_tls_standin(apache, "optional")
+    want = client_der_b64()
+    r = https_request(tls, "GET", "/echo", cert="client", timeout=FIRST_REQUEST_TIMEOUT)
+    expect_status(r, 200, "GET /echo with a client certificate", srv)
+    assert cert_fields(r) == [want]
+    r = https_request(tls, "GET", "/echo", cert="client",
+                      headers=[(CERT_FIELD, FORGED), ("ms-aspnetcore-clientcert", FORGED)])
+    expect_status(r, 200, "GET /echo with a certificate and a forged field", srv)
+    assert cert_fields(r) == [want]
+
+
+def test_no_verified_cert_no_field(apache):
+    """No certificate over TLS, and plain http: a client-sent MS-ASPNETCORE-CLIENTCERT (even
+    one holding the real certificate's value) never reaches the app, nor does anything in
+    its place."""
+    tls, plain = free_port(), free_port()
+    srv = apache.start(ssl_host(tls, STANDIN_APP, verify="optional") + "\n"
+                       + http_host(plain, STANDIN_APP), modules=tlsutil.TLS_MODULES)
+    forged = [(CERT_FIELD, FORGED), ("ms-aspnetcore-clientcert", client_der_b64())]
+    r = https_request(tls, "GET", "/echo", headers=forged, timeout=FIRST_REQUEST_TIMEOUT)
+    expect_status(r, 200, "GET /echo over TLS without a certificate", srv)
+    assert cert_fields(r) == []
+    r = http_get(plain, "/echo", headers=dict(forged[:1]))
+    expect_status(r, 200, "GET /echo over plain http", srv)
+    assert cert_fields(r) == []
+    r = http_get(plain, "/echo", headers=dict(forged[1:]))
+    expect_status(r, 200, "GET /echo over plain http", srv)
+    assert cert_fields(r) == []
+
+
+def test_unverified_cert_not_passed(apache):
+    """SSLVerifyClient optional_no_ca accepts the rogue (self-signed) certificate without
+    verifying it (SSL_CLIENT_VERIFY is GENEROUS): the app gets no certificate, since it could
+    not tell it from a verified one."""
+    srv, tls = start_tls_standin(apache, "optional_no_ca")
+    r = https_request(tls, "GET", "/echo", cert="rogue", timeout=FIRST_REQUEST_TIMEOUT)
+    expect_status(r, 200, "GET /echo with the rogue certificate", srv)
+    assert cert_fields(r) == []
+    r = https_request(tls, "GET", "/echo", cert="client")
+    assert cert_fields(r) == [client_der_b64()]
+
+
+def test_require_with_rogue_cert_never_reaches_the_app(apache):
+    """SSLVerifyClient require and the rogue certificate: the handshake fails (mod_ssl's
+    part); the app sees no request at all, while a good client gets through."""
+    srv, tls = start_tls_standin(
+        apache, "require", env="    AspNetCoreEnvironmentVariable STANDIN_LOG_ARRIVALS 1\n")
+    apache.expect_log(r"AH02039|AH02008|certificate verify failed|unable to get local issuer")
+    r = https_request(tls, "GET", "/echo/good-first", cert="client", timeout=FIRST_REQUEST_TIMEOUT)
+    expect_status(r, 200, "GET with the good certificate", srv)
+    for path in ("/echo/rogue", "/echo/none"):
+        try:
+            r = https_request(tls, "GET", path, cert="rogue" if "rogue" in path else None,
+                              headers=[(CERT_FIELD, FORGED)], timeout=10)
+        except (ssl.SSLError, ConnectionError, http.client.HTTPException, OSError):
+            continue
+        assert r.status >= 400 and not r.body.startswith(b"{"), \
+            "%s answered %s: %r" % (path, r.status, r.body[:200])
+    r = https_request(tls, "GET", "/echo/good-last", cert="client")
+    assert cert_fields(r) == [client_der_b64()]
+    srv.wait_for_log(r"arrived GET /echo/good-last")
+    arrivals = re.findall(r"arrived GET (\S+)", srv.error_log())
+    assert arrivals == ["/echo/good-first", "/echo/good-last"], arrivals
+
+
+def big_client_cert(d, dns_names):
+    """A client certificate signed by the session CA, made big by `dns_names` SAN entries."""
+    m = tlsutil.tls_material()
+    with open(os.path.join(d, "big.ext"), "w") as f:
+        f.write("extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n"
+                "subjectAltName=@alt\n[alt]\n")
+        for i in range(dns_names):
+            f.write("DNS.%d = host-%05d.a-long-name-for-a-big-certificate.test\n" % (i + 1, i))
+    run = lambda *a: subprocess.run(("openssl",) + a, cwd=d, check=True, timeout=60,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "big.key", "-out", "big.csr",
+        "-subj", "/CN=big client")
+    run("x509", "-req", "-in", "big.csr", "-CA", m.ca, "-CAkey", m.path("ca.key"),
+        "-CAcreateserial", "-CAserial", os.path.join(d, "ca.srl"), "-out", "big.pem",
+        "-days", "2", "-extfile", "big.ext")
+    return os.path.join(d, "big.pem"), os.path.join(d, "big.key")
+
+
+def test_cert_over_the_bound_is_dropped_with_a_log_line(apache, tmp_path):
+    """A verified certificate of more than 16 KiB of DER is not passed on (Kestrel's default
+    32 KiB limit on all request fields): the request still goes to the app, without the
+    field, and the error log says why. One just under the bound is passed on whole."""
+    srv, tls = start_tls_standin(apache, "optional")
+    for names, passed in ((240, True), (420, False)):
+        d = tmp_path / str(names)
+        d.mkdir()
+        pem, key = big_client_cert(str(d), names)
+        with open(pem) as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        assert (len(der) <= 16384) == passed, "certificate of %d bytes" % len(der)
+        ctx = tlsutil.client_context()
+        ctx.load_cert_chain(pem, key)
+        conn = http.client.HTTPSConnection("127.0.0.1", tls, timeout=FIRST_REQUEST_TIMEOUT,
+                                           context=ctx)
+        try:
+            conn.request("GET", "/echo")
+            r = conn.getresponse()
+            body = r.read()
+        finally:
+            conn.close()
+        assert r.status == 200, (r.status, body[:300])
+        fields = [v for k, v in json.loads(body)["headers"] if k.lower() == CERT_FIELD.lower()]
+        if passed:
+            assert fields == [base64.b64encode(der).decode()]
+        else:
+            assert fields == []
+            srv.wait_for_log(r"client's certificate is not passed to the app "
+                             r"\(MS-ASPNETCORE-CLIENTCERT\): the certificate has more than "
+                             r"16384 bytes")
+
+
+def test_client_cert_over_http2(apache):
+    """HTTP/2 (mod_http2, ALPN h2): the stream's request still carries the certificate of
+    the TLS connection it came on (curl, built with nghttp2)."""
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed: the HTTP/2 client of this test")
+    tls = free_port()
+    srv = apache.start("Protocols h2 http/1.1\n" + ssl_host(tls, STANDIN_APP, verify="optional"),
+                       modules=tlsutil.TLS_MODULES + ("http2",))
+    m = tlsutil.tls_material()
+    cert, key = m.client_pair("client")
+    p = subprocess.run(["curl", "-sS", "--http2", "--cacert", m.ca, "--cert", cert, "--key", key,
+                        "-H", "%s: %s" % (CERT_FIELD, FORGED), "-o", "-", "-w", "\\n%{http_version}",
+                        "https://127.0.0.1:%d/echo" % tls], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=FIRST_REQUEST_TIMEOUT)
+    assert p.returncode == 0, p.stderr
+    body, version = p.stdout.rsplit(b"\n", 1)
+    assert version == b"2", "curl did not speak HTTP/2: %r" % version
+    fields = [v for k, v in json.loads(body)["headers"] if k.lower() == CERT_FIELD.lower()]
+    assert fields == [client_der_b64()]
