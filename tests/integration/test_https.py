@@ -205,6 +205,44 @@ def test_ambiguous_sets_nothing_and_says_why(apache):
     assert len(lines) == 2, "\n".join(lines)
 
 
+WEB_CONFIG = """<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <system.webServer>
+    <handlers>
+      <add name="aspNetCore" path="*" verb="*" modules="AspNetCoreModuleV2" resourceType="Unspecified" />
+    </handlers>
+    <aspNetCore processPath="/usr/bin/python3" arguments="%s" hostingModel="outofprocess" />
+  </system.webServer>
+</configuration>
+"""
+
+
+def test_directive_with_a_web_config_app(apache):
+    """An app whose settings come from its web.config: AspNetCoreHttpsPort in its scope
+    applies like the other per-app directives (web.config has no such setting: IIS takes it
+    from the site's bindings)."""
+    srv = apache.new("<Location />\n    AspNetCoreAppRoot \"{app}\"\n    AspNetCoreWebConfig\n"
+                     "    AspNetCoreHttpsPort 7443\n</Location>")
+    srv.write_file("app/web.config", WEB_CONFIG % srv.placeholders()["standin"])
+    srv.start()
+    assert env_over_http(srv).get(HTTPS_PORT_ENV) == "7443"
+
+
+def test_htaccess_app_in_an_ssl_host(apache):
+    """Apps known only at request time (.htaccess): the port of their host when it runs TLS
+    on one port, or what their AspNetCoreHttpsPort says."""
+    tls = free_port()
+    srv = apache.new(ssl_host(tls, "<Directory {docroot}>\n    AllowOverride Options\n"
+                                   "</Directory>"), modules=tlsutil.TLS_MODULES)
+    app = "AspNetCoreProcessPath /usr/bin/python3\nAspNetCoreArguments \"%s\"\n" % (
+        srv.placeholders()["standin"])
+    srv.write_file("htdocs/shop/.htaccess", app)
+    srv.write_file("htdocs/own/.htaccess", app + "AspNetCoreHttpsPort 5443\n")
+    srv.start()
+    assert env_over_https(srv, tls, "/shop/env").get(HTTPS_PORT_ENV) == str(tls)
+    assert env_over_https(srv, tls, "/own/env").get(HTTPS_PORT_ENV) == "5443"
+
+
 HTTPS_PORT_CASES = ["0x1bb", "65536", "-1", "443.0", "on", "'443 444'"]
 
 
