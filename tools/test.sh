@@ -2,9 +2,12 @@
 # The whole test suite: C unit tests (Check, then again under valgrind
 # memcheck), a short libFuzzer run of each target in tests/fuzz/, then the
 # integration tests (pytest: a real Apache on 127.0.0.1 with the built module,
-# against the stand-in backend and the real ASP.NET Core sample) under the
-# event, worker and prefork MPMs in one pytest run, and once more under event
-# against the AddressSanitizer + UBSan build of the module (build/asan/).
+# against the stand-in backend and the real ASP.NET Core samples) under the
+# event and prefork MPMs in one pytest run, with the MPM-sensitive files
+# (marked every_mpm: request path, forwarding, tunnels) under worker too, and
+# once more under event against the AddressSanitizer + UBSan build of the
+# module (build/asan/). ASPNETCORE_TEST_NARROW_MPMS= (empty) runs every test
+# under worker as well.
 # Exits non-zero when anything failed; the last line sums both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,8 +35,9 @@ echo "== fuzzing the parsers and deserializers (12 s per target)"
 tests/fuzz/run.sh 12
 
 if command -v dotnet >/dev/null; then
-  echo "== building the sample ASP.NET Core app"
+  echo "== building the sample ASP.NET Core apps (HelloApp, RealApp)"
   tools/build-sample.sh
+  tools/build-sample.sh --app RealApp
 else
   echo "!! dotnet is not installed: the real ASP.NET Core app tests will be SKIPPED" >&2
 fi
@@ -67,7 +71,8 @@ run_pytest() {   # title, log name, then env assignments for pytest
     | tail -n 1 | tr -d '=' | sed 's/^ *//; s/ *$//') (exit $rc)")
 }
 pytest_args=("$@")
-run_pytest "three MPMs" mpms ASPNETCORE_TEST_MPMS="${ASPNETCORE_TEST_MPMS:-event,worker,prefork}"
+run_pytest "three MPMs" mpms ASPNETCORE_TEST_MPMS="${ASPNETCORE_TEST_MPMS:-event,worker,prefork}" \
+  ASPNETCORE_TEST_NARROW_MPMS="${ASPNETCORE_TEST_NARROW_MPMS-worker}"
 # The same suite under one MPM against the ASan + UBSan build: any sanitizer report
 # fails the test that caused it (the rig preloads libasan and sets MaxMemFree 1; see
 # docs/development.md).

@@ -25,6 +25,10 @@ SAMPLE_V2_VERSION = "2.0.0"
 SAMPLE_V2_DLL = os.environ.get("ASPNETCORE_SAMPLE_V2_DLL") or os.path.join(
     REPO, "build", "sample-v2", "HelloApp", "HelloApp.dll")
 STANDIN = os.path.join(REPO, "tests", "backends", "standin.py")
+# The real-app conformance sample (samples/RealApp): antiforgery, cookie login, SignalR, SSE,
+# static files, HTTPS redirection, client certificates, RequestAborted (test_realapp*.py).
+REALAPP_DLL = os.environ.get("ASPNETCORE_REALAPP_DLL") or os.path.join(
+    REPO, "build", "realapp", "RealApp", "RealApp.dll")
 
 
 class Backend:
@@ -35,7 +39,7 @@ class Backend:
 
     @property
     def real(self):
-        return self.name == "aspnetcore"
+        return self.name in ("aspnetcore", "realapp")
 
     def directives(self, app_root="{app}", env=None, extra=""):
         """Directive lines that run this backend (to put in a server/vhost/location scope)."""
@@ -46,9 +50,11 @@ class Backend:
         if app_root:
             lines.append('AspNetCoreAppRoot "%s"' % app_root)
         env = dict(env or {})
-        if self.real:
+        if self.name == "aspnetcore":
             # the sample's test endpoints (/echo, /env, /crash ...) are opt-in
             env.setdefault("HelloApp__TestEndpoints", "true")
+        elif self.name == "realapp":
+            env.setdefault("RealApp__TestEndpoints", "true")
         for k, v in env.items():
             lines.append('AspNetCoreEnvironmentVariable %s "%s"' % (k, v))
         if extra:
@@ -86,7 +92,14 @@ def build_sample_v2():
     return _build(SAMPLE_V2_DLL, "ASPNETCORE_SAMPLE_V2_DLL", SAMPLE_V2_VERSION)
 
 
-def _build(dll, env_name, version):
+def build_real_app():
+    """samples/RealApp published into build/realapp/RealApp (tools/build-sample.sh --app
+    RealApp; nothing is done when up to date).  (dll_path, None) or (None, reason_to_fail).
+    With ASPNETCORE_REALAPP_DLL set, that file is used as is."""
+    return _build(REALAPP_DLL, "ASPNETCORE_REALAPP_DLL", None, app="RealApp")
+
+
+def _build(dll, env_name, version, app=None):
     if os.environ.get(env_name):
         if os.path.isfile(dll):
             return dll, None
@@ -96,6 +109,8 @@ def _build(dll, env_name, version):
             return dll, None
         return None, "%s is missing and %s does not exist to build it" % (dll, BUILD_SCRIPT)
     cmd = ["sh", BUILD_SCRIPT]
+    if app:
+        cmd += ["--app", app]
     env = dict(os.environ)
     env.pop("SAMPLE_VERSION", None)     # the first build: the script's default version
     if version:
@@ -116,6 +131,20 @@ def _build(dll, env_name, version):
 
 def aspnetcore(dll):
     return Backend("aspnetcore", find_dotnet(), dll)
+
+
+class RealAppBackend(Backend):
+    """RealApp under dotnet; its diagnostic endpoints (/whoami, /keys, /work ...) are on.
+    Its app root defaults to the publish directory, as in a real deployment (the app finds
+    wwwroot there); pass app_root="{app}" for a test's own directory (the app then serves no
+    static files unless ASPNETCORE_CONTENTROOT points back at the publish directory)."""
+
+    def directives(self, app_root=None, env=None, extra=""):
+        return super().directives(app_root or os.path.dirname(self.arguments), env, extra)
+
+
+def real_app(dll):
+    return RealAppBackend("realapp", find_dotnet(), dll)
 
 
 # --- helpers for the common endpoints ----------------------------------------------------

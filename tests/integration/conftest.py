@@ -50,6 +50,31 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "mpms(*names): run only under these MPMs")
     config.addinivalue_line("markers", "also_mpms(*names): run under these MPMs too, whatever "
                                        "ASPNETCORE_TEST_MPMS says")
+    config.addinivalue_line("markers", "every_mpm: MPM-sensitive (threads, keep-alive, tunnels, "
+                                       "per-child pools): runs under the MPMs that "
+                                       "ASPNETCORE_TEST_NARROW_MPMS narrows too")
+
+
+def pytest_collection_modifyitems(config, items):
+    """ASPNETCORE_TEST_NARROW_MPMS (comma list, e.g. "worker"): under those MPMs only the
+    tests marked every_mpm run; the others are deselected (counted in the summary). The test
+    command uses it to keep its time: worker shares the threaded request path with event,
+    which runs everything."""
+    narrow = set(_env_list("ASPNETCORE_TEST_NARROW_MPMS", "", httpd.MPMS)) if \
+        os.environ.get("ASPNETCORE_TEST_NARROW_MPMS", "").strip() else set()
+    if not narrow:
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        mpm = callspec.params.get("mpm") if callspec else None
+        if mpm in narrow and item.get_closest_marker("every_mpm") is None:
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_report_header(config):
@@ -122,6 +147,23 @@ def hello_app_dll():
     if err:
         pytest.fail("cannot build the real ASP.NET Core sample app: %s" % err, pytrace=False)
     return dll
+
+
+@pytest.fixture(scope="session")
+def real_app_dll():
+    """samples/RealApp, built once per session (tools/build-sample.sh --app RealApp)."""
+    if not backends.find_dotnet():
+        pytest.skip("SKIPPED LOUDLY: `dotnet` is not installed, so the real-app conformance "
+                    "sample (samples/RealApp) cannot be built or run; install the .NET SDK")
+    dll, err = backends.build_real_app()
+    if err:
+        pytest.fail("cannot build the real-app sample (samples/RealApp): %s" % err, pytrace=False)
+    return dll
+
+
+@pytest.fixture
+def real_app(real_app_dll):
+    return backends.real_app(real_app_dll)
 
 
 @pytest.fixture

@@ -26,6 +26,9 @@ import wsclient
 from backends import echo_headers, header_values, parse_env
 from rigutil import WaitTimeout, wait_until, expect_status
 
+# MPM-sensitive: runs under every MPM even where the test command narrows one (conftest.py)
+pytestmark = pytest.mark.every_mpm
+
 FIRST_REQUEST_TIMEOUT = 60.0
 ERR_502 = r"\(502\.3\)"                       # the module's log line for a backend failure
 BROKE_OFF = r"the app's response broke off"

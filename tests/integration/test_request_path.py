@@ -16,6 +16,9 @@ import pytest
 import procs
 from rigutil import wait_until, expect_status
 
+# MPM-sensitive: runs under every MPM even where the test command narrows one (conftest.py)
+pytestmark = pytest.mark.every_mpm
+
 FIRST_REQUEST_TIMEOUT = 60.0
 
 # One MPM child (and, under prefork, one worker): the next client is served by the same

@@ -15,6 +15,9 @@ from backends import parse_pid
 from httpd import SANITIZER_ENV_NAMES, sanitizer_build
 from rigutil import expect_status, wait_until
 
+# MPM-sensitive: runs under every MPM even where the test command narrows one (conftest.py)
+pytestmark = pytest.mark.every_mpm
+
 UPLOAD_CHUNKS = 300000          # 1-byte chunks: ~1.8 MB on the wire
 
 

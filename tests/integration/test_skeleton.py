@@ -15,6 +15,9 @@ import procs
 from backends import echo_headers, header_values, parse_env, parse_pid
 from rigutil import wait_until
 
+# MPM-sensitive: runs under every MPM even where the test command narrows one (conftest.py)
+pytestmark = pytest.mark.every_mpm
+
 WWW_DATA_UID = 33
 FIRST_REQUEST_TIMEOUT = 60.0      # the first request may have to wait for the backend to start
 
