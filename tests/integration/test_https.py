@@ -452,3 +452,46 @@ def test_client_cert_over_http2(apache):
     assert version == b"2", "curl did not speak HTTP/2: %r" % version
     fields = [v for k, v in json.loads(body)["headers"] if k.lower() == CERT_FIELD.lower()]
     assert fields == [client_der_b64()]
+
+
+# --- RealApp: what ASP.NET Core makes of it ----------------------------------------------------
+
+def test_realapp_redirects_http_to_https(apache, real_app):
+    """RealApp (UseHttpsRedirection, as the templates have it) declared in the http and the
+    https virtual host of one name: over http it answers 307 to the same URL on the https
+    port; over https it serves (200), sees https and the port in its environment."""
+    plain, tls = free_port(), free_port()
+    app = real_app.directives()
+    srv = apache.start(http_host(plain, app) + "\n" + ssl_host(tls, app),
+                       modules=tlsutil.TLS_MODULES)
+    r = http_get(plain, "/whoami?x=1")
+    assert r.status == 307, (r.status, r.body[:300], srv.log_tail(20))
+    assert r.header("Location") == "https://127.0.0.1:%d/whoami?x=1" % tls, r.headers
+    r = https_request(tls, "GET", "/whoami?x=1", timeout=FIRST_REQUEST_TIMEOUT)
+    expect_status(r, 200, "GET https /whoami", srv)
+    who = r.json()
+    assert (who["scheme"], who["isHttps"], who["httpsPortEnv"]) == ("https", True, str(tls)), who
+    assert who["clientCert"] is None, who
+
+
+def test_realapp_sees_the_client_cert(apache, real_app):
+    """SSLVerifyClient optional: with the CA-signed client certificate RealApp's
+    HttpContext.Connection.ClientCertificate is that certificate (subject, thumbprint, raw
+    bytes); without one, or with a forged MS-ASPNETCORE-CLIENTCERT, it has none."""
+    tls = free_port()
+    srv = apache.start(ssl_host(tls, real_app.directives(), verify="optional"),
+                       modules=tlsutil.TLS_MODULES)
+    der = tlsutil.tls_material().der("client")
+    r = https_request(tls, "GET", "/clientcert", cert="client", timeout=FIRST_REQUEST_TIMEOUT)
+    expect_status(r, 200, "GET /clientcert with the client certificate", srv)
+    seen = r.json()
+    assert seen["present"] is True, seen
+    assert seen["cert"]["subject"] == "CN=%s" % tlsutil.CLIENT_CN, seen
+    assert seen["cert"]["thumbprint"] == hashlib.sha1(der).hexdigest().upper(), seen
+    assert seen["cert"]["rawBase64"] == base64.b64encode(der).decode(), seen
+    r = https_request(tls, "GET", "/whoami", cert="client")
+    assert r.json()["clientCert"]["thumbprint"] == hashlib.sha1(der).hexdigest().upper()
+    for headers in ([], [(CERT_FIELD, base64.b64encode(der).decode())]):
+        r = https_request(tls, "GET", "/clientcert", headers=headers)
+        expect_status(r, 200, "GET /clientcert without a certificate", srv)
+        assert r.json()["present"] is False, (headers and "forged", r.json())
