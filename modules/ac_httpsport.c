@@ -159,7 +159,8 @@ static void add_port(apr_pool_t *p, host_t *h, int port)
 }
 
 /* The ports a host answers on: a <VirtualHost>'s addresses (port `*`: any);
- * the main server answers on every listener no virtual host takes. */
+ * for the main server, every listener's (it answers where no virtual host
+ * matches, which can be on any of them). */
 static void host_ports(apr_pool_t *p, host_t *h)
 {
     const server_addr_rec *a;
