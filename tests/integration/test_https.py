@@ -433,6 +433,7 @@ def test_cert_over_the_bound_is_dropped_with_a_log_line(apache, tmp_path):
                              r"16384 bytes")
 
 
+@pytest.mark.mpms("event", "worker")      # mod_http2 does not run under prefork
 def test_client_cert_over_http2(apache):
     """HTTP/2 (mod_http2, ALPN h2): the stream's request still carries the certificate of
     the TLS connection it came on (curl, built with nghttp2)."""
