@@ -162,7 +162,9 @@ def test_derived_for_http_and_https_hosts_of_one_name(apache):
 
 def test_other_app_in_the_https_host_derives_nothing(apache):
     """The https host of the same name runs another app (another app root): the http app
-    gets nothing (a redirect would land on another app)."""
+    gets nothing (a redirect would land on another app). Both apps run: the http and the
+    https host of one name are two sites (the second app used to replace the first, whose
+    requests then got 503)."""
     plain, tls = free_port(), free_port()
     srv = apache.new(
         http_host(plain, STANDIN_APP, server_name="shop.test")
@@ -170,7 +172,11 @@ def test_other_app_in_the_https_host_derives_nothing(apache):
         modules=tlsutil.TLS_MODULES)
     srv.mkdir("app2")
     srv.start()
-    assert HTTPS_PORT_ENV not in env_over_http(srv, plain)
+    plain_env = env_over_http(srv, plain)
+    assert HTTPS_PORT_ENV not in plain_env
+    tls_env = env_over_https(srv, tls)
+    assert tls_env.get(HTTPS_PORT_ENV) == str(tls)
+    assert plain_env["ASPNETCORE_PORT"] != tls_env["ASPNETCORE_PORT"], "one process for two apps"
 
 
 def test_ambiguous_sets_nothing_and_says_why(apache):
@@ -190,7 +196,11 @@ def test_ambiguous_sets_nothing_and_says_why(apache):
         modules=tlsutil.TLS_MODULES, log_level="warn aspnetcore:info")
     srv.mkdir("app2")
     srv.start()
-    assert HTTPS_PORT_ENV not in env_over_http(srv, plain)
+    plain_env = env_over_http(srv, plain)
+    assert HTTPS_PORT_ENV not in plain_env
+    tls_env = env_over_https(srv, tls)
+    assert tls_env.get(HTTPS_PORT_ENV) == str(tls)
+    assert plain_env["ASPNETCORE_PORT"] != tls_env["ASPNETCORE_PORT"], "one process for two apps"
     assert HTTPS_PORT_ENV not in env_over_https(srv, tls_c)
     log = srv.error_log()
     lines = [l for l in log.splitlines() if HTTPS_PORT_ENV + " is not set" in l]
