@@ -292,6 +292,25 @@ def test_graceful_with_another_port_restarts_the_app(apache):
     assert env.get(HTTPS_PORT_ENV) == "9443"
 
 
+def test_graceful_that_adds_the_https_host_restarts_the_app(apache):
+    """A derived port is a launch setting too: adding the https virtual host of the same
+    name that runs the same app gives the http host's app the port at the graceful (a new
+    process); removing it again takes the port away."""
+    plain, tls = free_port(), free_port()
+    http_only = http_host(plain, STANDIN_APP, server_name="shop.test")
+    both = http_only + "\n" + ssl_host(tls, STANDIN_APP, server_name="shop.test")
+    srv = apache.start(http_only, modules=tlsutil.TLS_MODULES)
+    assert HTTPS_PORT_ENV not in env_over_http(srv, plain)
+    pid_before = http_get(plain, "/pid").text().strip()
+    srv.graceful(both)
+    wait_until(lambda: env_over_http(srv, plain).get(HTTPS_PORT_ENV) == str(tls), 30,
+               "the http app to run with the https port")
+    assert http_get(plain, "/pid").text().strip() != pid_before, "the same process"
+    srv.graceful(http_only)
+    wait_until(lambda: HTTPS_PORT_ENV not in env_over_http(srv, plain), 30,
+               "the http app to run without the https port again")
+
+
 def _alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
