@@ -8,6 +8,7 @@
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
+#include <http_main.h>
 #include <http_protocol.h>
 #include <http_request.h>
 #include <mpm_common.h>
@@ -15,6 +16,7 @@
 #include <mod_status.h>
 
 #include "mod_aspnetcore.h"
+#include "ac_appstate.h"
 #include "ac_config.h"
 #include "ac_httpsport.h"
 #include "ac_proxy.h"
@@ -36,6 +38,7 @@ static int ac_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
 {
     (void)plog;
     ac_config_scan_sections(ap_conftree);
+    ac_appstate_configure(pconf, s);
     return ac_registry_resolve(pconf, ptemp, s);
 }
 
@@ -47,6 +50,8 @@ static int ac_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         /* after open_logs (the listeners' protocols) and mod_ssl's post_config,
          * before the apps go to the supervisor */
         ac_httpsport_derive(ptemp, s);
+        /* before the supervisor gets the apps: it starts some at once */
+        ac_appstate_prepare(ptemp, s);
     }
     return ac_registry_post_config(pconf, ptemp, s);
 }

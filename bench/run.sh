@@ -612,6 +612,7 @@ ${BENCH_PROXY_EXTRA:-}"
         ;;
       mod_aspnetcore)
         start_httpd "mod_aspnetcore-r$round" "LoadModule aspnetcore_module \"$repo/.libs/mod_aspnetcore.so\"
+  AspNetCoreStateRoot \"$tmp/state\"
   AspNetCoreProcessPath dotnet
   AspNetCoreArguments HelloApp.dll
   AspNetCoreAppRoot \"$tmp/app\"

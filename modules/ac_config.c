@@ -128,6 +128,7 @@ void *ac_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     d->forward_windows_auth = MERGE_INT(forward_windows_auth);
     d->handler_settings = merge_list(p, base->handler_settings, add->handler_settings);
     d->web_config = MERGE_PTR(web_config);
+    d->state_dir = MERGE_PTR(state_dir);
     d->request_timeout = MERGE_INT(request_timeout);
     d->disable_startup_error_page = MERGE_INT(disable_startup_error_page);
     d->max_queued = MERGE_INT(max_queued);
@@ -417,6 +418,40 @@ static const char *set_https_port(cmd_parms *cmd, void *dv, const char *arg)
     return declare_app(cmd, d);
 }
 
+/* An absolute directory for the app's state, from the main configuration
+ * only (a .htaccess author does not choose where Apache's root makes and
+ * hands over a directory). */
+static const char *check_state_path(cmd_parms *cmd, const char *arg, const char **out)
+{
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    const char *c;
+
+    if (!*arg || !path) {
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
+    }
+    for (c = path; *c; c++) {
+        if (c[0] == '/' && c[1] == '.' && c[2] == '.' && (c[3] == '/' || !c[3])) {
+            return apr_psprintf(cmd->pool, "%s: '%s' has a '..' component: give the "
+                                "directory's own path", cmd->cmd->name, path);
+        }
+    }
+    while (strlen(path) > 1 && path[strlen(path) - 1] == '/') {
+        path = apr_pstrmemdup(cmd->pool, path, strlen(path) - 1);
+    }
+    if (!strcmp(path, "/")) {
+        return apr_psprintf(cmd->pool, "%s: not the root directory", cmd->cmd->name);
+    }
+    *out = path;
+    return NULL;
+}
+
+static const char *set_state_dir(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_dir_conf_t *d = dv;
+    const char *err = check_state_path(cmd, arg, &d->state_dir);
+    return err ? err : declare_app(cmd, d);
+}
+
 /* Whole-number directives: the offset of the field and its range. */
 typedef struct {
     apr_size_t offset;
@@ -533,6 +568,16 @@ static const char *set_dynamic_app_idle(cmd_parms *cmd, void *dv, const char *ar
     return NULL;
 }
 
+static const char *set_state_root(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
+    (void)dv;
+    if (cmd->server->is_virtual) {
+        return "AspNetCoreStateRoot: server-wide only (not in <VirtualHost>)";
+    }
+    return check_state_path(cmd, arg, &c->state_root);
+}
+
 static const char *set_port_range(cmd_parms *cmd, void *dv, const char *arg)
 {
     ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
@@ -579,6 +624,9 @@ const command_rec ac_directives[] = {
                   "(ASPNETCORE_ANCM_HTTPS_PORT, 1-65535), or Off; default: derived"),
     AP_INIT_TAKE2("AspNetCoreHandlerSetting", set_handler_setting, NULL, LAUNCH_CTX,
                   "NAME VALUE: an ANCM handler setting (debugFile, debugLevel, ...)"),
+    AP_INIT_TAKE1("AspNetCoreStateDirectory", set_state_dir, NULL, RSRC_CONF | ACCESS_CONF,
+                  "The app's private state directory (its processes' HOME); default: "
+                  "<AspNetCoreStateRoot>/<user>/<app id>"),
     AP_INIT_TAKE1("AspNetCoreHostingModel", set_hosting_model, NULL, REQUEST_CTX,
                   "InProcess or OutOfProcess (both run out of process)"),
     AP_INIT_FLAG("AspNetCoreForwardWindowsAuthToken", ap_set_flag_slot,
@@ -606,6 +654,9 @@ const command_rec ac_directives[] = {
     AP_INIT_TAKE1("AspNetCoreDynamicAppIdleTimeout", set_dynamic_app_idle, NULL, RSRC_CONF,
                   "hh:mm:ss without a request after which an app registered by a request "
                   "(.htaccess) is stopped and forgotten (00:00:00: never)"),
+    AP_INIT_TAKE1("AspNetCoreStateRoot", set_state_root, NULL, RSRC_CONF,
+                  "Where the apps' default state directories are made (default "
+                  "/var/lib/apache2/aspnetcore)"),
     AP_INIT_TAKE1("AspNetCorePortRange", set_port_range, NULL, RSRC_CONF,
                   "LOW-HIGH: loopback ports the apps' processes listen on"),
     { NULL }

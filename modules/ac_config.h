@@ -62,6 +62,7 @@ typedef struct {
     int forward_windows_auth;
     apr_array_header_t *handler_settings;   /* ac_env_entry_t */
     const char *web_config;          /* AspNetCoreWebConfig: a file, or "" for <app root>/web.config */
+    const char *state_dir;           /* AspNetCoreStateDirectory (absolute); NULL: the default */
     int https_port;                  /* AspNetCoreHttpsPort: 0 (Off) or the port; unset: derived */
     /* how requests are handled */
     apr_interval_time_t request_timeout;
@@ -82,6 +83,7 @@ typedef struct {
     int max_websockets;              /* AspNetCoreMaxWebSockets; 0: half of MaxRequestWorkers */
     int backend_idle;                /* AspNetCoreBackendIdleTimeout, seconds */
     apr_interval_time_t dynamic_app_idle;   /* AspNetCoreDynamicAppIdleTimeout; 0: never */
+    const char *state_root;          /* AspNetCoreStateRoot; NULL: AC_DEFAULT_STATE_ROOT */
     int tls_port;                    /* post_config: the one port of this TLS host, else 0 */
 } ac_server_conf_t;
 

@@ -10,7 +10,7 @@
 #include <apr_strings.h>
 #include <apr_sha1.h>
 
-#define LAUNCH_FORMAT 4u
+#define LAUNCH_FORMAT 5u
 #define NULL_STRING 0xFFFFFFFFu
 
 static void put_u32(apr_array_header_t *out, apr_uint32_t v)
@@ -71,6 +71,7 @@ void ac_launch_serialize(const ac_launch_t *l, apr_array_header_t *out)
     put_u32(out, (apr_uint32_t)l->rapid_fails_per_minute);
     put_u32(out, (apr_uint32_t)l->websockets);
     put_str(out, l->web_config);
+    put_str(out, l->state_dir);
     put_u32(out, (apr_uint32_t)l->https_port);
 }
 
@@ -157,6 +158,7 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
     l->rapid_fails_per_minute = (int)get_u32(&r);
     l->websockets = (int)get_u32(&r);
     l->web_config = get_str(&r, p);
+    l->state_dir = get_str(&r, p);
     l->https_port = (int)get_u32(&r);
     if (r.bad || r.left != 0) {
         return "malformed launch settings";
@@ -175,6 +177,9 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
     if ((unsigned)l->stdout_log_enabled > 1 || (unsigned)l->ondemand > 1
         || (unsigned)l->websockets > 1) {
         return "launch settings hold a flag other than 0 or 1";
+    }
+    if (l->state_dir && l->state_dir[0] != '/') {
+        return "launch settings hold a state directory that is not an absolute path";
     }
     if (l->https_port < 0 || l->https_port > AC_HTTPS_PORT_MAX) {
         return "launch settings hold an https port out of range";

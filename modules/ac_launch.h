@@ -46,6 +46,8 @@ typedef struct ac_launch_t {
     apr_array_header_t *handler_settings;   /* ac_env_entry_t */
     int ondemand;                /* start on the first request, not with Apache */
     const char *web_config;      /* the web.config these settings were imported from, or NULL */
+    const char *state_dir;       /* absolute: the app's state directory and HOME (ac_appstate.h);
+                                  * NULL: none */
     int https_port;              /* ASPNETCORE_ANCM_HTTPS_PORT (ac_httpsport.h); 0: not set */
 } ac_launch_t;
 

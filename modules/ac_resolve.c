@@ -1,5 +1,6 @@
 /* ac_resolve: defaults, web.config import, virtual path and key of an app. */
 #include "ac_resolve.h"
+#include "ac_appstate.h"
 #include "ac_channel.h"
 #include "ac_httpsport.h"
 #include "ac_parse.h"
@@ -159,6 +160,8 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
     l->virtual_path = apr_pstrdup(p, vpath);
     l->site = scope_site(p, scope);
     l->web_config = res->web_config;
+    l->state_dir = eff->state_dir ? apr_pstrdup(p, eff->state_dir)
+                                  : ac_appstate_default_dir(p, l->app_root);
     *out = res;
     if (wc_error) {
         res->error = apr_pstrdup(p, wc_error);

@@ -11,6 +11,7 @@
 #include "ac_event.h"
 #include "ac_sockio.h"
 #include "ac_spawn.h"
+#include "ac_appstate.h"
 #include "ac_strays.h"
 
 #include <errno.h>
@@ -161,6 +162,23 @@ static void spawn_failed(int ai, apr_pool_t *p, const char *msg)
     apr_pool_destroy(p);
 }
 
+/* The app's state directory (made if missing, checked) and HOME pointing
+ * at it. One that cannot be used is said, and the process starts without
+ * it (as before there were state directories: ASP.NET Core then keeps its
+ * keys in memory) rather than not at all. */
+static char **with_state_dir(ac_sup_app_t *a, apr_pool_t *p, char **envp)
+{
+    const char *why;
+    char **with = ac_appstate_spawn_env(p, a->launch, envp, &why);
+
+    if (!with) {
+        ac_sup_app_log((int)(a - ac_sup.apps), APLOG_ERR, 0, "state directory: %s: the process "
+                       "starts without it (HOME is not changed)", why);
+        return envp;
+    }
+    return with;
+}
+
 /* What to run and with what: program, argv, port, token, output pipe.
  * NULL, or what is missing. */
 static const char *prepare_spawn(ac_sup_app_t *a, apr_pool_t *p, ac_spawn_t *req,
@@ -195,7 +213,7 @@ static const char *prepare_spawn(ac_sup_app_t *a, apr_pool_t *p, ac_spawn_t *req
     }
     req->program = program;
     req->argv = argv;
-    req->envp = ac_launch_build_env(p, a->launch, environ, *port, token);
+    req->envp = with_state_dir(a, p, ac_launch_build_env(p, a->launch, environ, *port, token));
     req->cwd = a->launch->app_root;
     req->output_fd = out[1];
     req->log_prefix = NULL;

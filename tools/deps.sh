@@ -6,10 +6,14 @@ set -euo pipefail
 packages=(
   build-essential autoconf automake libtool pkg-config
   apache2 apache2-dev libapr1-dev libaprutil1-dev libxml2-dev
-  check python3 python3-pytest curl
+  check python3 python3-pytest curl openssl
   valgrind
   clang
+  nodejs
 )
+# The SignalR client tests run @microsoft/signalr under node; npm installs it. Debian
+# ships npm as its own package; NodeSource's nodejs package carries npm inside.
+command -v npm >/dev/null || packages+=(npm)
 
 # clang's -fsanitize=fuzzer (tests/fuzz) links libFuzzer and the sanitizer
 # runtimes from libclang-rt-<major>-dev, which clang only recommends (and we

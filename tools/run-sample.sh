@@ -51,6 +51,8 @@ $user_lines
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
 LoadModule aspnetcore_module "$repo/.libs/mod_aspnetcore.so"
+# a throwaway server: the app's state directory (its HOME, its keys) goes with it
+AspNetCoreStateRoot "$tmp/state"
 
 # ASP.NET Core routes may contain %2F: hand the URI to the app undecoded.
 AllowEncodedSlashes NoDecode

@@ -64,6 +64,7 @@ static int same_launch(const ac_launch_t *a, const ac_launch_t *b)
         && same_str(a->stdout_log_file, b->stdout_log_file)
         && same_pairs(a->handler_settings, b->handler_settings)
         && a->ondemand == b->ondemand && same_str(a->web_config, b->web_config)
+        && same_str(a->state_dir, b->state_dir)
         && a->https_port == b->https_port;
 }
 

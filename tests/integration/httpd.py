@@ -9,7 +9,7 @@ error-level lines.
 
 Config bodies given by tests may use these placeholders (only these; other braces, e.g.
 `%{Host}i`, are left alone): {tmp} {port} {repo} {docroot} {app} {rundir} {python}
-{standin} {modules_dir} {name}.
+{standin} {modules_dir} {name} {state}.
 """
 
 import os
@@ -163,6 +163,8 @@ class Httpd:
         self.docroot = self._mkdir("htdocs")
         self.rundir = self._mkdir("run")
         self.app = self._mkdir("app")
+        # AspNetCoreStateRoot: made by the module (root 0755, <user> 0700 inside)
+        self.state_root = os.path.join(self.dir, "state")
         self.sanitizer_runtime = sanitizer_runtime() if aspnetcore else None
         self.asan_dir = None
         if self.sanitizer_runtime:
@@ -216,6 +218,7 @@ class Httpd:
             "tmp": self.dir, "port": str(self.port), "repo": REPO, "docroot": self.docroot,
             "app": self.app, "rundir": self.rundir, "python": "/usr/bin/python3",
             "standin": standin_path(), "modules_dir": MODULES_DIR, "name": self.name,
+            "state": self.state_root,
         }
         ph.update({k: str(v) for k, v in self.extra_placeholders.items()})
         return ph
@@ -254,6 +257,8 @@ class Httpd:
                     "mod_aspnetcore.so not found at %s: build the module first "
                     "(autoreconf -fi && ./configure && make) or set ASPNETCORE_MODULE_SO" % so)
             lines.append("LoadModule aspnetcore_module %s" % so)
+            # the apps' state directories, never the real /var/lib
+            lines.append('AspNetCoreStateRoot "%s"' % self.state_root)
         level = self.log_level
         if not self.aspnetcore:   # 'aspnetcore:debug' is a syntax error without the module
             level = " ".join(w for w in level.split() if not w.startswith("aspnetcore:")) or "warn"

@@ -1,6 +1,7 @@
 """A minimal WebSocket client (RFC 6455) for the integration tests, stdlib only.
 
     ws, resp = wsclient.connect(port, "/ws", headers=[...])   # resp: the handshake answer
+    ws, resp = wsclient.connect(port, "/ws", ssl_context=ctx)  # wss: TLS first (tlsutil)
     if ws is None: resp.status is not 101 (resp.body read when framed)
     ws.send_text("hi"); ws.recv_message() -> (opcode, payload bytes)
     ws.send_binary(data, fragment=16384)   # several frames, continuation opcodes
@@ -40,10 +41,17 @@ def _mask(payload, key):
     return (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
 
 
-def connect(port, path, headers=None, timeout=30.0, host="127.0.0.1"):
-    """Open a TCP connection, send the upgrade request; returns (WebSocket, head) on 101,
-    else (None, Response) with the non-101 answer (its body read if it has one)."""
+def connect(port, path, headers=None, timeout=30.0, host="127.0.0.1", ssl_context=None):
+    """Open a TCP connection (TLS with ssl_context: wss), send the upgrade request; returns
+    (WebSocket, head) on 101, else (None, Response) with the non-101 answer (its body read
+    if it has one)."""
     conn = httpclient.RawConnection(port, host=host, timeout=timeout)
+    if ssl_context is not None:
+        try:
+            conn.sock = ssl_context.wrap_socket(conn.sock, server_hostname=host)
+        except BaseException:
+            conn.close()
+            raise
     key = base64.b64encode(os.urandom(16)).decode()
     hdrs = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", key),
             ("Sec-WebSocket-Version", "13")] + list(headers or [])

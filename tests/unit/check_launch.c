@@ -31,6 +31,7 @@ static ac_launch_t *sample(void)
     l->rapid_fails_per_minute = 10;
     l->websockets = 0;
     l->web_config = "/srv/app/web.config";
+    l->state_dir = "/var/lib/apache2/aspnetcore/www-data/srv-app-0123abcd";
     return l;
 }
 
@@ -47,12 +48,23 @@ START_TEST(roundtrip_and_key)
     ck_assert_int_eq(back->env->nelts, 2);
     ck_assert_int_eq(back->processes, 2);
     ck_assert_str_eq(back->web_config, "/srv/app/web.config");
+    ck_assert_str_eq(back->state_dir, l->state_dir);
     ac_launch_key(l, test_pool, k1);
     ac_launch_key(back, test_pool, k2);
     ck_assert(!memcmp(k1, k2, AC_KEY_BYTES));
     back->arguments = "Other.dll";
     ac_launch_key(back, test_pool, k2);
     ck_assert(memcmp(k1, k2, AC_KEY_BYTES));
+    /* the state directory is part of the app's identity: a change restarts it */
+    l->state_dir = "/srv/state";
+    ac_launch_key(l, test_pool, k2);
+    ck_assert(memcmp(k1, k2, AC_KEY_BYTES));
+    /* and it is absolute (REGISTER comes from any child) */
+    l->state_dir = "relative";
+    buf->nelts = 0;
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts,
+                                                &back));
 }
 END_TEST
 

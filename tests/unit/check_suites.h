@@ -20,6 +20,7 @@ Suite *idle_suite(void);
 Suite *lines_suite(void);
 Suite *shared_suite(void);
 Suite *event_suite(void);
+Suite *statedir_suite(void);
 Suite *pem_suite(void);
 
 /* A pool per test, destroyed by the fixture. */

@@ -1,0 +1,48 @@
+/* ac_appstate: who an app runs as, and where its state directory is.
+ *
+ * The one place that decides an app's user and group (today Apache's User
+ * and Group for every app), the default state directory of an app
+ * (AspNetCoreStateRoot, ac_statedir.h for the layout), the httpd parent's
+ * part of making the directories (at post_config, as root: the root of the
+ * layout, the user's directory in it, and the directories named by
+ * AspNetCoreStateDirectory), and the supervisor's part at each start (the
+ * app's own directory, checked, and HOME).
+ */
+#ifndef AC_APPSTATE_H
+#define AC_APPSTATE_H
+
+#include <httpd.h>
+#include <sys/types.h>
+
+#include "ac_launch.h"
+
+typedef struct {
+    uid_t uid;
+    gid_t gid;
+    const char *name;            /* the user's name (or its uid in decimal) */
+} ac_app_user_t;
+
+/* check_config, before any app is resolved: takes AspNetCoreStateRoot and
+ * the name of Apache's User from this generation's configuration. */
+void ac_appstate_configure(apr_pool_t *pconf, server_rec *s);
+
+/* The user and group the processes of the app run as. `l` may be NULL
+ * (what every app gets by default). */
+void ac_appstate_user(const ac_launch_t *l, ac_app_user_t *u);
+
+/* The default state directory of an app rooted at `app_root`. */
+const char *ac_appstate_default_dir(apr_pool_t *p, const char *app_root);
+
+/* post_config (the real pass, before the supervisor gets the apps): makes
+ * the directories only root can make. Never fails Apache: a problem is
+ * logged, and the apps concerned start without their state directory. */
+void ac_appstate_prepare(apr_pool_t *ptemp, server_rec *s);
+
+/* The supervisor, before starting a process of `l`: makes the app's state
+ * directory if missing (its parent exists), checks it, and returns `envp`
+ * with HOME set to it unless the configuration sets HOME. NULL with *why
+ * when the directory cannot be used (then HOME is left as it was). */
+char **ac_appstate_spawn_env(apr_pool_t *p, const ac_launch_t *l, char **envp,
+                             const char **why);
+
+#endif /* AC_APPSTATE_H */
