@@ -1,5 +1,6 @@
 /* ac_config: AspNetCore* directives and the merging of per-directory config. */
 #include "ac_config.h"
+#include "ac_affinity.h"
 #include "ac_channel.h"
 #include "ac_httpsport.h"
 #include "ac_parse.h"
@@ -91,6 +92,7 @@ void *ac_dir_conf_create(apr_pool_t *p, char *dir)
     d->disable_startup_error_page = AC_UNSET;
     d->max_queued = AC_UNSET;
     d->websocket_idle = AC_UNSET;
+    d->sticky = AC_UNSET;
     d->https_port = AC_UNSET;
     return d;
 }
@@ -133,6 +135,8 @@ void *ac_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     d->disable_startup_error_page = MERGE_INT(disable_startup_error_page);
     d->max_queued = MERGE_INT(max_queued);
     d->websocket_idle = MERGE_INT(websocket_idle);
+    d->sticky = MERGE_INT(sticky);
+    d->sticky_cookie = MERGE_PTR(sticky_cookie);
     d->https_port = MERGE_INT(https_port);
     d->app = MERGE_PTR(app);
     return d;
@@ -596,6 +600,18 @@ static const char *set_port_range(cmd_parms *cmd, void *dv, const char *arg)
 #define LAUNCH_CTX (RSRC_CONF | ACCESS_CONF | OR_OPTIONS)
 #define REQUEST_CTX (RSRC_CONF | ACCESS_CONF | OR_FILEINFO)
 
+static const char *set_sticky_cookie(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_dir_conf_t *d = dv;
+    if (!ac_affinity_name_valid(arg)) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a cookie name (1 to %d letters, "
+                            "digits and !#$%%&'*+-.^_`|~)", cmd->cmd->name, arg,
+                            AC_AFFINITY_NAME_MAX);
+    }
+    d->sticky_cookie = arg;
+    return NULL;
+}
+
 const command_rec ac_directives[] = {
     AP_INIT_TAKE1("AspNetCoreProcessPath", set_process_path, NULL, LAUNCH_CTX,
                   "The program that runs the app (e.g. dotnet, or the app's own executable)"),
@@ -646,6 +662,11 @@ const command_rec ac_directives[] = {
                  "On: requests in this scope go to the app; Off: Apache serves them"),
     AP_INIT_TAKE1("AspNetCoreWebSocketIdleTimeout", set_int, (void *)&websocket_idle, REQUEST_CTX,
                   "Seconds a WebSocket may stay silent both ways before it is closed (0: never)"),
+    AP_INIT_FLAG("AspNetCoreStickySessions", ap_set_flag_slot,
+                 (void *)APR_OFFSETOF(ac_dir_conf_t, sticky), REQUEST_CTX,
+                 "On: a cookie keeps each client on the app process that served it"),
+    AP_INIT_TAKE1("AspNetCoreStickySessionCookie", set_sticky_cookie, NULL, REQUEST_CTX,
+                  "The sticky-session cookie's name (default " AC_AFFINITY_DEFAULT_COOKIE ")"),
     AP_INIT_TAKE1("AspNetCoreMaxWebSockets", set_server_int, (void *)&max_websockets, RSRC_CONF,
                   "WebSocket connections open at once, all apps together"),
     AP_INIT_TAKE1("AspNetCoreBackendIdleTimeout", set_server_int, (void *)&backend_idle, RSRC_CONF,

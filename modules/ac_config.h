@@ -69,6 +69,8 @@ typedef struct {
     int disable_startup_error_page;
     int max_queued;                  /* AspNetCoreMaxQueuedRequests */
     int websocket_idle;              /* AspNetCoreWebSocketIdleTimeout, seconds */
+    int sticky;                      /* AspNetCoreStickySessions On|Off */
+    const char *sticky_cookie;       /* AspNetCoreStickySessionCookie NAME */
     /* the app requests in this scope go to */
     ac_app_scope_t *app;
 } ac_dir_conf_t;

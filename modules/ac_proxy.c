@@ -10,6 +10,7 @@
 #include "ac_send.h"
 #include "ac_shared.h"
 #include "ac_sockio.h"
+#include "ac_sticky.h"
 #include "ac_tunnel.h"
 
 #include <errno.h>
@@ -70,6 +71,8 @@ typedef struct ac_chosen {
     ac_slot_t *slot;
     unsigned app_index, slot_index;
     ac_slot_view_t view;
+    int has_want;                /* the sticky-session cookie named `want` */
+    ac_affinity_t want;
 } chosen_t;
 
 static apr_status_t leave_slot(void *data)
@@ -81,7 +84,7 @@ static apr_status_t leave_slot(void *data)
 static int pick_ready(request_rec *r, ac_app_t *app, uint32_t nslots, chosen_t *out)
 {
     uint32_t i, best_load = 0;
-    int found = 0;
+    int found = 0, sticky;
 
     for (i = 0; i < nslots; i++) {
         ac_slot_view_t v;
@@ -98,12 +101,16 @@ static int pick_ready(request_rec *r, ac_app_t *app, uint32_t nslots, chosen_t *
             continue;
         }
         load = ac_slot_inflight(&app->slots[i]);
-        if (!found || load < best_load) {
+        sticky = out->has_want && i == out->want.slot && v.incarnation == out->want.incarnation;
+        if (!found || load < best_load || sticky) {
             found = 1;
             best_load = load;
             out->slot = &app->slots[i];
             out->slot_index = i;
             out->view = v;
+        }
+        if (sticky) {
+            break;      /* the process the client's sticky-session cookie names */
         }
     }
     return found;
@@ -384,7 +391,7 @@ static int take_tunnel(request_rec *r)
 
 /* The app said 101: tell the client, then relay both ways until done. */
 static int run_websocket(request_rec *r, const ac_dir_conf_t *d, ac_backend_t *b,
-                         ac_response_t *resp)
+                         ac_response_t *resp, const char *set_cookie)
 {
     conn_rec *c = r->connection;
     apr_interval_time_t idle = apr_time_from_sec(d->websocket_idle != AC_UNSET
@@ -400,6 +407,9 @@ static int run_websocket(request_rec *r, const ac_dir_conf_t *d, ac_backend_t *b
             && strcasecmp(f->name, "Date") && strcasecmp(f->name, "Server")) {
             apr_table_addn(r->headers_out, f->name, f->value);
         }
+    }
+    if (set_cookie) {
+        apr_table_addn(r->headers_out, "Set-Cookie", set_cookie);
     }
     apr_table_setn(r->headers_out, "Upgrade", "websocket");
     apr_table_setn(r->headers_out, "Connection", "Upgrade");
@@ -704,7 +714,10 @@ static int respond(exchange_t *x)
 {
     request_rec *r = x->r;
     ac_body_state_t bs;
-    const char *why;
+    ac_affinity_t served = { x->proc->slot_index, x->proc->view.incarnation };
+    const char *why, *set_cookie = ac_sticky_cookie(r, x->d, x->app->launch->virtual_path,
+                                                    x->proc->has_want ? &x->proc->want : NULL,
+                                                    &served);
 
     if (x->resp.head.status == 101) {
         if (!x->websocket) {
@@ -713,7 +726,7 @@ static int respond(exchange_t *x)
             ac_backend_discard(x->b);
             return ac_errpage_bad_gateway(r, x->app, "the app switched protocols unasked");
         }
-        return run_websocket(r, x->d, x->b, &x->resp);
+        return run_websocket(r, x->d, x->b, &x->resp, set_cookie);
     }
     memset(&bs, 0, sizeof(bs));
     why = ac_apply_head(r, &x->resp, &bs);
@@ -724,6 +737,9 @@ static int respond(exchange_t *x)
         apr_table_clear(r->headers_out);
         r->status_line = NULL;
         return ac_errpage_bad_gateway(r, x->app, why);
+    }
+    if (set_cookie) {
+        apr_table_addn(r->headers_out, "Set-Cookie", set_cookie);
     }
     if (!x->b->request_sent) {
         /* The app answered before the whole request went out (or the
@@ -753,6 +769,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     x->d = d;
     x->proc = apr_pcalloc(r->pool, sizeof(*x->proc));   /* outlives this call: cleanups */
     x->client_status = OK;
+    x->proc->has_want = ac_sticky_take(r, d, &x->proc->want);
     status = find_process(x);
     if (status != OK) {
         return status == DONE ? OK : status;    /* DONE: answered already (offline) */
@@ -769,6 +786,9 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
                            "(AspNetCoreMaxWebSockets)");
     }
     x->mode = ac_request_body_mode(r, &x->body_length);
+    if (x->websocket && (status = ac_websocket_request_body(r, &x->mode)) != OK) {
+        return status;
+    }
     x->head = ac_build_head(r, x->proc->view.token, x->mode, x->body_length, x->websocket);
     if (x->mode == AC_BODY_LENGTH && x->body_length <= AC_BODY_PREFETCH_MAX
         && !r->expecting_100) {

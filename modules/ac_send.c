@@ -14,6 +14,10 @@
 #include <util_filter.h>
 #include <apr_strings.h>
 
+#include "mod_aspnetcore.h"
+
+APLOG_USE_MODULE(aspnetcore);
+
 #define UPLOAD_READ_SIZE 65536
 
 /* ---- the request head ------------------------------------------------ */
@@ -217,6 +221,47 @@ static apr_status_t read_body_round(request_rec *r, apr_bucket_brigade *bb, body
         }
     }
     return APR_SUCCESS;
+}
+
+/* ---- the handshake of a WebSocket over HTTP/2 ------------------------- */
+
+static apr_status_t refuse_data(void *ctx, const char *data, apr_size_t len)
+{
+    (void)ctx;
+    (void)data;
+    (void)len;
+    return APR_EGENERAL;
+}
+
+/* With `H2WebSockets on`, mod_http2 turns the client's extended CONNECT
+ * (RFC 8441) into the GET of an HTTP/1.1 handshake (Upgrade, Connection, a
+ * Sec-WebSocket-Key of its own, whose Sec-WebSocket-Accept it checks in our
+ * 101 before it answers the client 200). The stream stays open for the
+ * tunnel, so the request says Transfer-Encoding: chunked, and mod_http2 ends
+ * that body before any of the stream's data. The app gets a handshake
+ * without a body (Kestrel refuses an upgrade that has one), and this reads
+ * the body's end, so that the tunnel's first read is the client's first
+ * WebSocket byte. A handshake with data in its body is the client's error. */
+int ac_websocket_request_body(request_rec *r, int *mode)
+{
+    apr_bucket_brigade *bb;
+    int eos = 0, client_status = OK;
+
+    if (!r->connection->master || *mode == AC_BODY_NONE) {
+        return OK;          /* HTTP/1.1: the body, if any, goes to the app as it is */
+    }
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    while (!eos) {
+        apr_status_t rv = read_body_round(r, bb, refuse_data, NULL, &eos, &client_status);
+        apr_brigade_cleanup(bb);
+        if (rv != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, "a WebSocket handshake over HTTP/2 "
+                          "%s", client_status == OK ? "with a request body" : "failed");
+            return client_status == OK ? HTTP_BAD_REQUEST : client_status;
+        }
+    }
+    *mode = AC_BODY_NONE;
+    return OK;
 }
 
 typedef struct {

@@ -38,6 +38,11 @@ int ac_wants_websocket(request_rec *r);
 /* The body's mode (AC_BODY_*), and its length with AC_BODY_LENGTH. */
 int ac_request_body_mode(request_rec *r, apr_off_t *length);
 
+/* A WebSocket handshake over HTTP/2 (mod_http2's H2WebSockets): reads the
+ * end of the empty body mod_http2 announces and sets *mode to AC_BODY_NONE.
+ * Nothing is done over HTTP/1.1. OK, or the status to answer. */
+int ac_websocket_request_body(request_rec *r, int *mode);
+
 ac_head_t *ac_build_head(request_rec *r, const char *token, int body_mode,
                          apr_off_t body_length, int websocket);
 

@@ -4,7 +4,10 @@
  * the client connection, through its connection filters (so TLS by mod_ssl
  * keeps working), and the backend socket, until both sides have closed or
  * nothing moved for the idle timeout. A close from one side is passed on as
- * a half-close, so either side may end the conversation first.
+ * a half-close, so either side may end the conversation first. The client
+ * side may be an HTTP/2 stream (mod_http2's H2WebSockets): a secondary
+ * connection whose input is waited for on the pipe ap_get_pollfd_from_conn
+ * gives, not on a socket.
  */
 #ifndef AC_TUNNEL_H
 #define AC_TUNNEL_H

@@ -21,6 +21,7 @@ Suite *lines_suite(void);
 Suite *shared_suite(void);
 Suite *event_suite(void);
 Suite *statedir_suite(void);
+Suite *affinity_suite(void);
 Suite *pem_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
