@@ -201,7 +201,7 @@ async function plainGet(session, path) {
     }), 'GET body ' + path);
     const body = Buffer.concat(chunks);
     return { status: headers[':status'], body_len: body.length,
-             body: body.subarray(0, 300).toString('utf8') };
+             body: body.subarray(0, 4096).toString('utf8') };
 }
 
 async function runStep(session, ws, step) {
