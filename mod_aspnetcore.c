@@ -18,6 +18,7 @@
 #include "mod_aspnetcore.h"
 #include "ac_appstate.h"
 #include "ac_config.h"
+#include "ac_httpsport.h"
 #include "ac_proxy.h"
 #include "ac_registry.h"
 #include "ac_resolve.h"
@@ -46,6 +47,9 @@ static int ac_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 {
     (void)plog;
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        /* after open_logs (the listeners' protocols) and mod_ssl's post_config,
+         * before the apps go to the supervisor */
+        ac_httpsport_derive(ptemp, s);
         /* before the supervisor gets the apps: it starts some at once */
         ac_appstate_prepare(ptemp, s);
     }

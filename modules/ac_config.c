@@ -2,6 +2,7 @@
 #include "ac_config.h"
 #include "ac_affinity.h"
 #include "ac_channel.h"
+#include "ac_httpsport.h"
 #include "ac_parse.h"
 #include "ac_shared.h"
 
@@ -92,6 +93,7 @@ void *ac_dir_conf_create(apr_pool_t *p, char *dir)
     d->max_queued = AC_UNSET;
     d->websocket_idle = AC_UNSET;
     d->sticky = AC_UNSET;
+    d->https_port = AC_UNSET;
     return d;
 }
 
@@ -135,6 +137,7 @@ void *ac_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     d->websocket_idle = MERGE_INT(websocket_idle);
     d->sticky = MERGE_INT(sticky);
     d->sticky_cookie = MERGE_PTR(sticky_cookie);
+    d->https_port = MERGE_INT(https_port);
     d->app = MERGE_PTR(app);
     return d;
 }
@@ -409,6 +412,16 @@ static const char *set_stdout_log_enabled(cmd_parms *cmd, void *dv, int flag)
     return declare_app(cmd, d);
 }
 
+static const char *set_https_port(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_dir_conf_t *d = dv;
+    const char *err = ac_httpsport_parse(cmd->pool, arg, &d->https_port);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "AspNetCoreHttpsPort: ", err, NULL);
+    }
+    return declare_app(cmd, d);
+}
+
 /* An absolute directory for the app's state, from the main configuration
  * only (a .htaccess author does not choose where Apache's root makes and
  * hands over a directory). */
@@ -622,6 +635,9 @@ const command_rec ac_directives[] = {
                   "Crashes per minute after which the app is not restarted (0-100)"),
     AP_INIT_TAKE1("AspNetCoreProcessesPerApplication", set_int, (void *)&processes, LAUNCH_CTX,
                   "Number of processes of the app (1-100)"),
+    AP_INIT_TAKE1("AspNetCoreHttpsPort", set_https_port, NULL, LAUNCH_CTX,
+                  "The port UseHttpsRedirection sends http requests to "
+                  "(ASPNETCORE_ANCM_HTTPS_PORT, 1-65535), or Off; default: derived"),
     AP_INIT_TAKE2("AspNetCoreHandlerSetting", set_handler_setting, NULL, LAUNCH_CTX,
                   "NAME VALUE: an ANCM handler setting (debugFile, debugLevel, ...)"),
     AP_INIT_TAKE1("AspNetCoreStateDirectory", set_state_dir, NULL, RSRC_CONF | ACCESS_CONF,

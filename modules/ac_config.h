@@ -40,6 +40,8 @@ typedef struct {
     ac_resolved_t *resolved;     /* the app as of startup, or of its web.config's last
                                   * change seen by the parent (main configuration only) */
     apr_pool_t *resolved_pool;   /* resolved's own pool once the parent re-resolved it */
+    int https_derived;           /* post_config worked out derived_https_port (ac_httpsport.h) */
+    int derived_https_port;      /* ... 0: none */
 } ac_app_scope_t;
 
 typedef struct {
@@ -61,6 +63,7 @@ typedef struct {
     apr_array_header_t *handler_settings;   /* ac_env_entry_t */
     const char *web_config;          /* AspNetCoreWebConfig: a file, or "" for <app root>/web.config */
     const char *state_dir;           /* AspNetCoreStateDirectory (absolute); NULL: the default */
+    int https_port;                  /* AspNetCoreHttpsPort: 0 (Off) or the port; unset: derived */
     /* how requests are handled */
     apr_interval_time_t request_timeout;
     int disable_startup_error_page;
@@ -83,6 +86,7 @@ typedef struct {
     int backend_idle;                /* AspNetCoreBackendIdleTimeout, seconds */
     apr_interval_time_t dynamic_app_idle;   /* AspNetCoreDynamicAppIdleTimeout; 0: never */
     const char *state_root;          /* AspNetCoreStateRoot; NULL: AC_DEFAULT_STATE_ROOT */
+    int tls_port;                    /* post_config: the one port of this TLS host, else 0 */
 } ac_server_conf_t;
 
 extern const command_rec ac_directives[];

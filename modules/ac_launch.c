@@ -10,7 +10,7 @@
 #include <apr_strings.h>
 #include <apr_sha1.h>
 
-#define LAUNCH_FORMAT 4u
+#define LAUNCH_FORMAT 5u
 #define NULL_STRING 0xFFFFFFFFu
 
 static void put_u32(apr_array_header_t *out, apr_uint32_t v)
@@ -72,6 +72,7 @@ void ac_launch_serialize(const ac_launch_t *l, apr_array_header_t *out)
     put_u32(out, (apr_uint32_t)l->websockets);
     put_str(out, l->web_config);
     put_str(out, l->state_dir);
+    put_u32(out, (apr_uint32_t)l->https_port);
 }
 
 typedef struct {
@@ -158,6 +159,7 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
     l->websockets = (int)get_u32(&r);
     l->web_config = get_str(&r, p);
     l->state_dir = get_str(&r, p);
+    l->https_port = (int)get_u32(&r);
     if (r.bad || r.left != 0) {
         return "malformed launch settings";
     }
@@ -178,6 +180,9 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
     }
     if (l->state_dir && l->state_dir[0] != '/') {
         return "launch settings hold a state directory that is not an absolute path";
+    }
+    if (l->https_port < 0 || l->https_port > AC_HTTPS_PORT_MAX) {
+        return "launch settings hold an https port out of range";
     }
     *out = l;
     return NULL;
@@ -335,6 +340,10 @@ char **ac_launch_build_env(apr_pool_t *p, const ac_launch_t *l, char *const *bas
     apr_table_setn(set, "ASPNETCORE_IIS_HTTPAUTH", "anonymous;");
     apr_table_setn(set, "ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED",
                    l->websockets ? "true" : "false");
+    if (l->https_port > 0) {
+        /* UseHttpsRedirection's port (ANCM: the site's one https binding) */
+        apr_table_setn(set, "ASPNETCORE_ANCM_HTTPS_PORT", apr_psprintf(p, "%d", l->https_port));
+    }
     for (i = 0; base && base[i]; i++) {
         if (!strncmp(base[i], "ASPNETCORE_HOSTINGSTARTUPASSEMBLIES=", 36)) {
             hosting = base[i] + 36;

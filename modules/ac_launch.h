@@ -21,6 +21,7 @@
 #define AC_STARTUP_TIME_LIMIT_MAX 3600     /* seconds */
 #define AC_SHUTDOWN_TIME_LIMIT_MAX 600     /* seconds */
 #define AC_RAPID_FAILS_MAX 100
+#define AC_HTTPS_PORT_MAX 65535            /* ASPNETCORE_ANCM_HTTPS_PORT; 0: not set */
 /* processes: 1 to AC_MAX_PROCESSES (ac_shared.h: the slots of an app) */
 
 typedef struct {
@@ -47,6 +48,7 @@ typedef struct ac_launch_t {
     const char *web_config;      /* the web.config these settings were imported from, or NULL */
     const char *state_dir;       /* absolute: the app's state directory and HOME (ac_appstate.h);
                                   * NULL: none */
+    int https_port;              /* ASPNETCORE_ANCM_HTTPS_PORT (ac_httpsport.h); 0: not set */
 } ac_launch_t;
 
 /* Appends the serialized form of `l` to `out` (an array of char). */
@@ -88,7 +90,8 @@ const char *ac_launch_build_argv(apr_pool_t *p, const ac_launch_t *l,
                                  const char *program, char ***argv);
 
 /* envp for execve: `base` (NULL-terminated, usually environ) minus every
- * name set below, then the ANCM contract (port, token, path, auth, ...),
+ * name set below, then the ANCM contract (port, token, path, auth, the
+ * https port when there is one, ...),
  * then the configured variables (they win over everything). A sanitizer
  * runtime preloaded into Apache (LD_PRELOAD of libasan/libubsan/liblsan,
  * ASAN_/UBSAN_/LSAN_OPTIONS) is not passed on. */

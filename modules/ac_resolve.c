@@ -2,6 +2,7 @@
 #include "ac_resolve.h"
 #include "ac_appstate.h"
 #include "ac_channel.h"
+#include "ac_httpsport.h"
 #include "ac_parse.h"
 #include "ac_safefile.h"
 #include "ac_shared.h"
@@ -79,13 +80,21 @@ static const char *copy_or_null(apr_pool_t *p, const char *s)
 }
 
 /* Which scope declares the app: new settings in the same scope replace it.
- * Host-level scopes are told apart by name and port, not by line numbers,
- * so that an unrelated edit of the file does not restart the app. */
+ * Host-level scopes are told apart by name, port and a virtual host's
+ * addresses (the http and the https host of one name are two sites), not
+ * by line numbers, so that an unrelated edit of the file does not restart
+ * the app. */
 static const char *scope_site(apr_pool_t *p, const ac_app_scope_t *scope)
 {
     server_rec *s = scope->server;
     const char *host = apr_psprintf(p, "%s:%u", s && s->server_hostname ? s->server_hostname : "",
                                     s ? (unsigned)s->port : 0);
+    const server_addr_rec *a;
+
+    for (a = s && s->is_virtual ? s->addrs : NULL; a; a = a->next) {
+        host = apr_psprintf(p, "%s %s:%u", host, a->virthost ? a->virthost : "",
+                            (unsigned)a->host_port);
+    }
     switch (scope->kind) {
     case AC_SCOPE_HOST:
         return apr_pstrcat(p, host, " host", NULL);
@@ -199,6 +208,7 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
                                          AC_DEFAULT_RAPID_FAILS);
     l->processes = PICK_INT(eff->processes, wc ? wc->processes_per_application : -1, 1);
     l->websockets = 1;      /* ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED=true: we tunnel them */
+    l->https_port = ac_httpsport_for(eff, scope);
     l->ondemand = eff->start_mode != AC_UNSET ? eff->start_mode == AC_START_ONDEMAND
                                               : scope->kind == AC_SCOPE_HTACCESS;
 

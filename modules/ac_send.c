@@ -1,6 +1,7 @@
 /* ac_send: the request head and body on their way to the app. */
 #include "ac_send.h"
 #include "ac_clientwatch.h"
+#include "ac_clientcert.h"
 #include "ac_http1.h"
 #include "ac_sockio.h"
 
@@ -126,6 +127,7 @@ ac_head_t *ac_build_head(request_rec *r, const char *token, int body_mode,
     copy_ctx_t ctx;
     const char *fwd_for = client_address(r);
     const char *scheme = ap_http_scheme(r);
+    const char *cert = ac_clientcert_value(r);
 
     h->p = r->pool;
     h->iov = apr_array_make(r->pool, 64, sizeof(struct iovec));
@@ -156,6 +158,9 @@ ac_head_t *ac_build_head(request_rec *r, const char *token, int body_mode,
         ADD_LIT(h, "Expect: 100-continue\r\n");
     }
     add_field(h, "MS-ASPNETCORE-TOKEN", apr_pstrdup(r->pool, token));
+    if (cert) {
+        add_field(h, AC_CLIENTCERT_FIELD, cert);
+    }
     add_field(h, "X-Forwarded-For",
               ctx.xff ? apr_pstrcat(r->pool, ctx.xff, ", ", fwd_for, NULL) : fwd_for);
     add_field(h, "X-Forwarded-Proto",

@@ -1,8 +1,8 @@
 /* ac_send: what goes to the app, for one request.
  *
  * The request head (raw target, the client's fields but hop-by-hop ones,
- * Content-Length, Expect and MS-ASPNETCORE-*; the token and X-Forwarded-*
- * added) as iovecs for one writev, the body's mode, a small body read whole
+ * Content-Length, Expect and MS-ASPNETCORE-*; the token, the verified
+ * client certificate (ac_clientcert) and X-Forwarded-* added) as iovecs for one writev, the body's mode, a small body read whole
  * first, and a larger one streamed from Apache's input filters (re-chunked
  * without a per-chunk allocation) while watching for an early answer from
  * the app. The other half of the exchange is ac_receive.

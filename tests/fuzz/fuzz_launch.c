@@ -7,7 +7,8 @@
  * exactly its size), findings:
  * - accepted settings without a process path, app root, virtual path or
  *   site, or with a value that no configuration can hold (processes 1-100,
- *   startup 0-3600 s, shutdown 0-600 s, rapid fails 0-100, flags 0 or 1);
+ *   startup 0-3600 s, shutdown 0-600 s, rapid fails 0-100, flags 0 or 1,
+ *   https port 0-65535);
  * - accepted bytes that ac_launch_serialize does not write back exactly
  *   (the format is canonical: serialize(deserialize(x)) == x), or settings
  *   that do not come back equal through serialize then deserialize;
@@ -63,7 +64,8 @@ static int same_launch(const ac_launch_t *a, const ac_launch_t *b)
         && same_str(a->stdout_log_file, b->stdout_log_file)
         && same_pairs(a->handler_settings, b->handler_settings)
         && a->ondemand == b->ondemand && same_str(a->web_config, b->web_config)
-        && same_str(a->state_dir, b->state_dir);
+        && same_str(a->state_dir, b->state_dir)
+        && a->https_port == b->https_port;
 }
 
 static void use(apr_pool_t *p, const ac_launch_t *l)
@@ -117,7 +119,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             || l->shutdown_time_limit < 0 || l->shutdown_time_limit > 600
             || l->rapid_fails_per_minute < 0 || l->rapid_fails_per_minute > 100
             || (unsigned)l->stdout_log_enabled > 1 || (unsigned)l->ondemand > 1
-            || (unsigned)l->websockets > 1) {
+            || (unsigned)l->websockets > 1 || l->https_port < 0 || l->https_port > 65535) {
             fuzz_found(T, "accepted settings with a value no configuration can hold", NULL);
         }
         out = apr_array_make(p, (int)size + 1, 1);

@@ -11,6 +11,7 @@
 #   launch       the launch-settings deserializer     (ac_launch.c)
 #   channel      request datagrams, control frames, the CONFIG payload
 #                                                     (ac_channel.c, ac_launch.c)
+#   pem          a PEM certificate as one line of base64 DER (ac_pem.c)
 # Each target is tests/fuzz/fuzz_<target>.c built with the sources it tests
 # (not the libtool library: they must be instrumented) into build/fuzz/, and
 # starts from its committed seeds (tests/fuzz/<target>/) and dictionary
@@ -25,7 +26,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-all_targets="webconfig http1_head chunked parse launch channel"
+all_targets="webconfig http1_head chunked parse launch channel pem"
 seconds="${1:-${FUZZ_SECONDS:-12}}"
 case "$seconds" in
   ''|*[!0-9]*|0) echo "usage: $0 [seconds-per-target] [target...]" >&2; exit 2 ;;
@@ -43,6 +44,7 @@ sources() {
     parse)      echo "modules/ac_parse.c" ;;
     launch)     echo "modules/ac_launch.c" ;;
     channel)    echo "modules/ac_channel.c modules/ac_sockio.c modules/ac_launch.c" ;;
+    pem)        echo "modules/ac_pem.c" ;;
     *) return 1 ;;
   esac
 }

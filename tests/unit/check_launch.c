@@ -174,6 +174,47 @@ START_TEST(environment_contract)
 }
 END_TEST
 
+/* ASPNETCORE_ANCM_HTTPS_PORT: part of the settings (a change is another
+ * app), set only when there is a port, 1-65535 only, and a configured
+ * variable of that name still wins. */
+START_TEST(https_port)
+{
+    char *base[] = { "PATH=/usr/bin", NULL };
+    ac_launch_t *l = sample(), *back;
+    apr_array_header_t *buf = apr_array_make(test_pool, 64, 1);
+    unsigned char k1[AC_KEY_BYTES], k2[AC_KEY_BYTES];
+    ac_env_entry_t *e;
+    char **env;
+
+    apr_array_pop(l->env);
+    env = ac_launch_build_env(test_pool, l, base, 1, "t");
+    ck_assert_ptr_null(env_get(env, "ASPNETCORE_ANCM_HTTPS_PORT"));
+    ac_launch_key(l, test_pool, k1);
+    l->https_port = 8443;
+    ac_launch_key(l, test_pool, k2);
+    ck_assert(memcmp(k1, k2, AC_KEY_BYTES));
+    env = ac_launch_build_env(test_pool, l, base, 1, "t");
+    ck_assert_str_eq(env_get(env, "ASPNETCORE_ANCM_HTTPS_PORT"), "8443");
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_null(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+    ck_assert_int_eq(back->https_port, 8443);
+    l->https_port = 65536;
+    buf = apr_array_make(test_pool, 64, 1);
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+    l->https_port = -1;
+    buf = apr_array_make(test_pool, 64, 1);
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+    l->https_port = 443;
+    e = apr_array_push(l->env);
+    e->name = "ASPNETCORE_ANCM_HTTPS_PORT";
+    e->value = "4443";
+    env = ac_launch_build_env(test_pool, l, base, 1, "t");
+    ck_assert_str_eq(env_get(env, "ASPNETCORE_ANCM_HTTPS_PORT"), "4443");
+}
+END_TEST
+
 /* A sanitizer build runs in an Apache with libasan preloaded and ASAN_OPTIONS
  * set: none of it reaches the apps; other preloaded libraries do. */
 START_TEST(sanitizer_runtime_not_inherited)
@@ -240,6 +281,7 @@ Suite *launch_suite(void)
     tcase_add_test(tc, roundtrip_and_key);
     tcase_add_test(tc, deserialize_rejects_truncation);
     tcase_add_test(tc, deserialize_refuses_values_out_of_range);
+    tcase_add_test(tc, https_port);
     tcase_add_test(tc, argv_quoting);
     tcase_add_test(tc, environment_contract);
     tcase_add_test(tc, sanitizer_runtime_not_inherited);

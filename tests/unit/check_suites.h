@@ -22,6 +22,7 @@ Suite *shared_suite(void);
 Suite *event_suite(void);
 Suite *statedir_suite(void);
 Suite *affinity_suite(void);
+Suite *pem_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
