@@ -153,7 +153,19 @@ int ac_statedir_claim(apr_pool_t *p, int dirfd, const char *name, const char *sh
     int made = 0, fd;
     struct stat st;
 
-    if (mkdirat(dirfd, name, 0700) == 0) {
+    if (uid != geteuid() && !only_trusted_write(dirfd)) {
+        /* What root makes here it gives away through a descriptor opened
+         * after the mkdir: in between, whoever may write this directory
+         * could put one of root's directories in its place. So root makes
+         * nothing here (the app's user does, at the start of a process). */
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+            *why = apr_psprintf(p, "%s is not made by root in a directory others than root "
+                                "can write (it is made by the app's user, or make it yourself, "
+                                "owned by uid %ld, mode 0700)", shown, (long)uid);
+            return 1;
+        }
+    }
+    else if (mkdirat(dirfd, name, 0700) == 0) {
         made = 1;
     }
     else if (errno != EEXIST) {

@@ -137,6 +137,56 @@ START_TEST(links_on_the_way_only_from_trusted_directories)
 }
 END_TEST
 
+START_TEST(root_makes_nothing_to_give_away_where_others_write)
+{
+    /* Root (the httpd parent) makes a directory and then gives it to the
+     * app's user through a descriptor it opens after the mkdir. In a parent
+     * the app's user can write, that user could swap in, between the two, a
+     * root-owned directory of that parent, and root would give it away. So
+     * root makes nothing there: the app's user makes it itself (the
+     * supervisor, at the process's start), and one that is there already is
+     * taken only when it is that user's. */
+    const char *why = NULL;
+    const uid_t other = geteuid() + 4242;
+    struct stat st;
+    int fd;
+
+    if (geteuid() != 0) {
+        fprintf(stderr, "root_makes_nothing_to_give_away_where_others_write: SKIPPED, "
+                "needs root (it chowns)\n");
+        return;
+    }
+    ck_assert_int_eq(mkdir(in_scratch("users"), 0755), 0);
+    ck_assert_int_eq(chown(in_scratch("users"), other, other), 0);
+    fd = open(in_scratch("users"), O_RDONLY | O_DIRECTORY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ac_statedir_claim(test_pool, fd, "state", "users/state", other, other,
+                                       &why), 1);
+    ck_assert_ptr_nonnull(strstr(why, "others than root can write"));
+    ck_assert_int_eq(access(in_scratch("users/state"), F_OK), -1);    /* not made */
+    /* made by its user: taken (its mode tightened) */
+    ck_assert_int_eq(mkdir(in_scratch("users/state"), 0755), 0);
+    ck_assert_int_eq(chown(in_scratch("users/state"), other, other), 0);
+    ck_assert_int_eq(ac_statedir_claim(test_pool, fd, "state", "users/state", other, other,
+                                       &why), 0);
+    ck_assert_int_eq(stat(in_scratch("users/state"), &st), 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0700);
+    /* a root-owned one there (what a swap would bring): refused, untouched */
+    ck_assert_int_eq(mkdir(in_scratch("users/roots"), 0755), 0);
+    ck_assert_int_eq(ac_statedir_claim(test_pool, fd, "roots", "users/roots", other, other,
+                                       &why), -1);
+    ck_assert_int_eq(stat(in_scratch("users/roots"), &st), 0);
+    ck_assert_int_eq(st.st_uid, 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0755);
+    close(fd);
+    /* a parent only root writes: made and given as before */
+    ck_assert_int_eq(ac_statedir_prepare(test_pool, in_scratch("mine"), 1, other, other, &why),
+                     0);
+    ck_assert_int_eq(stat(in_scratch("mine"), &st), 0);
+    ck_assert_int_eq(st.st_uid, other);
+}
+END_TEST
+
 START_TEST(setenv_replaces_or_adds)
 {
     char *base[] = { "PATH=/bin", "HOME=/root", "HOMEX=1", "HOME=/again", NULL };
@@ -168,6 +218,7 @@ Suite *statedir_suite(void)
     tcase_add_test(tc, prepare_makes_parents_and_a_private_dir);
     tcase_add_test(tc, links_files_and_other_owners_are_refused);
     tcase_add_test(tc, links_on_the_way_only_from_trusted_directories);
+    tcase_add_test(tc, root_makes_nothing_to_give_away_where_others_write);
     tcase_add_test(tc, setenv_replaces_or_adds);
     suite_add_tcase(s, tc);
     return s;
