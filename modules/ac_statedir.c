@@ -75,8 +75,10 @@ static int open_component(apr_pool_t *p, int cur, const char *name, const char *
     if (fd < 0 && errno == ENOENT && create) {
         if (mkdirat(cur, name, 0755) == 0) {
             fd = openat(cur, name, DIR_FLAGS | O_NOFOLLOW);
-            /* the umask must not keep the app's user out of what lies below */
-            if (fd >= 0 && fchmod(fd, 0755) < 0) {
+            /* the umask must not keep the app's user out of what lies below;
+             * but where others may write, what is open now may be a directory
+             * of root's swapped in since the mkdir: its mode is left alone */
+            if (fd >= 0 && only_trusted_write(cur) && fchmod(fd, 0755) < 0) {
                 *why = apr_psprintf(p, "cannot set the mode of %s: %s", shown, strerror(errno));
                 close(fd);
                 return -1;
