@@ -115,15 +115,21 @@ void ac_appstate_prepare(apr_pool_t *ptemp, server_rec *s)
         const ac_app_scope_t *scope = APR_ARRAY_IDX(apps, i, ac_app_scope_t *);
         const ac_dir_conf_t *eff = ac_resolve_scope_conf(ptemp, scope);
         const char *why;
+        int rc;
 
         if (!(eff->process_path || eff->web_config) || !eff->state_dir
             || apr_hash_get(done, eff->state_dir, APR_HASH_KEY_STRING)) {
             continue;
         }
         apr_hash_set(done, eff->state_dir, APR_HASH_KEY_STRING, "");
-        if (ac_statedir_prepare(ptemp, eff->state_dir, 1, u.uid, u.gid, &why) < 0) {
+        rc = ac_statedir_prepare(ptemp, eff->state_dir, 1, u.uid, u.gid, &why);
+        if (rc < 0) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "AspNetCoreStateDirectory (%s): %s: the "
                          "app starts without it", scope->defined_at, why);
+        }
+        else if (rc > 0) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, "AspNetCoreStateDirectory (%s): %s",
+                         scope->defined_at, why);
         }
     }
 }

@@ -75,8 +75,10 @@ static int open_component(apr_pool_t *p, int cur, const char *name, const char *
     if (fd < 0 && errno == ENOENT && create) {
         if (mkdirat(cur, name, 0755) == 0) {
             fd = openat(cur, name, DIR_FLAGS | O_NOFOLLOW);
-            /* the umask must not keep the app's user out of what lies below */
-            if (fd >= 0 && fchmod(fd, 0755) < 0) {
+            /* the umask must not keep the app's user out of what lies below;
+             * but where others may write, what is open now may be a directory
+             * of root's swapped in since the mkdir: its mode is left alone */
+            if (fd >= 0 && only_trusted_write(cur) && fchmod(fd, 0755) < 0) {
                 *why = apr_psprintf(p, "cannot set the mode of %s: %s", shown, strerror(errno));
                 close(fd);
                 return -1;
@@ -153,7 +155,19 @@ int ac_statedir_claim(apr_pool_t *p, int dirfd, const char *name, const char *sh
     int made = 0, fd;
     struct stat st;
 
-    if (mkdirat(dirfd, name, 0700) == 0) {
+    if (uid != geteuid() && !only_trusted_write(dirfd)) {
+        /* What root makes here it gives away through a descriptor opened
+         * after the mkdir: in between, whoever may write this directory
+         * could put one of root's directories in its place. So root makes
+         * nothing here (the app's user does, at the start of a process). */
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT) {
+            *why = apr_psprintf(p, "%s is not made by root in a directory others than root "
+                                "can write (it is made by the app's user, or make it yourself, "
+                                "owned by uid %ld, mode 0700)", shown, (long)uid);
+            return 1;
+        }
+    }
+    else if (mkdirat(dirfd, name, 0700) == 0) {
         made = 1;
     }
     else if (errno != EEXIST) {

@@ -52,12 +52,16 @@ int ac_statedir_open_path(apr_pool_t *p, const char *path, int create, const cha
 /* Makes `name` in the directory `dirfd` (mode 0700) unless it exists and
  * opens it without following a link. It must be a directory owned by `uid`,
  * or one the caller has just made (then it is given to uid:gid); its mode
- * becomes 0700. Returns 0, or -1 with *why (one line, naming `shown`). */
+ * becomes 0700. Returns 0, or -1 with *why (one line, naming `shown`).
+ * A caller that would have to give it away (uid not its own: root) makes
+ * nothing in a `dirfd` others than root can write (they could swap one of
+ * root's directories in between the mkdir and the chown): 1 with *why when
+ * `name` is missing there (the app's user makes it itself). */
 int ac_statedir_claim(apr_pool_t *p, int dirfd, const char *name, const char *shown,
                       uid_t uid, gid_t gid, const char **why);
 
-/* ac_statedir_claim of the last component of `path`, its parents opened
- * with ac_statedir_open_path(create = `create_parents`). */
+/* ac_statedir_claim of the last component of `path` (its result), its
+ * parents opened with ac_statedir_open_path(create = `create_parents`). */
 int ac_statedir_prepare(apr_pool_t *p, const char *path, int create_parents,
                         uid_t uid, gid_t gid, const char **why);
 

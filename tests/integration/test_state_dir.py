@@ -149,6 +149,24 @@ def test_links_planted_at_state_dirs_are_not_followed(apache):
                      r"without it" % re.escape(planted), log), srv.log_tail(20)
 
 
+def test_state_dir_in_a_parent_the_user_can_write_is_made_by_the_user(apache):
+    """An AspNetCoreStateDirectory whose parent belongs to www-data: root makes nothing there
+    (between its mkdir and its chown, www-data could swap one of root's directories of that
+    parent in, and root would give it away; tests/unit/check_statedir.c plays that race), the
+    supervisor makes it as www-data at the process's start, and the app gets it as HOME, with
+    no error line."""
+    srv = apache.new(section("Location /one", standin_lines(
+        "{tmp}/one", extra='AspNetCoreStateDirectory "{tmp}/wwwdata/state"')))
+    srv.mkdir("one")
+    parent = srv.mkdir("wwwdata", mode=0o755)
+    os.chown(parent, WWW_DATA_UID, WWW_DATA_UID)
+    srv.start()
+    want = os.path.join(parent, "state")
+    env = app_env(srv, "/one")
+    assert env.get("HOME") == want, (env.get("HOME"), srv.log_tail(20))
+    assert owner_mode(want) == (WWW_DATA_UID, 0o700, True), owner_mode(want)
+
+
 @pytest.mark.parametrize("body, said", [
     ("<VirtualHost 127.0.0.1:{port}>\nAspNetCoreStateRoot /srv/x\n</VirtualHost>",
      r"AspNetCoreStateRoot: server-wide only"),

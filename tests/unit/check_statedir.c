@@ -1,4 +1,8 @@
 /* Unit tests: the apps' state directories (names, safe creation, HOME). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* RTLD_NEXT */
+#endif
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -32,6 +36,30 @@ static void dir_teardown(void)
 static const char *in_scratch(const char *rel)
 {
     return apr_pstrcat(test_pool, scratch, "/", rel, NULL);
+}
+
+/* The race a user who may write a directory can run against root making a
+ * directory in it, played at the right moment: mkdirat() here wraps libc's
+ * (this executable's definition wins over the shared library's) and, when
+ * armed, swaps `swap_in` (a directory of root's) in where the new one was
+ * made, as that user could between root's mkdir and its open. */
+static const char *swap_in;
+
+int mkdirat(int dirfd, const char *name, mode_t mode)
+{
+    static int (*real)(int, const char *, mode_t);
+    int rc;
+
+    if (!real) {
+        *(void **)&real = dlsym(RTLD_NEXT, "mkdirat");
+    }
+    rc = real(dirfd, name, mode);
+    if (rc == 0 && swap_in) {
+        ck_assert_int_eq(unlinkat(dirfd, name, AT_REMOVEDIR), 0);
+        ck_assert_int_eq(renameat(AT_FDCWD, swap_in, dirfd, name), 0);
+        swap_in = NULL;
+    }
+    return rc;
 }
 
 START_TEST(app_id_is_sanitised_hashed_and_stable)
@@ -137,6 +165,103 @@ START_TEST(links_on_the_way_only_from_trusted_directories)
 }
 END_TEST
 
+START_TEST(root_makes_nothing_to_give_away_where_others_write)
+{
+    /* Root (the httpd parent) makes a directory and then gives it to the
+     * app's user through a descriptor it opens after the mkdir. In a parent
+     * the app's user can write, that user could swap in, between the two, a
+     * root-owned directory of that parent, and root would give it away. So
+     * root makes nothing there: the app's user makes it itself (the
+     * supervisor, at the process's start), and one that is there already is
+     * taken only when it is that user's. */
+    const char *why = NULL;
+    const uid_t other = geteuid() + 4242;
+    struct stat st;
+    int fd;
+
+    if (geteuid() != 0) {
+        fprintf(stderr, "root_makes_nothing_to_give_away_where_others_write: SKIPPED, "
+                "needs root (it chowns)\n");
+        return;
+    }
+    ck_assert_int_eq(mkdir(in_scratch("users"), 0755), 0);
+    ck_assert_int_eq(chown(in_scratch("users"), other, other), 0);
+    fd = open(in_scratch("users"), O_RDONLY | O_DIRECTORY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ac_statedir_claim(test_pool, fd, "state", "users/state", other, other,
+                                       &why), 1);
+    ck_assert_ptr_nonnull(strstr(why, "others than root can write"));
+    ck_assert_int_eq(access(in_scratch("users/state"), F_OK), -1);    /* not made */
+    /* made by its user: taken (its mode tightened) */
+    ck_assert_int_eq(mkdir(in_scratch("users/state"), 0755), 0);
+    ck_assert_int_eq(chown(in_scratch("users/state"), other, other), 0);
+    ck_assert_int_eq(ac_statedir_claim(test_pool, fd, "state", "users/state", other, other,
+                                       &why), 0);
+    ck_assert_int_eq(stat(in_scratch("users/state"), &st), 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0700);
+    /* a root-owned one there (what a swap would bring): refused, untouched */
+    ck_assert_int_eq(mkdir(in_scratch("users/roots"), 0755), 0);
+    ck_assert_int_eq(ac_statedir_claim(test_pool, fd, "roots", "users/roots", other, other,
+                                       &why), -1);
+    ck_assert_int_eq(stat(in_scratch("users/roots"), &st), 0);
+    ck_assert_int_eq(st.st_uid, 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0755);
+    close(fd);
+    /* a parent only root writes: made and given as before */
+    ck_assert_int_eq(ac_statedir_prepare(test_pool, in_scratch("mine"), 1, other, other, &why),
+                     0);
+    ck_assert_int_eq(stat(in_scratch("mine"), &st), 0);
+    ck_assert_int_eq(st.st_uid, other);
+}
+END_TEST
+
+START_TEST(a_directory_swapped_in_after_roots_mkdir_is_not_given_away)
+{
+    /* The race itself: in a parent the app's user can write, root's own
+     * directory swapped in after root's mkdir keeps its owner and mode,
+     * for the directory claimed and for one made on the way to it. */
+    const char *why = NULL;
+    const uid_t other = geteuid() + 4242;
+    struct stat st;
+    int victim, fd;
+
+    if (geteuid() != 0) {
+        fprintf(stderr, "a_directory_swapped_in_after_roots_mkdir_is_not_given_away: "
+                "SKIPPED, needs root (it chowns)\n");
+        return;
+    }
+    ck_assert_int_eq(mkdir(in_scratch("users"), 0755), 0);
+    ck_assert_int_eq(chown(in_scratch("users"), other, other), 0);
+    ck_assert_int_eq(mkdir(in_scratch("users/roots"), 0700), 0);
+    ck_assert_int_eq(chmod(in_scratch("users/roots"), 0700), 0);
+    victim = open(in_scratch("users/roots"), O_RDONLY | O_DIRECTORY);
+    ck_assert_int_ge(victim, 0);
+
+    swap_in = in_scratch("users/roots");
+    ac_statedir_prepare(test_pool, in_scratch("users/state"), 1, other, other, &why);
+    swap_in = NULL;
+    ck_assert_int_eq(fstat(victim, &st), 0);
+    ck_assert_int_eq(st.st_uid, 0);                 /* not given away */
+    ck_assert_int_eq(st.st_mode & 07777, 0700);
+
+    /* a parent made on the way: not opened to all (0755) */
+    if (faccessat(AT_FDCWD, in_scratch("users/state"), F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+        ck_assert_int_eq(renameat(AT_FDCWD, in_scratch("users/state"), AT_FDCWD,
+                                  in_scratch("users/roots")), 0);
+    }
+    swap_in = in_scratch("users/roots");
+    fd = ac_statedir_open_path(test_pool, in_scratch("users/sub"), 1, &why);
+    swap_in = NULL;
+    if (fd >= 0) {
+        close(fd);
+    }
+    ck_assert_int_eq(fstat(victim, &st), 0);
+    ck_assert_int_eq(st.st_uid, 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0700);     /* not loosened */
+    close(victim);
+}
+END_TEST
+
 START_TEST(setenv_replaces_or_adds)
 {
     char *base[] = { "PATH=/bin", "HOME=/root", "HOMEX=1", "HOME=/again", NULL };
@@ -168,6 +293,8 @@ Suite *statedir_suite(void)
     tcase_add_test(tc, prepare_makes_parents_and_a_private_dir);
     tcase_add_test(tc, links_files_and_other_owners_are_refused);
     tcase_add_test(tc, links_on_the_way_only_from_trusted_directories);
+    tcase_add_test(tc, root_makes_nothing_to_give_away_where_others_write);
+    tcase_add_test(tc, a_directory_swapped_in_after_roots_mkdir_is_not_given_away);
     tcase_add_test(tc, setenv_replaces_or_adds);
     suite_add_tcase(s, tc);
     return s;
