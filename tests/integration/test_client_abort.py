@@ -400,7 +400,7 @@ def h2_open(s, scheme, authority, path):
 def test_request_aborted_when_the_h2_stream_is_reset(apache, real_app, scheme):
     """HTTP/2: the client resets the stream (RST_STREAM CANCEL) and keeps its connection, or
     closes the connection: mod_http2 marks the stream's connection aborted, which the
-    module looks at every 25 ms: the app's RequestAborted fires within 100 ms (median)."""
+    module looks at every 50 ms: the app's RequestAborted fires within 100 ms (median)."""
     srv, tls_port = start_server(apache, real_app, tls=scheme == "h2", h2=True)
     bport = backend_port(srv)
     latencies = []
