@@ -419,7 +419,7 @@ typedef struct {
     int answered;                /* a final head came before the body was all sent */
     int body_consumed;           /* the client's body was read to its end */
     int client_status;           /* the client failed to send its body: answer this */
-    int unread;                  /* the last try was reset before the app read it all */
+    int unread;                  /* every try so far was reset before the app read it */
     const char *why;
 } exchange_t;
 
@@ -707,7 +707,8 @@ static int send_request(exchange_t *x)
             return OK;
         }
         ac_backend_discard(x->b);
-        x->unread = reset_unread(x, rv);
+        /* one try the app may have read is enough to send it nowhere else */
+        x->unread = (attempt == 0 || x->unread) && reset_unread(x, rv);
         if (attempt == 0 && x->b->reused && !x->resp.got_bytes && rv != APR_TIMEUP
             && !x->body_started) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
