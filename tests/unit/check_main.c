@@ -38,6 +38,8 @@ int main(void)
     srunner_add_suite(sr, lines_suite());
     srunner_add_suite(sr, shared_suite());
     srunner_add_suite(sr, event_suite());
+    srunner_add_suite(sr, scrub_suite());
+    srunner_add_suite(sr, verdict_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -20,6 +20,8 @@ Suite *idle_suite(void);
 Suite *lines_suite(void);
 Suite *shared_suite(void);
 Suite *event_suite(void);
+Suite *scrub_suite(void);
+Suite *verdict_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
