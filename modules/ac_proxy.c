@@ -154,6 +154,7 @@ static pick_t choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t i
     ac_shared_t *sh = ac_registry_shared();
     apr_time_t deadline = apr_time_now() + decl->startup_wait;
     int asked = 0, queued = 0, hops = 0, keyed = 1;
+    uint32_t asked_seen = 0;
     ac_app_t *app;
 
     if (!sh || index >= AC_MAX_APPS) {
@@ -209,7 +210,9 @@ static pick_t choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t i
                 return PICK_QUEUE_FULL;
             }
         }
-        if (!asked) {
+        /* asked again after every change: a START the supervisor took just
+         * before it saw the crash that ends an OnDemand app's wish for one */
+        if (!asked || seen != asked_seen) {
             apr_status_t rv = ac_request_send(ac_registry_request_fd(), AC_REQ_START,
                                               index, 0, 0, NULL, 0);
             if (rv != APR_SUCCESS) {
@@ -217,6 +220,7 @@ static pick_t choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t i
                               "[%s] cannot reach the supervisor", decl->label);
             }
             asked = 1;
+            asked_seen = seen;
         }
         now = apr_time_now();
         if (now >= deadline) {

@@ -28,13 +28,14 @@ BURST = 20                       # requests sent after each kill ...
 BURST_SPREAD = 0.5               # ... over this many seconds
 KILLS = 3                        # kills in a row (rapidFailsPerMinute is 10: within it)
 CRASHED_RX = r"\] process %d (?:was killed by signal 9|no longer listens)"
-# The app logs only the start and end of each request (2 + 2 lines; the module relays at
-# most 200 lines a second): the test sees when a request reached it.
 # The burst (20 clients at once, with the in-flight one and a keep-alive client) is more than
 # the rig's workers (prefork: MaxRequestWorkers 10): the rest wait in Apache's listen queue.
 BUSY = (r"server reached MaxRequestWorkers setting", r"scoreboard is full, not at MaxRequestWorkers")
+# The app logs only the start and end of each request, a line each (the module relays at
+# most 200 lines a second per app): the test sees when a request reached it.
 QUIET = {"Logging__LogLevel__Default": "Warning",
-         "Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics": "Information"}
+         "Logging__LogLevel__Microsoft.AspNetCore.Hosting.Diagnostics": "Information",
+         "Logging__Console__FormatterOptions__SingleLine": "true"}
 
 
 def get_pid(srv, path="/pid", timeout=FIRST_REQUEST_TIMEOUT):
@@ -150,3 +151,29 @@ def test_requests_after_a_kill_go_to_the_survivor_or_the_new_process(apache, asp
             pids.update(p for _, p in burst(srv, 8, 0))
             return survivor in pids and len(pids) == 2
         wait_until(both, 60, lambda: "the survivor and a new process answering (%s)" % pids)
+
+
+@pytest.mark.expect_log(*EXPECT_CRASH)
+def test_a_lone_request_after_a_kill_starts_the_on_demand_app_again(apache, aspnetcore_backend):
+    """The only request after a kill, on an OnDemand app: it finds the dead process first (a
+    refused or reset connection), asks for a process, and waits.  The supervisor may take that
+    request for a process just before it collects the crash, which (like ANCM) leaves an
+    OnDemand app stopped until the next request: the waiting request asks again after every
+    change it sees, so it is not left waiting for startupTimeLimit."""
+    srv = apache.start(aspnetcore_backend.directives(
+        env=QUIET, extra="AspNetCoreStartMode OnDemand\nAspNetCoreStartupTimeLimit 60"))
+    pid = get_pid(srv)
+    for kill in range(KILLS):
+        mark = srv.log_mark()
+        os.kill(pid, signal.SIGKILL)
+        t0 = time.monotonic()
+        r = srv.get("/pid", timeout=FIRST_REQUEST_TIMEOUT)
+        took = time.monotonic() - t0
+        expect_status(r, 200, "the one request after kill %d" % (kill + 1), srv)
+        new = parse_pid(r)
+        assert new != pid, (new, pid)
+        # a start takes the app a few seconds; waiting out startupTimeLimit takes 60
+        assert took < 30, "the request after kill %d waited %.1f s\n%s" % (
+            kill + 1, took, srv.log_tail(20))
+        srv.wait_for_log(CRASHED_RX % pid, timeout=10, start=mark)
+        pid = new
