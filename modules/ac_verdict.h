@@ -9,7 +9,9 @@
  * child marks the slot suspect and asks the supervisor to check it (as after
  * a failed connect); the supervisor either replaces the process (the slot
  * leaves READY, or gets a new incarnation) or clears the mark (it still
- * listens). This waits for that answer on the app's wake word. httpd-free.
+ * listens). This waits for that answer on the app's wake word. Also here:
+ * whether the supervisor itself is alive (a request's other way to learn
+ * that a process will not answer). httpd-free.
  */
 #ifndef AC_VERDICT_H
 #define AC_VERDICT_H
