@@ -13,6 +13,7 @@
 #include "ac_sockio.h"
 #include "ac_sticky.h"
 #include "ac_tunnel.h"
+#include "ac_verdict.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,31 +134,9 @@ typedef enum {
 #define MAX_HOPS 4                         /* successor links followed at most */
 #define WAIT_SLICE apr_time_from_sec(1)    /* waiting: look at the supervisor this often */
 
-/* Is the supervisor alive? A killed one stays a zombie until the parent
- * reaps it (up to a second), so the process state counts, not just the pid. */
 static int supervisor_alive(const ac_shared_t *sh)
 {
-    pid_t pid = (pid_t)__atomic_load_n(&sh->supervisor_pid, __ATOMIC_ACQUIRE);
-    char path[64], stat[256], *paren;
-    int fd;
-    ssize_t n;
-
-    if (pid <= 0 || (kill(pid, 0) < 0 && errno != EPERM)) {
-        return 0;
-    }
-    apr_snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return 1;       /* no /proc to ask: trust the signal check */
-    }
-    n = read(fd, stat, sizeof(stat) - 1);
-    close(fd);
-    if (n <= 0) {
-        return 1;
-    }
-    stat[n] = '\0';
-    paren = strrchr(stat, ')');
-    return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+    return ac_verdict_supervisor_alive(sh);
 }
 
 static int unavailable(request_rec *r, const char *label, const char *why)
@@ -183,6 +162,7 @@ static pick_t choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t i
     ac_shared_t *sh = ac_registry_shared();
     apr_time_t deadline = apr_time_now() + decl->startup_wait;
     int asked = 0, queued = 0, hops = 0, keyed = 1;
+    uint32_t asked_seen = 0;
     ac_app_t *app;
 
     if (!sh || index >= AC_MAX_APPS) {
@@ -238,7 +218,9 @@ static pick_t choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t i
                 return PICK_QUEUE_FULL;
             }
         }
-        if (!asked) {
+        /* asked again after every change: a START the supervisor took just
+         * before it saw the crash that ends an OnDemand app's wish for one */
+        if (!asked || seen != asked_seen) {
             apr_status_t rv = ac_request_send(ac_registry_request_fd(), AC_REQ_START,
                                               index, 0, 0, NULL, 0);
             if (rv != APR_SUCCESS) {
@@ -246,6 +228,7 @@ static pick_t choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t i
                               "[%s] cannot reach the supervisor", decl->label);
             }
             asked = 1;
+            asked_seen = seen;
         }
         now = apr_time_now();
         if (now >= deadline) {
@@ -326,9 +309,8 @@ static apr_status_t backend_open(request_rec *r, ac_backend_t *b, int allow_reus
         /* no child connects to that process again until the supervisor has
          * looked at it: a process that stopped listening may have left its
          * port to another local user's program */
-        ac_slot_mark_suspect(b->proc->slot, b->proc->view.incarnation);
-        ac_request_send(ac_registry_request_fd(), AC_REQ_BROKEN, b->proc->app_index,
-                        b->proc->slot_index, b->proc->view.incarnation, NULL, 0);
+        ac_verdict_ask(ac_registry_request_fd(), b->proc->slot, b->proc->app_index,
+                       b->proc->slot_index, b->proc->view.incarnation);
     }
     return rv;
 }
@@ -452,6 +434,7 @@ typedef struct {
     int answered;                /* a final head came before the body was all sent */
     int body_consumed;           /* the client's body was read to its end */
     int client_status;           /* the client failed to send its body: answer this */
+    int unread;                  /* every try so far was reset before the app read it */
     const char *why;
 } exchange_t;
 
@@ -547,10 +530,28 @@ static int find_process(exchange_t *x)
     return OK;
 }
 
+/* The chosen process cannot take the request: another one, or wait for
+ * one as at a first start (the same pick; the failed process is marked
+ * suspect and is skipped). */
+static pick_t choose_again(exchange_t *x)
+{
+    pick_t pick;
+
+    leave_process(x);
+    pick = choose_process(x->r, x->app, x->index, x->proc);
+    if (pick == PICK_READY) {
+        enter_process(x);
+        x->head = ac_build_head(x->r, x->proc->view.token, x->mode, x->body_length,
+                                x->websocket);
+    }
+    return pick;
+}
+
 /* A connection to the chosen process (`attempt` 0: a pooled one will do).
  * A process gone between our pick and our connect (being replaced, say) is
- * picked again, once, on the first attempt only: a process that died of the
- * request must not pass it on to its successor. OK, or the status answered. */
+ * picked again, once, on the first attempt, or after a try it reset unread:
+ * a process that died of the request must not pass it on to its successor.
+ * OK, or the status answered. */
 static int connect_process(exchange_t *x, int attempt, int *rechosen)
 {
     request_rec *r = x->r;
@@ -567,23 +568,20 @@ static int connect_process(exchange_t *x, int attempt, int *rechosen)
         if (!supervisor_alive(ac_registry_shared())) {
             return unavailable(r, x->app->label, "the supervisor is being restarted");
         }
-        if (*rechosen || attempt > 0) {
+        /* a retry after the app read (part of) the request goes nowhere else */
+        if (*rechosen || (attempt > 0 && !x->unread)) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, "[%s] cannot connect to the app's "
                           "process %ld on port %u (502.3)", x->app->label,
                           (long)x->proc->view.pid, x->proc->view.port);
             return ac_errpage_bad_gateway(r, x->app, "cannot connect to the app's process");
         }
         *rechosen = 1;
-        leave_process(x);
-        pick = choose_process(r, x->app, x->index, x->proc);
-        if (pick == PICK_GONE) {
-            return ac_errpage_bad_gateway(r, x->app, "the app was replaced meanwhile");
-        }
+        pick = choose_again(x);
         if (pick != PICK_READY) {
-            return answer_pick(x, pick);
+            return pick == PICK_GONE ? ac_errpage_bad_gateway(r, x->app, "the app was "
+                                                              "replaced meanwhile")
+                                     : answer_pick(x, pick);
         }
-        enter_process(x);
-        x->head = ac_build_head(r, x->proc->view.token, x->mode, x->body_length, x->websocket);
     }
 }
 
@@ -665,10 +663,39 @@ static apr_status_t send_once(exchange_t *x)
     return rv;
 }
 
+/* Was the connection reset (not closed) before any answer, on a request
+ * without a body? Then bytes of ours were left unread: the app never had
+ * the whole head and never ran the request. (With a body it may have run
+ * it without reading all of the body: that one goes nowhere else.) */
+static int reset_unread(const exchange_t *x, apr_status_t rv)
+{
+    return (APR_STATUS_IS_ECONNRESET(rv) || APR_STATUS_IS_EPIPE(rv)) && !x->resp.got_bytes
+           && x->mode == AC_BODY_NONE && !x->body_started && !x->answered;
+}
+
+/* The process reset the request unread: is it gone (killed, crashed)? The
+ * supervisor says (ac_verdict.h); a process that lives on gets no retry. */
+static int process_went_away(exchange_t *x)
+{
+    chosen_t *p = x->proc;
+    ac_verdict_e v;
+
+    ac_verdict_ask(ac_registry_request_fd(), p->slot, p->app_index, p->slot_index,
+                   p->view.incarnation);
+    v = ac_verdict_wait(&ac_registry_shared()->apps[p->app_index], p->slot,
+                        p->view.incarnation, CONNECT_TIMEOUT);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, x->r, "process %ld reset the request unread; "
+                  "verdict %d (0: gone, the request waits for another process)",
+                  (long)p->view.pid, (int)v);
+    return v == AC_VERDICT_GONE;
+}
+
 /* Sends the request and reads the answer's head. A request that failed on
  * a reused connection before any byte of an answer, and whose body was not
  * streamed (none, or a small one read whole), is sent once more on a new
  * connection: the app may have closed the pooled one just as we took it.
+ * One that a process reset unread as it died (reset_unread) goes, once, to
+ * another process, or waits for the new one as at a first start.
  * OK (x->resp has the head), or the status answered. */
 static int send_request(exchange_t *x)
 {
@@ -676,7 +703,7 @@ static int send_request(exchange_t *x)
     int attempt, rechosen = 0;
     apr_status_t rv = APR_SUCCESS;
 
-    for (attempt = 0; attempt < 2; attempt++) {
+    for (attempt = 0; attempt < 3; attempt++) {
         int status;
 
         memset(&x->resp, 0, sizeof(x->resp));
@@ -700,9 +727,23 @@ static int send_request(exchange_t *x)
             return ac_clientwatch_gone(r, x->app->label, "before the app answered");
         }
         ac_backend_discard(x->b);
-        if (x->b->reused && !x->resp.got_bytes && rv != APR_TIMEUP && !x->body_started) {
+        /* one try the app may have read is enough to send it nowhere else */
+        x->unread = (attempt == 0 || x->unread) && reset_unread(x, rv);
+        if (attempt == 0 && x->b->reused && !x->resp.got_bytes && rv != APR_TIMEUP
+            && !x->body_started) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
                           "reused connection failed (%s): retrying on a new one", x->why);
+            continue;
+        }
+        if (x->unread && !rechosen && supervisor_alive(ac_registry_shared())
+            && process_went_away(x)) {
+            pick_t pick;
+            rechosen = 1;
+            pick = choose_again(x);
+            if (pick != PICK_READY) {
+                return pick == PICK_GONE ? ac_errpage_bad_gateway(r, x->app, x->why)
+                                         : answer_pick(x, pick);
+            }
             continue;
         }
         if (!x->resp.got_bytes && !supervisor_alive(ac_registry_shared())) {

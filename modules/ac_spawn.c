@@ -86,30 +86,40 @@ int ac_spawn_make_parents(const char *path)
     return 0;
 }
 
-/* The stdout log file, named as ANCM names it: <prefix>_<yyyyMMddHHmmss>_<pid>.log (UTC). */
-static int open_stdout_log(const char *prefix, char *name, size_t len)
+int ac_spawn_open_stdout_log(const char *prefix, long pid, char *name, size_t len)
 {
     time_t now = time(NULL);
     struct tm tm;
+    struct stat st;
     char stamp[32];
+    int fd;
 
     if (!gmtime_r(&now, &tm) || !strftime(stamp, sizeof(stamp), "%Y%m%d%H%M%S", &tm)) {
         errno = EINVAL;
         return -1;
     }
-    if ((size_t)snprintf(name, len, "%s_%s_%ld.log", prefix, stamp, (long)getpid()) >= len) {
+    if ((size_t)snprintf(name, len, "%s_%s_%ld.log", prefix, stamp, pid) >= len) {
         errno = ENAMETOOLONG;
         return -1;
     }
     if (ac_spawn_make_parents(name) < 0) {
         return -1;
     }
-    return open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+    fd = open(name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+    if (fd >= 0) {
+        int e = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
+        if (e) {
+            close(fd);
+            errno = e;
+            return -1;
+        }
+    }
+    return fd;
 }
 
 static void child(const ac_spawn_t *req, pid_t supervisor, int report_fd)
 {
-    int out_fd = req->output_fd;
+    int out_fd = req->output_fd;     /* the supervisor relays it (and scrubs the token) */
 
     sigset_t none;
     int sig, devnull;
@@ -138,18 +148,6 @@ static void child(const ac_spawn_t *req, pid_t supervisor, int report_fd)
     devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (devnull < 0) {
         child_fail(report_fd, 4);
-    }
-    if (req->log_prefix) {
-        char name[4096];
-        int fd = open_stdout_log(req->log_prefix, name, sizeof(name));
-        if (fd >= 0) {
-            out_fd = fd;
-        }
-        else {
-            /* as ANCM does: the app runs anyway; say why in the error log */
-            dprintf(req->output_fd, "mod_aspnetcore: cannot open the stdout log %s_*.log: %s\n",
-                    req->log_prefix, strerror(errno));
-        }
     }
     if (dup2(devnull, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0) {
         child_fail(report_fd, 5);

@@ -19,9 +19,6 @@ typedef struct {
     char *const *envp;
     const char *cwd;
     int output_fd;               /* becomes fds 1 and 2 */
-    const char *log_prefix;      /* absolute: fds 1 and 2 go to <prefix>_<UTC time>_<pid>.log
-                                  * instead (folders created; on failure the pipe is kept
-                                  * and says why) */
 } ac_spawn_t;
 
 /* Returns 0 with *pid set, or an errno with `err` describing which step failed. */
@@ -30,6 +27,13 @@ int ac_spawn(const ac_spawn_t *req, pid_t *pid, char *err, size_t errlen);
 /* mkdir -p (mode 0750) of the folders of `path`; safe in a forked child
  * (no allocation). Returns 0, or -1 with errno set. */
 int ac_spawn_make_parents(const char *path);
+
+/* Opens (creates, appends to) the stdout log of process `pid`, named as
+ * ANCM names it: <prefix>_<yyyyMMddHHmmss>_<pid>.log (UTC), folders
+ * created; `name` gets the path. No link is followed, nothing blocks (a
+ * FIFO planted there fails), and only a regular file is taken. Returns the
+ * fd, or -1 with errno set. */
+int ac_spawn_open_stdout_log(const char *prefix, long pid, char *name, size_t len);
 
 /* Sends `sig` to the process group of a backend (its pid is the group id). */
 int ac_spawn_signal_group(pid_t pid, int sig);

@@ -358,6 +358,7 @@ static void set_up_entry(int i, apr_pool_t *p, ac_launch_t *l, const unsigned ch
     }
     for (si = 0; si < AC_MAX_PROCESSES; si++) {
         a->slots[si].out_fd = -1;
+        a->slots[si].stdout_log_fd = -1;
         a->slots[si].shutdown_fd = -1;
     }
     a->debug_fd = -1;

@@ -3,14 +3,16 @@
  *
  * Messages about an app go to Apache's error log tagged with its label and
  * to its debug log (ANCM's debugFile/debugLevel). A process's stdout and
- * stderr come through a pipe, cut into lines (ac_lines) and relayed to the
- * error log at info, at most AC_SUP_OUTPUT_LINES_PER_SECOND a second per
- * app. What a process writes before it listens is kept (the last
- * AC_SUP_STARTUP_OUTPUT_MAX bytes); after a failed start it is saved in the
- * runtime dir for the 502.5 page.
+ * stderr come through a pipe; its pairing token is taken out (ac_scrub),
+ * then it goes to its stdout log (stdoutLogEnabled) or is cut into lines
+ * (ac_lines) and relayed to the error log at info, at most
+ * AC_SUP_OUTPUT_LINES_PER_SECOND a second per app. What a process writes
+ * before it listens is kept (the last AC_SUP_STARTUP_OUTPUT_MAX bytes); after
+ * a failed start it is saved in the runtime dir for the 502.5 page.
  */
 #include "ac_sup_private.h"
 #include "ac_runtime.h"
+#include "ac_spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -238,6 +240,47 @@ static void log_output_line(void *ctx, const char *line)
                  (long)s->pid, line);
 }
 
+/* stdoutLogEnabled: the output goes to a file of its own, as ANCM's does;
+ * when that fails, to the error log (the app runs anyway). */
+void ac_sup_open_stdout_log(int ai, ac_sup_slot_t *s, const char *prefix)
+{
+    char name[4096];
+
+    s->stdout_log_fd = ac_spawn_open_stdout_log(prefix, (long)s->pid, name, sizeof(name));
+    if (s->stdout_log_fd < 0) {
+        ac_sup_app_log(ai, APLOG_WARNING, APR_FROM_OS_ERROR(errno), "cannot open the stdout "
+                       "log %s_*.log: the output of process %ld goes to the error log", prefix,
+                       (long)s->pid);
+    }
+}
+
+/* Scrubbed output: to the stdout log, else cut into lines for the error log. */
+static void pass_output(void *ctx, const char *buf, apr_size_t n)
+{
+    output_ctx_t *o = ctx;
+    ac_sup_slot_t *s = o->s;
+
+    while (s->stdout_log_fd >= 0 && n) {
+        ssize_t w = write(s->stdout_log_fd, buf, n);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            ac_sup_app_log((int)(o->a - ac_sup.apps), APLOG_WARNING,
+                           APR_FROM_OS_ERROR(w < 0 ? errno : ENOSPC), "cannot write the stdout "
+                           "log of process %ld: its output goes to the error log", (long)s->pid);
+            close(s->stdout_log_fd);
+            s->stdout_log_fd = -1;
+            break;
+        }
+        buf += w;
+        n -= (apr_size_t)w;
+    }
+    if (s->stdout_log_fd < 0 && n) {
+        ac_lines_feed(&s->lines, buf, n, log_output_line, ctx);
+    }
+}
+
 void ac_sup_read_output(ac_sup_app_t *a, ac_sup_slot_t *s)
 {
     output_ctx_t ctx = { a, s };
@@ -249,12 +292,14 @@ void ac_sup_read_output(ac_sup_app_t *a, ac_sup_slot_t *s)
         }
         if (n <= 0) {
             if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                ac_scrub_finish(&s->scrub, pass_output, &ctx);
                 ac_lines_finish(&s->lines, log_output_line, &ctx);
                 close(s->out_fd);
                 s->out_fd = -1;
             }
             return;
         }
-        ac_lines_feed(&s->lines, buf, (apr_size_t)n, log_output_line, &ctx);
+        /* the token out first: nothing after this sees it, whole or cut */
+        ac_scrub_feed(&s->scrub, buf, (apr_size_t)n, pass_output, &ctx);
     }
 }

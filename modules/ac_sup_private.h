@@ -30,6 +30,7 @@
 #include "ac_idle.h"
 #include "ac_launch.h"
 #include "ac_lines.h"
+#include "ac_scrub.h"
 #include "ac_shared.h"
 #include "ac_supervisor.h"
 
@@ -47,7 +48,9 @@ typedef struct {
     pid_t pid;
     unsigned port;
     int out_fd;                  /* the backend's stdout+stderr; -1 when closed */
+    ac_scrub_t scrub;            /* its output without its token */
     ac_lines_t lines;            /* its output, cut into lines */
+    int stdout_log_fd;           /* stdoutLogEnabled: its output goes there; else -1 */
     apr_time_t spawned;          /* monotonic */
     apr_time_t ready_at;         /* monotonic, 0 until ready */
     apr_time_t term_at;          /* STOPPING: when SIGTERM goes out */
@@ -136,6 +139,9 @@ AC_SUP_HIDDEN void ac_sup_app_error(int ai, apr_status_t rv, const char *fmt, ..
 AC_SUP_HIDDEN apr_status_t ac_sup_close_debug_log(void *app);
 /* Relays what process `s` of app `a` wrote; closes the pipe at its end. */
 AC_SUP_HIDDEN void ac_sup_read_output(ac_sup_app_t *a, ac_sup_slot_t *s);
+/* stdoutLogEnabled: the process's output goes to <prefix>_<time>_<pid>.log
+ * (written by the supervisor, so that its token is taken out). */
+AC_SUP_HIDDEN void ac_sup_open_stdout_log(int ai, ac_sup_slot_t *s, const char *prefix);
 /* Says once a second how many output lines were over the limit. */
 AC_SUP_HIDDEN void ac_sup_report_dropped_output(ac_sup_app_t *a, apr_time_t now);
 AC_SUP_HIDDEN void ac_sup_forget_startup_output(ac_sup_slot_t *s);

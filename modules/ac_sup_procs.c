@@ -182,7 +182,8 @@ static char **with_state_dir(ac_sup_app_t *a, apr_pool_t *p, char **envp)
 /* What to run and with what: program, argv, port, token, output pipe.
  * NULL, or what is missing. */
 static const char *prepare_spawn(ac_sup_app_t *a, apr_pool_t *p, ac_spawn_t *req,
-                                 unsigned *port, char *token, int out[2])
+                                 unsigned *port, char *token, int out[2],
+                                 const char **log_prefix)
 {
     const char *program, *err, *path_env = getenv("PATH");
     char **argv;
@@ -216,10 +217,10 @@ static const char *prepare_spawn(ac_sup_app_t *a, apr_pool_t *p, ac_spawn_t *req
     req->envp = with_state_dir(a, p, ac_launch_build_env(p, a->launch, environ, *port, token));
     req->cwd = a->launch->app_root;
     req->output_fd = out[1];
-    req->log_prefix = NULL;
+    *log_prefix = NULL;
     if (a->launch->stdout_log_enabled && a->launch->stdout_log_file) {
         const char *f = a->launch->stdout_log_file;
-        req->log_prefix = f[0] == '/' ? f : apr_pstrcat(p, a->launch->app_root, "/", f, NULL);
+        *log_prefix = f[0] == '/' ? f : apr_pstrcat(p, a->launch->app_root, "/", f, NULL);
     }
     return NULL;
 }
@@ -233,6 +234,8 @@ static void slot_started(int ai, int si, pid_t pid, unsigned port, const char *t
 
     memset(s, 0, sizeof(*s));
     s->shutdown_fd = -1;
+    s->stdout_log_fd = -1;
+    ac_scrub_init(&s->scrub, token);
     s->state = AC_SLOT_STARTING;
     s->pid = pid;
     s->port = port;
@@ -265,7 +268,7 @@ void ac_sup_spawn_slot(int ai, int si)
 {
     ac_sup_app_t *a = &ac_sup.apps[ai];
     apr_pool_t *p;
-    const char *err;
+    const char *err, *log_prefix;
     char token[AC_TOKEN_CHARS + 1];
     char why[512];
     int out[2];
@@ -276,7 +279,7 @@ void ac_sup_spawn_slot(int ai, int si)
     if (apr_pool_create(&p, ac_sup.pool) != APR_SUCCESS) {
         return;
     }
-    err = prepare_spawn(a, p, &req, &port, token, out);
+    err = prepare_spawn(a, p, &req, &port, token, out, &log_prefix);
     if (err) {
         spawn_failed(ai, p, apr_pstrcat(p, "cannot start a process: ", err, NULL));
         return;
@@ -293,6 +296,9 @@ void ac_sup_spawn_slot(int ai, int si)
                        "cannot make the output pipe non-blocking");
     }
     slot_started(ai, si, pid, port, token, out[0]);
+    if (log_prefix) {
+        ac_sup_open_stdout_log(ai, &a->slots[si], log_prefix);
+    }
     log_start(ai, p, pid, port, &req);
     apr_pool_destroy(p);
 }
@@ -567,8 +573,12 @@ static void reaped(int ai, int si, pid_t pid, int status)
     if (s->out_fd >= 0) {
         close(s->out_fd);
     }
+    if (s->stdout_log_fd >= 0) {
+        close(s->stdout_log_fd);
+    }
     memset(s, 0, sizeof(*s));
     s->out_fd = -1;
+    s->stdout_log_fd = -1;
     s->shutdown_fd = -1;
     s->state = AC_SLOT_EMPTY;
     ac_sup_publish_slot(ai, si);

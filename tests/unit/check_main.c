@@ -41,6 +41,8 @@ int main(void)
     srunner_add_suite(sr, statedir_suite());
     srunner_add_suite(sr, affinity_suite());
     srunner_add_suite(sr, pem_suite());
+    srunner_add_suite(sr, scrub_suite());
+    srunner_add_suite(sr, verdict_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

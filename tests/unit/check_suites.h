@@ -23,6 +23,8 @@ Suite *event_suite(void);
 Suite *statedir_suite(void);
 Suite *affinity_suite(void);
 Suite *pem_suite(void);
+Suite *scrub_suite(void);
+Suite *verdict_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
