@@ -366,3 +366,37 @@ int ac_errpage_config(request_rec *r, const char *why)
         "<p>Fix it and the next request uses it; no restart of Apache is needed.</p>\n",
         NULL));
 }
+
+/* ---- app_offline.htm -------------------------------------------------- */
+
+#define OFFLINE_MAX_BYTES (16 * 1024 * 1024)
+
+/* The app is offline for a deploy: 503 with the bytes of its app_offline.htm
+ * (ANCM), never cached, and a hint to come back soon. */
+int ac_errpage_offline(request_rec *r, const char *app_root)
+{
+    const char *path = apr_pstrcat(r->pool, app_root, "/app_offline.htm", NULL);
+    apr_bucket_brigade *bb;
+    apr_file_t *f;
+    apr_finfo_t fi;
+
+    r->status = HTTP_SERVICE_UNAVAILABLE;
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    apr_table_setn(r->headers_out, "Retry-After", "5");
+    ap_set_content_type(r, "text/html");
+    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, r->pool) != APR_SUCCESS
+        || apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f) != APR_SUCCESS
+        || fi.filetype != APR_REG || fi.size > OFFLINE_MAX_BYTES) {
+        /* removed just now, or not a sensible page: a plain 503 */
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    ap_set_content_length(r, fi.size);
+    if (r->header_only) {
+        return OK;
+    }
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    apr_brigade_insert_file(bb, f, 0, fi.size, r->pool);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS ? OK : AP_FILTER_ERROR;
+}
+

@@ -12,7 +12,7 @@
 #include "ac_shared.h"
 #include "ac_sockio.h"
 #include "ac_sticky.h"
-#include "ac_tunnel.h"
+#include "ac_upgrade.h"
 #include "ac_verdict.h"
 
 #include <errno.h>
@@ -316,103 +316,6 @@ static apr_status_t backend_open(request_rec *r, ac_backend_t *b, int allow_reus
 }
 
 
-/* ---- app_offline.htm -------------------------------------------------- */
-
-#define OFFLINE_MAX_BYTES (16 * 1024 * 1024)
-
-/* The app is offline for a deploy: 503 with the bytes of its app_offline.htm
- * (ANCM), never cached, and a hint to come back soon. */
-static int serve_offline(request_rec *r, const ac_resolved_t *app)
-{
-    const char *path = apr_pstrcat(r->pool, app->launch->app_root, "/app_offline.htm", NULL);
-    apr_bucket_brigade *bb;
-    apr_file_t *f;
-    apr_finfo_t fi;
-
-    r->status = HTTP_SERVICE_UNAVAILABLE;
-    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    apr_table_setn(r->headers_out, "Retry-After", "5");
-    ap_set_content_type(r, "text/html");
-    if (apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY, 0, r->pool) != APR_SUCCESS
-        || apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f) != APR_SUCCESS
-        || fi.filetype != APR_REG || fi.size > OFFLINE_MAX_BYTES) {
-        /* removed just now, or not a sensible page: a plain 503 */
-        return HTTP_SERVICE_UNAVAILABLE;
-    }
-    ap_set_content_length(r, fi.size);
-    if (r->header_only) {
-        return OK;
-    }
-    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    apr_brigade_insert_file(bb, f, 0, fi.size, r->pool);
-    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
-    return ap_pass_brigade(r->output_filters, bb) == APR_SUCCESS ? OK : AP_FILTER_ERROR;
-}
-
-/* ---- WebSockets ------------------------------------------------------- */
-
-static apr_status_t give_back_tunnel(void *data)
-{
-    __atomic_sub_fetch(&((ac_shared_t *)data)->tunnels, 1, __ATOMIC_RELAXED);
-    return APR_SUCCESS;
-}
-
-/* A place among AspNetCoreMaxWebSockets tunnels (all children together):
- * tunnels hold a worker for as long as they live, and must not take all. */
-static int take_tunnel(request_rec *r)
-{
-    ac_shared_t *sh = ac_registry_shared();
-    uint32_t n;
-
-    if (!sh) {
-        return 0;
-    }
-    n = __atomic_add_fetch(&sh->tunnels, 1, __ATOMIC_RELAXED);
-    apr_pool_cleanup_register(r->pool, sh, give_back_tunnel, apr_pool_cleanup_null);
-    return n <= __atomic_load_n(&sh->tunnel_limit, __ATOMIC_RELAXED);
-}
-
-/* The app said 101: tell the client, then relay both ways until done. */
-static int run_websocket(request_rec *r, const ac_dir_conf_t *d, ac_backend_t *b,
-                         ac_response_t *resp, const char *set_cookie)
-{
-    conn_rec *c = r->connection;
-    apr_interval_time_t idle = apr_time_from_sec(d->websocket_idle != AC_UNSET
-                                                 ? d->websocket_idle
-                                                 : AC_DEFAULT_WEBSOCKET_IDLE);
-    apr_off_t moved;
-    int i;
-
-    apr_table_clear(r->headers_out);
-    for (i = 0; i < resp->head.headers->nelts; i++) {
-        ac_header_t *f = &APR_ARRAY_IDX(resp->head.headers, i, ac_header_t);
-        if (!ac_http1_is_hop_by_hop(f->name) && strcasecmp(f->name, "Sec-WebSocket-Extensions")
-            && strcasecmp(f->name, "Date") && strcasecmp(f->name, "Server")) {
-            apr_table_addn(r->headers_out, f->name, f->value);
-        }
-    }
-    if (set_cookie) {
-        apr_table_addn(r->headers_out, "Set-Cookie", set_cookie);
-    }
-    apr_table_setn(r->headers_out, "Upgrade", "websocket");
-    apr_table_setn(r->headers_out, "Connection", "Upgrade");
-    r->status = HTTP_SWITCHING_PROTOCOLS;
-    r->status_line = "101 Switching Protocols";
-    ap_send_interim_response(r, 1);
-
-    /* From here on the connection is a tunnel: nothing HTTP may be written
-     * to it any more, and it is not kept alive afterwards. */
-    r->output_filters = r->proto_output_filters = c->output_filters;
-    r->input_filters = r->proto_input_filters = c->input_filters;
-    c->keepalive = AP_CONN_CLOSE;
-    moved = ac_tunnel_run(r, b->fd, resp->buf + resp->head_len, resp->len - resp->head_len,
-                          idle > 0 ? idle : -1);
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "WebSocket closed after %" APR_OFF_T_FMT
-                  " bytes", moved);
-    ac_backend_discard(b);
-    return DONE;
-}
-
 /* ---- the whole exchange ---------------------------------------------- */
 
 /* One request's way through the app, and what is known of it so far. */
@@ -455,7 +358,7 @@ static int answer_pick_status(exchange_t *x, pick_t pick)
 
     switch (pick) {
     case PICK_OFFLINE:
-        return serve_offline(r, x->app);
+        return ac_errpage_offline(r, x->app->launch->app_root);
     case PICK_NO_ENTRY:
         return unavailable(r, x->app->label, "is not running (no table entry)");
     case PICK_START_FAILED:
@@ -773,7 +676,7 @@ static int respond(exchange_t *x)
             ac_backend_discard(x->b);
             return ac_errpage_bad_gateway(r, x->app, "the app switched protocols unasked");
         }
-        return run_websocket(r, x->d, x->b, &x->resp, set_cookie);
+        return ac_upgrade_run(r, x->d, x->b, &x->resp, set_cookie);
     }
     memset(&bs, 0, sizeof(bs));
     why = ac_apply_head(r, &x->resp, &bs);
@@ -829,7 +732,7 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     apr_pool_cleanup_register(r->pool, x->b, backend_cleanup, apr_pool_cleanup_null);
 
     x->websocket = ac_wants_websocket(r);
-    if (x->websocket && !take_tunnel(r)) {
+    if (x->websocket && !ac_upgrade_take_place(r)) {
         return unavailable(r, x->app->label, "too many WebSocket connections "
                            "(AspNetCoreMaxWebSockets)");
     }
