@@ -50,16 +50,19 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "mpms(*names): run only under these MPMs")
     config.addinivalue_line("markers", "also_mpms(*names): run under these MPMs too, whatever "
                                        "ASPNETCORE_TEST_MPMS says")
-    config.addinivalue_line("markers", "every_mpm: MPM-sensitive (threads, keep-alive, tunnels, "
-                                       "per-child pools): runs under the MPMs that "
-                                       "ASPNETCORE_TEST_NARROW_MPMS narrows too")
+    config.addinivalue_line("markers", "every_mpm(*names): MPM-sensitive (threads, keep-alive, "
+                                       "tunnels, per-child pools, child-side registration): runs "
+                                       "under the MPMs that ASPNETCORE_TEST_NARROW_MPMS narrows "
+                                       "too (only under `names` of them when given)")
 
 
 def pytest_collection_modifyitems(config, items):
-    """ASPNETCORE_TEST_NARROW_MPMS (comma list, e.g. "worker"): under those MPMs only the
-    tests marked every_mpm run; the others are deselected (counted in the summary). The test
-    command uses it to keep its time: worker shares the threaded request path with event,
-    which runs everything."""
+    """ASPNETCORE_TEST_NARROW_MPMS (comma list, e.g. "worker,prefork"): under those MPMs only
+    the tests marked every_mpm run (and those that name the MPM in also_mpms); the others are
+    deselected (counted in the summary). The test command uses it to keep its time: event
+    runs everything; worker shares its threaded request path; what the files without the
+    mark test (configuration parsing, the parent's and the supervisor's logic, pages, logs)
+    does not depend on the MPM."""
     narrow = set(_env_list("ASPNETCORE_TEST_NARROW_MPMS", "", httpd.MPMS)) if \
         os.environ.get("ASPNETCORE_TEST_NARROW_MPMS", "").strip() else set()
     if not narrow:
@@ -68,7 +71,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         callspec = getattr(item, "callspec", None)
         mpm = callspec.params.get("mpm") if callspec else None
-        if mpm in narrow and item.get_closest_marker("every_mpm") is None:
+        every = item.get_closest_marker("every_mpm")
+        also = item.get_closest_marker("also_mpms")
+        kept = (every is not None and (not every.args or mpm in every.args)) or \
+            (also is not None and mpm in also.args)
+        if mpm in narrow and not kept:
             drop.append(item)
         else:
             keep.append(item)

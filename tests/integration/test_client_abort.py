@@ -24,6 +24,10 @@ import procs
 import tlsutil
 from rigutil import free_port, wait_until
 
+# Depends on how the MPM runs its children (prefork: one request per process): runs under
+# prefork even where the test command narrows it (conftest.py); worker shares event's threads
+pytestmark = pytest.mark.every_mpm("prefork")
+
 FIRST_REQUEST_TIMEOUT = 60
 MEDIAN_LIMIT_MS = 100
 EACH_LIMIT_MS = 500

@@ -13,6 +13,10 @@ import pytest
 from rigutil import wait_until
 from test_config import app_pid, backends_in, htaccess_app, is_apache_404, section
 
+# Depends on how the MPM runs its children (prefork: one request per process): runs under
+# prefork even where the test command narrows it (conftest.py); worker shares event's threads
+pytestmark = pytest.mark.every_mpm("prefork")
+
 OVERRIDE = "AllowOverride Options FileInfo"
 GONE_TIMEOUT = 30.0        # graceful stop of a stand-in (shutdown event, then SIGTERM)
 

@@ -34,6 +34,10 @@ import procs
 from backends import parse_env, parse_pid
 from rigutil import WaitTimeout, expect_status, port_accepts, wait_until
 
+# Depends on how the MPM runs its children (prefork: one request per process): runs under
+# prefork even where the test command narrows it (conftest.py); worker shares event's threads
+pytestmark = pytest.mark.every_mpm("prefork")
+
 FIRST_REQUEST_TIMEOUT = 60.0
 REQUEST_TIMEOUT_S = 2                    # AspNetCoreRequestTimeout where a hang is tested
 FD_SLACK = 3                             # per child: idle pooled connections may differ

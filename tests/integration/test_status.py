@@ -23,6 +23,10 @@ from rigutil import wait_until
 from test_supervision import (EXPECT_CRASH, Timed, backend_pids, expect_status, get_ok, label,
                               section, standin, supervisor_of, wait_backends)
 
+# Depends on how the MPM runs its children (prefork: one request per process): runs under
+# prefork even where the test command narrows it (conftest.py); worker shares event's threads
+pytestmark = pytest.mark.every_mpm("prefork")
+
 STATUS_PATH = "/aspnetcore-status"
 STATUS_LOCATION = "\n" + section("Location %s" % STATUS_PATH, "SetHandler aspnetcore-status")
 STATUS_TIMEOUT = 30.0            # an app's state shows on the page (starts, crashes, offline)

@@ -31,6 +31,10 @@ from backends import parse_env, parse_pid
 from httpd import standin_path
 from rigutil import wait_until, expect_status
 
+# Depends on how the MPM runs its children (prefork: one request per process): runs under
+# prefork even where the test command narrows it (conftest.py); worker shares event's threads
+pytestmark = pytest.mark.every_mpm("prefork")
+
 WWW_DATA_UID = 33
 FIRST_REQUEST_TIMEOUT = 60.0     # a first request may wait for the backend to start
 BACKEND_UP_TIMEOUT = 30.0        # an AlwaysRunning backend appears (python/dotnet start-up)
