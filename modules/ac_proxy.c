@@ -754,5 +754,10 @@ int ac_proxy_handle(request_rec *r, const ac_dir_conf_t *d)
     if (status != OK) {
         return status == DONE ? OK : status;
     }
-    return respond(x);
+    status = respond(x);
+    /* The app is done with it: it leaves the process's load now, not when the
+     * request's pool dies (after the write to the client and the log), or the
+     * client's next request would find the process still counted busy. */
+    leave_process(x);
+    return status;
 }
