@@ -17,12 +17,14 @@
 
 #include "mod_aspnetcore.h"
 #include "ac_appstate.h"
+#include "ac_limits.h"
 #include "ac_config.h"
 #include "ac_httpsport.h"
 #include "ac_proxy.h"
 #include "ac_registry.h"
 #include "ac_resolve.h"
 #include "ac_status.h"
+#include "ac_version.h"
 
 
 static int ac_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
@@ -42,16 +44,33 @@ static int ac_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return ac_registry_resolve(pconf, ptemp, s);
 }
 
+/* The version in the error log once, at the first generation (the process
+ * pool outlives the restarts; this module's statics do not). */
+static void log_version_once(server_rec *s)
+{
+    void *said = NULL;
+    apr_pool_userdata_get(&said, "aspnetcore-version-logged", s->process->pool);
+    if (!said) {
+        apr_pool_userdata_set((void *)1, "aspnetcore-version-logged", apr_pool_cleanup_null,
+                              s->process->pool);
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "mod_aspnetcore/%s configured",
+                     ac_module_version);
+    }
+}
+
 static int ac_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                           server_rec *s)
 {
     (void)plog;
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        log_version_once(s);
         /* after open_logs (the listeners' protocols) and mod_ssl's post_config,
          * before the apps go to the supervisor */
         ac_httpsport_derive(ptemp, s);
         /* before the supervisor gets the apps: it starts some at once */
         ac_appstate_prepare(ptemp, s);
+        /* the apps' cgroups, before their first process starts */
+        ac_limits_prepare(pconf, ptemp, s);
     }
     return ac_registry_post_config(pconf, ptemp, s);
 }

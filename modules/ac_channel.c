@@ -1,8 +1,10 @@
 /* ac_channel: request datagrams and framed control messages. */
 #include "ac_channel.h"
+#include "ac_ownerrules.h"
 #include "ac_sockio.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -115,12 +117,164 @@ apr_status_t ac_control_write(int fd, uint32_t type, const void *payload, uint32
     return rv;
 }
 
+/* Takes the descriptors of a received message's control data into `fds`
+ * (those beyond the room left are closed). */
+static void take_fds(struct msghdr *mh, int *fds, unsigned *nfds)
+{
+    struct cmsghdr *c;
+    for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        const unsigned char *data = CMSG_DATA(c);
+        size_t i, n;
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+            continue;
+        }
+        n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (i = 0; i < n; i++) {
+            int got;
+            memcpy(&got, data + i * sizeof(int), sizeof(int));
+            if (*nfds < AC_CTL_MAX_FDS) {
+                fds[(*nfds)++] = got;
+            }
+            else {
+                close(got);
+            }
+        }
+    }
+}
+
+/* The frame's header, with the descriptors that came with it. Read with
+ * recvmsg: a plain read would drop them (the kernel closes them). */
+static apr_status_t read_head(int fd, uint32_t head[2], apr_interval_time_t timeout,
+                              int *fds, unsigned *nfds)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * AC_CTL_MAX_FDS)];
+    } control;
+    struct iovec iov;
+    struct msghdr mh;
+    ssize_t n;
+
+    for (;;) {
+        iov.iov_base = head;
+        iov.iov_len = 2 * sizeof(uint32_t);
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = control.buf;
+        mh.msg_controllen = sizeof(control.buf);
+        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n > 0) {
+            take_fds(&mh, fds, nfds);
+            break;
+        }
+        if (n == 0) {
+            return APR_EOF;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return APR_FROM_OS_ERROR(errno);
+        }
+        {
+            apr_status_t rv = ac_sock_wait_readable(fd, timeout);
+            if (rv != APR_SUCCESS) {
+                return rv;
+            }
+        }
+    }
+    /* the rest of a header cut short carries nothing more */
+    return (size_t)n < 2 * sizeof(uint32_t)
+           ? read_all(fd, (char *)head + n, 2 * sizeof(uint32_t) - (size_t)n, timeout)
+           : APR_SUCCESS;
+}
+
 apr_status_t ac_control_read(int fd, apr_pool_t *p, uint32_t *type, char **payload,
                              uint32_t *len, apr_interval_time_t timeout)
 {
-    uint32_t head[2];
-    apr_status_t rv = read_all(fd, (char *)head, sizeof(head), timeout);
+    int fds[AC_CTL_MAX_FDS];
+    unsigned nfds = 0, i;
+    apr_status_t rv = ac_control_read_fds(fd, p, type, payload, len, timeout, fds, &nfds);
+    for (i = 0; i < nfds; i++) {
+        close(fds[i]);
+    }
+    return rv;
+}
 
+apr_status_t ac_control_write_fds(int fd, uint32_t type, const void *payload, uint32_t len,
+                                  const int *fds, unsigned nfds, apr_interval_time_t timeout)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int) * AC_CTL_MAX_FDS)];
+    } control;
+    uint32_t head[2];
+    struct iovec iov;
+    struct msghdr mh;
+    struct cmsghdr *c;
+    ssize_t n;
+
+    if (len > AC_CTL_MAX_PAYLOAD || nfds > AC_CTL_MAX_FDS) {
+        return APR_EINVAL;
+    }
+    if (!nfds) {
+        return ac_control_write(fd, type, payload, len, timeout);
+    }
+    head[0] = type;
+    head[1] = len;
+    iov.iov_base = head;
+    iov.iov_len = sizeof(head);
+    memset(&mh, 0, sizeof(mh));
+    memset(&control, 0, sizeof(control));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control.buf;
+    mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+    /* the header alone: 8 bytes fit any socket buffer the peer has not
+     * filled; the descriptors ride with its first byte */
+    for (;;) {
+        short revents;
+        apr_status_t rv;
+        n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) {
+            break;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            return APR_FROM_OS_ERROR(errno);
+        }
+        /* the peer has not read what came before: wait, within the timeout */
+        rv = ac_sock_wait_watching(fd, POLLOUT, NULL, timeout, &revents);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    if ((size_t)n < sizeof(head)) {
+        apr_status_t rv = write_all(fd, (const char *)head + n, sizeof(head) - (size_t)n, timeout);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    return len ? write_all(fd, payload, len, timeout) : APR_SUCCESS;
+}
+
+apr_status_t ac_control_read_fds(int fd, apr_pool_t *p, uint32_t *type, char **payload,
+                                 uint32_t *len, apr_interval_time_t timeout,
+                                 int *fds, unsigned *nfds)
+{
+    uint32_t head[2];
+    apr_status_t rv;
+
+    *nfds = 0;
+    rv = read_head(fd, head, timeout, fds, nfds);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -163,11 +317,17 @@ void ac_config_payload_add(apr_array_header_t *payload, const apr_array_header_t
     }
 }
 
+void ac_config_payload_end(apr_array_header_t *payload, const apr_array_header_t *owner_rules,
+                           const char *state_root)
+{
+    ac_ownerrules_serialize(owner_rules, state_root, payload);
+}
+
 const char *ac_config_payload_parse(apr_pool_t *p, const char *payload, uint32_t len,
                                     ac_config_globals_t *globals, apr_array_header_t **blobs)
 {
     uint32_t napps, i, n;
-    const char *end = payload + len;
+    const char *end = payload + len, *err;
 
     if (len < 24) {
         return "config message too short";
@@ -198,6 +358,10 @@ const char *ac_config_payload_parse(apr_pool_t *p, const char *payload, uint32_t
         blob->nelts = (int)n;
         payload += n;
         APR_ARRAY_PUSH(*blobs, apr_array_header_t *) = blob;
+    }
+    err = ac_ownerrules_parse(p, &payload, end, &globals->owner_rules, &globals->state_root);
+    if (err) {
+        return err;
     }
     return payload == end ? NULL : "config message has trailing bytes";
 }

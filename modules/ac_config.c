@@ -1,10 +1,14 @@
 /* ac_config: AspNetCore* directives and the merging of per-directory config. */
 #include "ac_config.h"
+#include "ac_identity_conf.h"
+#include "ac_cgroup.h"
 #include "ac_affinity.h"
 #include "ac_channel.h"
 #include "ac_httpsport.h"
+#include "ac_idle.h"
 #include "ac_parse.h"
 #include "ac_shared.h"
+#include "ac_stdoutlog.h"
 
 #include <string.h>
 #include <http_log.h>
@@ -27,6 +31,7 @@ void ac_config_reset(apr_pool_t *pconf)
 {
     declared_apps = apr_array_make(pconf, 8, sizeof(ac_app_scope_t *));
     file_sections_have_ours = 0;
+    ac_identity_conf_reset(pconf);
 }
 
 static int uses_our_directives(const ap_directive_t *d)
@@ -81,6 +86,8 @@ void *ac_dir_conf_create(apr_pool_t *p, char *dir)
     (void)dir;
     d->enabled = AC_UNSET;
     d->stdout_log_enabled = AC_UNSET;
+    d->stdout_log_max_kib = AC_UNSET;
+    d->stdout_log_keep = AC_UNSET;
     d->startup_time_limit = AC_UNSET;
     d->shutdown_time_limit = AC_UNSET;
     d->rapid_fails_per_minute = AC_UNSET;
@@ -94,6 +101,12 @@ void *ac_dir_conf_create(apr_pool_t *p, char *dir)
     d->websocket_idle = AC_UNSET;
     d->sticky = AC_UNSET;
     d->https_port = AC_UNSET;
+    d->idle_timeout = AC_UNSET;
+    d->memory_limit = AC_UNSET;
+    d->cpu_limit = AC_UNSET;
+    d->max_tasks = AC_UNSET;
+    d->user_from_owner = AC_UNSET;
+    d->min_uid = AC_UNSET;
     return d;
 }
 
@@ -121,6 +134,8 @@ void *ac_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     d->env = merge_list(p, base->env, add->env);
     d->stdout_log_enabled = MERGE_INT(stdout_log_enabled);
     d->stdout_log_file = MERGE_PTR(stdout_log_file);
+    d->stdout_log_max_kib = MERGE_INT(stdout_log_max_kib);
+    d->stdout_log_keep = MERGE_INT(stdout_log_keep);
     d->startup_time_limit = MERGE_INT(startup_time_limit);
     d->shutdown_time_limit = MERGE_INT(shutdown_time_limit);
     d->rapid_fails_per_minute = MERGE_INT(rapid_fails_per_minute);
@@ -138,6 +153,15 @@ void *ac_dir_conf_merge(apr_pool_t *p, void *basev, void *addv)
     d->sticky = MERGE_INT(sticky);
     d->sticky_cookie = MERGE_PTR(sticky_cookie);
     d->https_port = MERGE_INT(https_port);
+    d->idle_timeout = MERGE_INT(idle_timeout);
+    d->memory_limit = MERGE_INT(memory_limit);
+    d->cpu_limit = MERGE_INT(cpu_limit);
+    d->max_tasks = MERGE_INT(max_tasks);
+    d->health = MERGE_PTR(health);
+    d->recycle = MERGE_PTR(recycle);
+    d->run_as = MERGE_PTR(run_as);
+    d->user_from_owner = MERGE_INT(user_from_owner);
+    d->min_uid = MERGE_INT(min_uid);
     d->app = MERGE_PTR(app);
     return d;
 }
@@ -150,6 +174,7 @@ void *ac_server_conf_create(apr_pool_t *p, server_rec *s)
     c->port_high = AC_DEFAULT_PORT_HIGH;
     c->backend_idle = AC_DEFAULT_BACKEND_IDLE;
     c->dynamic_app_idle = AC_DEFAULT_DYNAMIC_APP_IDLE;
+    c->cgroups = AC_UNSET;
     return c;
 }
 
@@ -412,6 +437,38 @@ static const char *set_stdout_log_enabled(cmd_parms *cmd, void *dv, int flag)
     return declare_app(cmd, d);
 }
 
+/* AspNetCoreStdoutLogLimit SIZE [FILES] (ac_stdoutlog.h) */
+static const char *set_stdout_log_limit(cmd_parms *cmd, void *dv, const char *size,
+                                        const char *files)
+{
+    ac_dir_conf_t *d = dv;
+    apr_uint32_t kib, keep = AC_STDOUTLOG_DEFAULT_KEEP;
+    const char *err = ac_stdoutlog_parse_size(size, &kib);
+
+    if (err) {
+        return apr_psprintf(cmd->pool, "%s: size '%s': %s", cmd->cmd->name, size, err);
+    }
+    if (files && (err = ac_stdoutlog_parse_keep(files, &keep))) {
+        return apr_psprintf(cmd->pool, "%s: files '%s': %s", cmd->cmd->name, files, err);
+    }
+    d->stdout_log_max_kib = (int)kib;
+    d->stdout_log_keep = (int)keep;
+    return declare_app(cmd, d);
+}
+
+/* AspNetCoreRecycle [requests=N] [time=DURATION] [memory=MiB] [schedule=HH:MM,...] */
+static const char *set_recycle(cmd_parms *cmd, void *dv, const char *args)
+{
+    ac_dir_conf_t *d = dv;
+    ac_recycle_t *rc = apr_pcalloc(cmd->pool, sizeof(*rc));
+    const char *err = ac_recycle_parse(cmd->pool, args, rc);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "AspNetCoreRecycle: ", err, NULL);
+    }
+    d->recycle = rc;
+    return declare_app(cmd, d);
+}
+
 static const char *set_https_port(cmd_parms *cmd, void *dv, const char *arg)
 {
     ac_dir_conf_t *d = dv;
@@ -419,6 +476,19 @@ static const char *set_https_port(cmd_parms *cmd, void *dv, const char *arg)
     if (err) {
         return apr_pstrcat(cmd->pool, "AspNetCoreHttpsPort: ", err, NULL);
     }
+    return declare_app(cmd, d);
+}
+
+/* AspNetCoreHealthCheck PATH [interval=S] [timeout=S] [failures=N] | Off (ac_health.h) */
+static const char *set_health_check(cmd_parms *cmd, void *dv, int argc, char *const argv[])
+{
+    ac_dir_conf_t *d = dv;
+    ac_health_conf_t *h = apr_pcalloc(cmd->pool, sizeof(*h));
+    const char *err = ac_health_parse(cmd->pool, argc, argv, h);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "AspNetCoreHealthCheck: ", err, NULL);
+    }
+    d->health = h;
     return declare_app(cmd, d);
 }
 
@@ -475,6 +545,14 @@ static const int_directive_t max_queued = {
     APR_OFFSETOF(ac_dir_conf_t, max_queued), 0, AC_MAX_QUEUED_LIMIT, 0 };
 static const int_directive_t websocket_idle = {
     APR_OFFSETOF(ac_dir_conf_t, websocket_idle), 0, 86400, 0 };
+/* cgroup limits (ac_cgroup.h): main configuration only (never .htaccess:
+ * only root can make the cgroups, at startup) */
+static const int_directive_t memory_limit = {
+    APR_OFFSETOF(ac_dir_conf_t, memory_limit), 0, AC_CGROUP_MEMORY_MAX_MIB, 0 };
+static const int_directive_t cpu_limit = {
+    APR_OFFSETOF(ac_dir_conf_t, cpu_limit), 0, AC_CGROUP_CPU_MAX_PERCENT, 0 };
+static const int_directive_t max_tasks = {
+    APR_OFFSETOF(ac_dir_conf_t, max_tasks), 0, AC_CGROUP_TASKS_MAX, 0 };
 
 static const char *set_int(cmd_parms *cmd, void *dv, const char *arg)
 {
@@ -509,6 +587,22 @@ static const char *set_start_mode(cmd_parms *cmd, void *dv, const char *arg)
         return apr_pstrcat(cmd->pool, "AspNetCoreStartMode: ", err, NULL);
     }
     d->start_mode = always ? AC_START_ALWAYS : AC_START_ONDEMAND;
+    return NULL;
+}
+
+/* AspNetCoreIdleTimeout: a default for the apps of the scope and below (it
+ * declares no app, like AspNetCoreStartMode), so one line at server level
+ * can give every app its idle timeout. */
+static const char *set_idle_timeout(cmd_parms *cmd, void *dv, const char *arg)
+{
+    ac_dir_conf_t *d = dv;
+    long seconds;
+    const char *err = ac_idle_parse_timeout(cmd->pool, arg, &seconds);
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, ": ", err, NULL);
+    }
+    d->idle_timeout = (int)seconds;
     return NULL;
 }
 
@@ -582,6 +676,17 @@ static const char *set_state_root(cmd_parms *cmd, void *dv, const char *arg)
     return check_state_path(cmd, arg, &c->state_root);
 }
 
+static const char *set_cgroups(cmd_parms *cmd, void *dv, int on)
+{
+    ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
+    (void)dv;
+    if (cmd->server->is_virtual) {
+        return "AspNetCoreCgroups: server-wide only (not in <VirtualHost>)";
+    }
+    c->cgroups = on;
+    return NULL;
+}
+
 static const char *set_port_range(cmd_parms *cmd, void *dv, const char *arg)
 {
     ac_server_conf_t *c = ap_get_module_config(cmd->server->module_config, &aspnetcore_module);
@@ -627,6 +732,9 @@ const command_rec ac_directives[] = {
                  "On: the app's stdout/stderr go to files (AspNetCoreStdoutLogFile)"),
     AP_INIT_TAKE1("AspNetCoreStdoutLogFile", set_stdout_log_file, NULL, LAUNCH_CTX,
                   "Path prefix of the stdout log files, relative to the app root"),
+    AP_INIT_TAKE12("AspNetCoreStdoutLogLimit", set_stdout_log_limit, NULL, LAUNCH_CTX,
+                   "SIZE [FILES]: a stdout log file goes on in a new one past SIZE (e.g. 100M; "
+                   "0: no limit); the newest FILES of the app are kept (0: all)"),
     AP_INIT_TAKE1("AspNetCoreStartupTimeLimit", set_int, (void *)&startup_limit, LAUNCH_CTX,
                   "Seconds a new process has to start listening (0-3600)"),
     AP_INIT_TAKE1("AspNetCoreShutdownTimeLimit", set_int, (void *)&shutdown_limit, LAUNCH_CTX,
@@ -638,6 +746,15 @@ const command_rec ac_directives[] = {
     AP_INIT_TAKE1("AspNetCoreHttpsPort", set_https_port, NULL, LAUNCH_CTX,
                   "The port UseHttpsRedirection sends http requests to "
                   "(ASPNETCORE_ANCM_HTTPS_PORT, 1-65535), or Off; default: derived"),
+    AP_INIT_TAKE1("AspNetCoreIdleTimeout", set_idle_timeout, NULL, LAUNCH_CTX,
+                  "A duration (20m, 90s, 1h30m, 00:20:00) without a request after which the "
+                  "app's processes stop until the next request (0: never, the default)"),
+    AP_INIT_TAKE_ARGV("AspNetCoreHealthCheck", set_health_check, NULL, LAUNCH_CTX,
+                      "PATH [interval=S] [timeout=S] [failures=N]: each process is probed "
+                      "with GET PATH and replaced after N failures in a row; or Off"),
+    AP_INIT_RAW_ARGS("AspNetCoreRecycle", set_recycle, NULL, LAUNCH_CTX,
+                     "[requests=N] [time=DURATION] [memory=MiB] [schedule=HH:MM,...]: a process "
+                     "past a limit is replaced by a rolling restart (none: never)"),
     AP_INIT_TAKE2("AspNetCoreHandlerSetting", set_handler_setting, NULL, LAUNCH_CTX,
                   "NAME VALUE: an ANCM handler setting (debugFile, debugLevel, ...)"),
     AP_INIT_TAKE1("AspNetCoreStateDirectory", set_state_dir, NULL, RSRC_CONF | ACCESS_CONF,
@@ -680,5 +797,18 @@ const command_rec ac_directives[] = {
                   "/var/lib/apache2/aspnetcore)"),
     AP_INIT_TAKE1("AspNetCorePortRange", set_port_range, NULL, RSRC_CONF,
                   "LOW-HIGH: loopback ports the apps' processes listen on"),
+    AP_INIT_TAKE1("AspNetCoreMemoryLimit", set_int, (void *)&memory_limit,
+                  RSRC_CONF | ACCESS_CONF, "MiB of memory the app's processes may use "
+                  "together (a cgroup limit; 0: none)"),
+    AP_INIT_TAKE1("AspNetCoreCpuLimit", set_int, (void *)&cpu_limit, RSRC_CONF | ACCESS_CONF,
+                  "Percent of one CPU the app's processes may use together (200: two CPUs; "
+                  "0: no limit)"),
+    AP_INIT_TAKE1("AspNetCoreMaxProcesses", set_int, (void *)&max_tasks,
+                  RSRC_CONF | ACCESS_CONF, "Processes and threads (tasks) the app may have "
+                  "together (0: no limit)"),
+    AC_IDENTITY_DIRECTIVES,
+    AP_INIT_FLAG("AspNetCoreCgroups", set_cgroups, NULL, RSRC_CONF,
+                 "On (default): the limits are cgroups; Off: no cgroup is made (the memory "
+                 "limit becomes a recycle at that size)"),
     { NULL }
 };

@@ -53,6 +53,8 @@ typedef struct {
     apr_array_header_t *env;         /* ac_env_entry_t said in this scope (merged: outer first) */
     int stdout_log_enabled;
     const char *stdout_log_file;
+    int stdout_log_max_kib;          /* AspNetCoreStdoutLogLimit SIZE: KiB, 0 no limit */
+    int stdout_log_keep;             /* ... FILES: files kept, 0 all */
     int startup_time_limit;          /* seconds */
     int shutdown_time_limit;         /* seconds */
     int rapid_fails_per_minute;
@@ -64,6 +66,15 @@ typedef struct {
     const char *web_config;          /* AspNetCoreWebConfig: a file, or "" for <app root>/web.config */
     const char *state_dir;           /* AspNetCoreStateDirectory (absolute); NULL: the default */
     int https_port;                  /* AspNetCoreHttpsPort: 0 (Off) or the port; unset: derived */
+    int idle_timeout;                /* AspNetCoreIdleTimeout, seconds; 0: never */
+    int memory_limit;                /* AspNetCoreMemoryLimit, MiB (ac_cgroup.h); 0: none */
+    int cpu_limit;                   /* AspNetCoreCpuLimit, percent of one CPU; 0: none */
+    int max_tasks;                   /* AspNetCoreMaxProcesses (tasks); 0: none */
+    const ac_health_conf_t *health;  /* AspNetCoreHealthCheck (path NULL: Off); NULL: unset */
+    const struct ac_recycle_t *recycle;   /* AspNetCoreRecycle (ac_recycle.h); NULL: unset */
+    const ac_identity_t *run_as;     /* AspNetCoreUser (main configuration only); NULL: unset */
+    int user_from_owner;             /* AspNetCoreUserFromOwner On|Off (main configuration) */
+    long min_uid;                    /* AspNetCoreMinUid (main configuration); unset: -1 */
     /* how requests are handled */
     apr_interval_time_t request_timeout;
     int disable_startup_error_page;
@@ -87,6 +98,7 @@ typedef struct {
     apr_interval_time_t dynamic_app_idle;   /* AspNetCoreDynamicAppIdleTimeout; 0: never */
     const char *state_root;          /* AspNetCoreStateRoot; NULL: AC_DEFAULT_STATE_ROOT */
     int tls_port;                    /* post_config: the one port of this TLS host, else 0 */
+    int cgroups;                     /* AspNetCoreCgroups On|Off (AC_UNSET: On) */
 } ac_server_conf_t;
 
 extern const command_rec ac_directives[];

@@ -250,11 +250,14 @@ static const char *what_to_check_502_5(request_rec *r, const ac_resolved_t *res,
 
     return apr_pstrcat(r->pool,
         "<h2>What to check</h2>\n<ul>\n"
-        "<li>Apache's error log: the module's lines about this app are tagged with its root "
-        "directory and path; they say why it stopped and carry what it printed.</li>\n"
+        "<li>Apache's error log (of the virtual host that declares the app): the module's "
+        "lines about this app are tagged with its root directory and path; they say why it "
+        "stopped, and the last lines it printed before it stopped follow, at level error "
+        "(<code>before it stopped:</code>), unless its output goes to its stdout log.</li>\n"
         "<li>Run the app by hand from its root directory, as Apache's User, with the configured "
         "command", by_hand, "; it should start and listen without errors.</li>\n"
-        "<li>The app's stdout log, if AspNetCoreStdoutLogEnabled (stdoutLogEnabled) is on.</li>\n"
+        "<li>The app's stdout log, if AspNetCoreStdoutLogEnabled (stdoutLogEnabled) is on: "
+        "all it printed is there.</li>\n"
         "<li>The .NET runtime the app was built for is installed "
         "(<code>dotnet --list-runtimes</code>).</li>\n"
         "<li>Permissions: Apache's User can read the app's files and folders and run its "

@@ -38,18 +38,6 @@ char *ac_event_escape_path(apr_pool_t *p, const char *path)
     return out;
 }
 
-static int is_token(const char *token)
-{
-    apr_size_t i;
-    for (i = 0; i < AC_TOKEN_CHARS; i++) {
-        char c = token[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return 0;
-        }
-    }
-    return token[AC_TOKEN_CHARS] == '\0';
-}
-
 const char *ac_event_shutdown_request(apr_pool_t *p, const char *virtual_path, unsigned port,
                                       const char *token, apr_size_t *len)
 {
@@ -57,7 +45,7 @@ const char *ac_event_shutdown_request(apr_pool_t *p, const char *virtual_path, u
     apr_size_t n = strlen(base);
     const char *req;
 
-    if (!token || !is_token(token)) {
+    if (!token || !ac_token_valid(token)) {
         return NULL;
     }
     /* like UsePathBase: "/" is no base, a trailing '/' is not part of it */

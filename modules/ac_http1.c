@@ -209,71 +209,159 @@ static int hexval(char ch)
     return -1;
 }
 
+/* The end of a chunk-size line: the chunk's data next, or the trailers
+ * after the last chunk. */
+static void size_line_done(ac_chunked_t *c)
+{
+    c->digits = 0;
+    c->line = 0;
+    c->in_extension = 0;
+    c->state = c->remaining ? CH_DATA : CH_TRAILER;
+}
+
+/* One byte of a chunk-size line (CH_SIZE, CH_SIZE_REST, CH_SIZE_LF); *in
+ * advances past it when it is taken. NULL, or why the body is broken. */
+static const char *size_line_byte(ac_chunked_t *c, char ch, apr_size_t *in)
+{
+    int v;
+
+    switch (c->state) {
+    case CH_SIZE:
+        v = hexval(ch);
+        if (v >= 0) {
+            if (c->digits >= 15) {
+                return "chunk size too large";
+            }
+            c->remaining = (c->remaining << 4) | (apr_uint64_t)v;
+            c->digits++;
+            (*in)++;
+            return NULL;
+        }
+        if (!c->digits) {
+            return "chunk size missing";
+        }
+        c->state = CH_SIZE_REST;    /* the byte is looked at again there */
+        c->line = 0;
+        return NULL;
+    case CH_SIZE_REST:
+        (*in)++;
+        /* the whole line counts (size, every extension, the line end),
+         * so no number of extensions makes it longer */
+        if ((apr_size_t)c->digits + ++c->line > AC_CHUNKED_MAX_LINE) {
+            return "chunk size line too long";
+        }
+        if (ch == '\r') {
+            c->state = CH_SIZE_LF;
+        }
+        else if (ch == '\n') {
+            size_line_done(c);
+        }
+        else if (ch == ';') {
+            c->in_extension = 1;   /* anything printable goes from here on */
+        }
+        else if (!c->in_extension && ch != ' ' && ch != '\t') {
+            return "invalid character after the chunk size";
+        }
+        else if (apr_iscntrl(ch) && ch != '\t') {
+            return "control character in a chunk extension";
+        }
+        return NULL;
+    default:                        /* CH_SIZE_LF */
+        if (ch != '\n') {
+            return "chunk size line not ended by CRLF";
+        }
+        if ((apr_size_t)c->digits + ++c->line > AC_CHUNKED_MAX_LINE) {
+            return "chunk size line too long";
+        }
+        (*in)++;
+        size_line_done(c);
+        return NULL;
+    }
+}
+
+/* One byte of the line end after a chunk's data (CH_DATA_END, CH_DATA_LF). */
+static const char *data_end_byte(ac_chunked_t *c, char ch, apr_size_t *in)
+{
+    if (c->state == CH_DATA_END && ch == '\r') {
+        c->state = CH_DATA_LF;
+    }
+    else if (ch == '\n') {
+        c->state = CH_SIZE;
+    }
+    else {
+        return "chunk data not followed by CRLF";
+    }
+    (*in)++;
+    return NULL;
+}
+
+/* One byte of the trailer section (CH_TRAILER, CH_FINAL_LF,
+ * CH_TRAILER_LINE, CH_TRAILER_LF): lines are only counted and checked. */
+static const char *trailer_byte(ac_chunked_t *c, char ch, apr_size_t *in)
+{
+    switch (c->state) {
+    case CH_TRAILER:
+        if (ch == '\r') {
+            c->state = CH_FINAL_LF;
+        }
+        else if (ch == '\n') {
+            c->state = CH_DONE;
+        }
+        else if (ch == '\0') {
+            return "NUL byte in a trailer";
+        }
+        else {
+            c->state = CH_TRAILER_LINE;
+            c->line = 1;
+            c->trailer_bytes++;
+        }
+        break;
+    case CH_FINAL_LF:
+        if (ch != '\n') {
+            return "final chunk not ended by CRLF";
+        }
+        c->state = CH_DONE;
+        break;
+    case CH_TRAILER_LINE:
+        if (++c->trailer_bytes > AC_CHUNKED_MAX_TRAILERS) {
+            return "trailer section too large";
+        }
+        if (ch == '\r') {
+            c->state = CH_TRAILER_LF;
+        }
+        else if (ch == '\n') {
+            c->state = CH_TRAILER;
+        }
+        else if (ch == '\0') {
+            return "NUL byte in a trailer";
+        }
+        break;
+    default:                        /* CH_TRAILER_LF */
+        if (ch != '\n') {
+            return "bare CR in a trailer";
+        }
+        c->state = CH_TRAILER;
+        break;
+    }
+    (*in)++;
+    return NULL;
+}
+
 const char *ac_chunked_decode(ac_chunked_t *c, char *buf, apr_size_t len,
                               apr_size_t *consumed, apr_size_t *out_len)
 {
-    apr_size_t in = 0, out = 0;
+    apr_size_t in = 0, out = 0, n;
+    const char *err = NULL;
 
-    while (in < len && c->state != CH_DONE) {
-        char ch = buf[in];
+    while (in < len && c->state != CH_DONE && !err) {
         switch (c->state) {
-        case CH_SIZE: {
-            int v = hexval(ch);
-            if (v >= 0) {
-                if (c->digits >= 15) {
-                    return "chunk size too large";
-                }
-                c->remaining = (c->remaining << 4) | (apr_uint64_t)v;
-                c->digits++;
-                in++;
-                break;
-            }
-            if (!c->digits) {
-                return "chunk size missing";
-            }
-            c->state = CH_SIZE_REST;
-            c->line = 0;
-            break;
-        }
+        case CH_SIZE:
         case CH_SIZE_REST:
-            in++;
-            /* the whole line counts (size, every extension, the line end),
-             * so no number of extensions makes it longer */
-            if ((apr_size_t)c->digits + ++c->line > AC_CHUNKED_MAX_LINE) {
-                return "chunk size line too long";
-            }
-            if (ch == '\r') {
-                c->state = CH_SIZE_LF;
-            }
-            else if (ch == '\n') {
-                goto size_line_done;
-            }
-            else if (ch == ';') {
-                c->in_extension = 1;   /* anything printable goes from here on */
-            }
-            else if (!c->in_extension && ch != ' ' && ch != '\t') {
-                return "invalid character after the chunk size";
-            }
-            else if (apr_iscntrl(ch) && ch != '\t') {
-                return "control character in a chunk extension";
-            }
-            break;
         case CH_SIZE_LF:
-            if (ch != '\n') {
-                return "chunk size line not ended by CRLF";
-            }
-            if ((apr_size_t)c->digits + ++c->line > AC_CHUNKED_MAX_LINE) {
-                return "chunk size line too long";
-            }
-            in++;
-        size_line_done:
-            c->digits = 0;
-            c->line = 0;
-            c->in_extension = 0;
-            c->state = c->remaining ? CH_DATA : CH_TRAILER;
+            err = size_line_byte(c, buf[in], &in);
             break;
-        case CH_DATA: {
-            apr_size_t n = len - in;
+        case CH_DATA:
+            n = len - in;
             if ((apr_uint64_t)n > c->remaining) {
                 n = (apr_size_t)c->remaining;
             }
@@ -287,73 +375,17 @@ const char *ac_chunked_decode(ac_chunked_t *c, char *buf, apr_size_t len,
                 c->state = CH_DATA_END;
             }
             break;
-        }
         case CH_DATA_END:
-            in++;
-            if (ch == '\r') {
-                c->state = CH_DATA_LF;
-            }
-            else if (ch == '\n') {
-                c->state = CH_SIZE;
-            }
-            else {
-                return "chunk data not followed by CRLF";
-            }
-            break;
         case CH_DATA_LF:
-            if (ch != '\n') {
-                return "chunk data not followed by CRLF";
-            }
-            in++;
-            c->state = CH_SIZE;
+            err = data_end_byte(c, buf[in], &in);
             break;
-        case CH_TRAILER:
-            in++;
-            if (ch == '\r') {
-                c->state = CH_FINAL_LF;
-            }
-            else if (ch == '\n') {
-                c->state = CH_DONE;
-            }
-            else if (ch == '\0') {
-                return "NUL byte in a trailer";
-            }
-            else {
-                c->state = CH_TRAILER_LINE;
-                c->line = 1;
-                c->trailer_bytes++;
-            }
-            break;
-        case CH_FINAL_LF:
-            if (ch != '\n') {
-                return "final chunk not ended by CRLF";
-            }
-            in++;
-            c->state = CH_DONE;
-            break;
-        case CH_TRAILER_LINE:
-            in++;
-            if (++c->trailer_bytes > AC_CHUNKED_MAX_TRAILERS) {
-                return "trailer section too large";
-            }
-            if (ch == '\r') {
-                c->state = CH_TRAILER_LF;
-            }
-            else if (ch == '\n') {
-                c->state = CH_TRAILER;
-            }
-            else if (ch == '\0') {
-                return "NUL byte in a trailer";
-            }
-            break;
-        case CH_TRAILER_LF:
-            if (ch != '\n') {
-                return "bare CR in a trailer";
-            }
-            in++;
-            c->state = CH_TRAILER;
+        default:
+            err = trailer_byte(c, buf[in], &in);
             break;
         }
+    }
+    if (err) {
+        return err;
     }
     *consumed = in;
     *out_len = out;

@@ -1,5 +1,12 @@
-/* ac_idle: when an app registered by a request is retired (see ac_idle.h). */
+/* ac_idle: when an app registered by a request is retired, when an idle
+ * app's processes stop (see ac_idle.h). */
 #include "ac_idle.h"
+#include "ac_parse.h"
+
+#include <string.h>
+
+#include <apr_lib.h>
+#include <apr_strings.h>
 
 void ac_idle_start(ac_idle_t *t, uint64_t activity, apr_time_t now)
 {
@@ -62,4 +69,27 @@ ac_idle_verdict_e ac_idle_verdict(const ac_idle_t *t, apr_interval_time_t idle_t
         shorten(next, until - now);
     }
     return AC_IDLE_KEEP;
+}
+
+/* ---- AspNetCoreIdleTimeout ------------------------------------------- */
+
+int ac_idle_stop_due(const ac_idle_t *t, apr_interval_time_t timeout, apr_time_t now,
+                     apr_interval_time_t *next)
+{
+    apr_time_t until;
+
+    if (timeout <= 0) {
+        return 0;
+    }
+    until = t->last_active + timeout;
+    if (now >= until) {
+        return 1;
+    }
+    shorten(next, until - now);
+    return 0;
+}
+
+const char *ac_idle_parse_timeout(apr_pool_t *p, const char *s, long *seconds)
+{
+    return ac_parse_duration(p, s, AC_IDLE_TIMEOUT_MAX_SEC, seconds);
 }

@@ -1,4 +1,5 @@
-/* ac_idle: when an app registered by a request is retired.
+/* ac_idle: when an app registered by a request is retired, and when an
+ * app's processes are stopped for want of requests (AspNetCoreIdleTimeout).
  *
  * Apps of .htaccess files (and of a web.config that changed) are not in the
  * configuration the parent sends: a request registers them. Nothing says
@@ -19,7 +20,10 @@
 #define AC_IDLE_H
 
 #include <stdint.h>
+#include <apr_pools.h>
 #include <apr_time.h>
+
+#include "ac_launch.h"
 
 #define AC_IDLE_DEFAULT apr_time_from_sec(20 * 60)         /* IIS's idleTimeout */
 #define AC_IDLE_UNCONFIRMED_GRACE apr_time_from_sec(5 * 60)
@@ -54,5 +58,25 @@ apr_interval_time_t ac_idle_grace(apr_interval_time_t idle_timeout);
  * shortened to when the answer may change (untouched if never). */
 ac_idle_verdict_e ac_idle_verdict(const ac_idle_t *t, apr_interval_time_t idle_timeout, int live,
                                   apr_time_t now, apr_interval_time_t *next);
+
+/* ---- AspNetCoreIdleTimeout (IIS's idleTimeout of an app pool) ----------
+ * An app with no request for its idle timeout has its processes stopped;
+ * the next request starts it again. The same activity as above (an
+ * ac_idle_t of its own, fed by ac_idle_observe and ac_idle_touch) says when
+ * the last request was. */
+
+#define AC_IDLE_TIMEOUT_MAX_SEC ((long)AC_IDLE_TIMEOUT_MAX)   /* 30 days (ac_launch.h) */
+
+/* A duration: "0" (never), units "20m", "90s", "1h30m", "2d" (d, h, m, s,
+ * each at most once, largest first, case-insensitive), or IIS's TimeSpan
+ * "00:20:00" / "1.00:00:00" (ac_parse_timespan). Surrounding whitespace
+ * allowed; at most AC_IDLE_TIMEOUT_MAX_SEC. NULL and *seconds set, or a
+ * message naming the value and what is allowed (allocated from `p`). */
+const char *ac_idle_parse_timeout(apr_pool_t *p, const char *s, long *seconds);
+
+/* Stop the app's processes now (no request for `timeout`; 0: never)?
+ * `*next` is shortened to when the answer may change (untouched if never). */
+int ac_idle_stop_due(const ac_idle_t *t, apr_interval_time_t timeout, apr_time_t now,
+                     apr_interval_time_t *next);
 
 #endif /* AC_IDLE_H */

@@ -1,16 +1,19 @@
 /* ac_launch: launch settings, their serialized form and key, argv and envp. */
 #include "ac_launch.h"
+#include "ac_cgroup.h"
 #include "ac_shared.h"
+#include "ac_stdoutlog.h"
 
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
 #include <apr_strings.h>
 #include <apr_sha1.h>
 
-#define LAUNCH_FORMAT 5u
+#define LAUNCH_FORMAT 8u
 #define NULL_STRING 0xFFFFFFFFu
 
 static void put_u32(apr_array_header_t *out, apr_uint32_t v)
@@ -52,6 +55,18 @@ static void put_pairs(apr_array_header_t *out, const apr_array_header_t *pairs)
     }
 }
 
+static void put_recycle(apr_array_header_t *out, const ac_recycle_t *rc)
+{
+    unsigned i;
+    put_u32(out, rc->requests);
+    put_u32(out, rc->time_s);
+    put_u32(out, rc->memory_mib);
+    put_u32(out, rc->nschedule);
+    for (i = 0; i < rc->nschedule && i < AC_RECYCLE_SCHEDULE_MAX; i++) {
+        put_u32(out, rc->schedule[i]);
+    }
+}
+
 void ac_launch_serialize(const ac_launch_t *l, apr_array_header_t *out)
 {
     put_u32(out, LAUNCH_FORMAT);
@@ -63,6 +78,8 @@ void ac_launch_serialize(const ac_launch_t *l, apr_array_header_t *out)
     put_pairs(out, l->env);
     put_u32(out, (apr_uint32_t)l->stdout_log_enabled);
     put_str(out, l->stdout_log_file);
+    put_u32(out, (apr_uint32_t)l->stdout_log_max_kib);
+    put_u32(out, (apr_uint32_t)l->stdout_log_keep);
     put_pairs(out, l->handler_settings);
     put_u32(out, (apr_uint32_t)l->ondemand);
     put_u32(out, (apr_uint32_t)l->processes);
@@ -73,6 +90,20 @@ void ac_launch_serialize(const ac_launch_t *l, apr_array_header_t *out)
     put_str(out, l->web_config);
     put_str(out, l->state_dir);
     put_u32(out, (apr_uint32_t)l->https_port);
+    put_u32(out, (apr_uint32_t)l->idle_timeout);
+    put_u32(out, (apr_uint32_t)l->memory_limit_mib);
+    put_u32(out, (apr_uint32_t)l->cpu_limit_percent);
+    put_u32(out, (apr_uint32_t)l->max_tasks);
+    put_str(out, l->health.path);
+    put_str(out, l->health.host);
+    put_u32(out, (apr_uint32_t)l->health.interval);
+    put_u32(out, (apr_uint32_t)l->health.timeout);
+    put_u32(out, (apr_uint32_t)l->health.failures);
+    put_recycle(out, &l->recycle);
+    put_u32(out, (apr_uint32_t)l->user_source);
+    put_u32(out, (apr_uint32_t)l->user.uid);
+    put_u32(out, (apr_uint32_t)l->user.gid);
+    put_str(out, l->user_source != AC_USER_APACHE ? l->user.name : NULL);
 }
 
 typedef struct {
@@ -133,6 +164,77 @@ static apr_array_header_t *get_pairs(reader_t *r, apr_pool_t *p, apr_size_t len)
     return pairs;
 }
 
+/* The count is checked before the entries are read (ac_recycle_valid checks
+ * the rest); an entry above 65535 is made invalid (24 * 60), not cut. */
+static void get_recycle(reader_t *r, ac_recycle_t *rc)
+{
+    unsigned i;
+    rc->requests = get_u32(r);
+    rc->time_s = get_u32(r);
+    rc->memory_mib = get_u32(r);
+    rc->nschedule = get_u32(r);
+    if (rc->nschedule > AC_RECYCLE_SCHEDULE_MAX) {
+        r->bad = 1;
+        return;
+    }
+    for (i = 0; i < rc->nschedule; i++) {
+        apr_uint32_t m = get_u32(r);
+        rc->schedule[i] = (unsigned short)(m < 24 * 60 ? m : 24 * 60);
+    }
+}
+
+/* Paths and names that go into log lines and file names: no control
+ * character (a line break would forge a log line). */
+static int has_control(const char *s)
+{
+    for (; s && *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Names that are names: "A=B" would set A, whatever a check of "A=B"
+ * said (the configuration and web.config refuse them too). */
+static int env_names_valid(const apr_array_header_t *env)
+{
+    int i;
+    for (i = 0; env && i < env->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(env, i, ac_env_entry_t).name;
+        if (!*name || strchr(name, '=')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Who the processes run as; a name that fits and names no path. */
+static void get_user(reader_t *r, apr_pool_t *p, ac_launch_t *l)
+{
+    const char *name;
+
+    l->user_source = (int)get_u32(r);
+    l->user.uid = (uid_t)get_u32(r);
+    l->user.gid = (gid_t)get_u32(r);
+    name = get_str(r, p);
+    if (r->bad) {
+        return;
+    }
+    if (l->user_source == AC_USER_APACHE) {
+        /* nothing else said: one form only (no ids that would be dropped) */
+        r->bad = name != NULL || l->user.uid != 0 || l->user.gid != 0;
+        memset(&l->user, 0, sizeof(l->user));
+        return;
+    }
+    r->bad = (l->user_source != AC_USER_CONFIG && l->user_source != AC_USER_OWNER) || !name
+             || !*name || strlen(name) >= sizeof(l->user.name) || strchr(name, '/')
+             || !strcmp(name, ".") || !strcmp(name, "..");
+    if (!r->bad) {
+        apr_cpystrn(l->user.name, name, sizeof(l->user.name));
+    }
+}
+
 const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len,
                                   ac_launch_t **out)
 {
@@ -150,6 +252,8 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
     l->env = get_pairs(&r, p, len);
     l->stdout_log_enabled = (int)get_u32(&r);
     l->stdout_log_file = get_str(&r, p);
+    l->stdout_log_max_kib = (int)get_u32(&r);
+    l->stdout_log_keep = (int)get_u32(&r);
     l->handler_settings = get_pairs(&r, p, len);
     l->ondemand = (int)get_u32(&r);
     l->processes = (int)get_u32(&r);
@@ -160,6 +264,17 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
     l->web_config = get_str(&r, p);
     l->state_dir = get_str(&r, p);
     l->https_port = (int)get_u32(&r);
+    l->idle_timeout = (int)get_u32(&r);
+    l->memory_limit_mib = (int)get_u32(&r);
+    l->cpu_limit_percent = (int)get_u32(&r);
+    l->max_tasks = (int)get_u32(&r);
+    l->health.path = get_str(&r, p);
+    l->health.host = get_str(&r, p);
+    l->health.interval = (int)get_u32(&r);
+    l->health.timeout = (int)get_u32(&r);
+    l->health.failures = (int)get_u32(&r);
+    get_recycle(&r, &l->recycle);
+    get_user(&r, p, l);
     if (r.bad || r.left != 0) {
         return "malformed launch settings";
     }
@@ -178,11 +293,39 @@ const char *ac_launch_deserialize(apr_pool_t *p, const char *buf, apr_size_t len
         || (unsigned)l->websockets > 1) {
         return "launch settings hold a flag other than 0 or 1";
     }
+    if (l->stdout_log_max_kib < 0 || (apr_uint32_t)l->stdout_log_max_kib > AC_STDOUTLOG_MAX_KIB
+        || l->stdout_log_keep < 0 || (apr_uint32_t)l->stdout_log_keep > AC_STDOUTLOG_KEEP_MAX) {
+        return "launch settings hold a stdout log limit out of range";
+    }
     if (l->state_dir && l->state_dir[0] != '/') {
         return "launch settings hold a state directory that is not an absolute path";
     }
     if (l->https_port < 0 || l->https_port > AC_HTTPS_PORT_MAX) {
         return "launch settings hold an https port out of range";
+    }
+    if (l->idle_timeout < 0 || l->idle_timeout > AC_IDLE_TIMEOUT_MAX) {
+        return "launch settings hold an idle timeout out of range";
+    }
+    if (l->memory_limit_mib < 0 || l->memory_limit_mib > AC_CGROUP_MEMORY_MAX_MIB
+        || l->cpu_limit_percent < 0 || l->cpu_limit_percent > AC_CGROUP_CPU_MAX_PERCENT
+        || l->max_tasks < 0 || l->max_tasks > AC_CGROUP_TASKS_MAX) {
+        return "launch settings hold a memory, CPU or task limit out of range";
+    }
+    if (ac_health_check_conf(&l->health)) {
+        return "launch settings hold a health check out of range";
+    }
+    if (!ac_recycle_valid(&l->recycle)) {
+        return "launch settings hold a recycling limit or schedule out of range";
+    }
+    if (l->user_source != AC_USER_APACHE && (l->user.uid == 0 || l->user.gid == 0)) {
+        return "launch settings name root as the app's user";
+    }
+    if (has_control(l->app_root) || has_control(l->virtual_path) || has_control(l->site)
+        || has_control(l->state_dir) || has_control(l->web_config)) {
+        return "launch settings hold a path or site with a control character";
+    }
+    if (!env_names_valid(l->env)) {
+        return "launch settings hold an environment variable name that is empty or has '='";
     }
     *out = l;
     return NULL;
@@ -201,6 +344,20 @@ void ac_launch_key(const ac_launch_t *l, apr_pool_t *scratch,
     apr_sha1_final(key, &sha);
 }
 
+const char *ac_launch_path_env(const ac_launch_t *l, const char *fallback)
+{
+    const char *found = fallback;
+    int i;
+
+    for (i = 0; l->env && i < l->env->nelts; i++) {
+        const ac_env_entry_t *e = &APR_ARRAY_IDX(l->env, i, ac_env_entry_t);
+        if (!strcmp(e->name, "PATH")) {
+            found = e->value;
+        }
+    }
+    return found;
+}
+
 const char *ac_launch_label(apr_pool_t *p, const ac_launch_t *l)
 {
     return apr_psprintf(p, "%s at %s", l->app_root, l->virtual_path);
@@ -209,7 +366,10 @@ const char *ac_launch_label(apr_pool_t *p, const ac_launch_t *l)
 static int is_executable_file(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+    /* AT_EACCESS: as the file-system user, which is the app's while the
+     * supervisor looks for an app's program (ac_identity_fs_begin) */
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode)
+           && faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) == 0;
 }
 
 const char *ac_launch_resolve_program(apr_pool_t *p, const ac_launch_t *l,

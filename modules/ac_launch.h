@@ -12,6 +12,9 @@
 #include <apr_pools.h>
 #include <apr_tables.h>
 
+#include "ac_health.h"         /* ac_health_conf_t */
+#include "ac_identity.h"
+#include "ac_recycle.h"
 #include "ac_runtime.h"        /* AC_TOKEN_CHARS */
 
 #define AC_KEY_BYTES 20          /* SHA-1 of the serialized launch settings */
@@ -22,6 +25,7 @@
 #define AC_SHUTDOWN_TIME_LIMIT_MAX 600     /* seconds */
 #define AC_RAPID_FAILS_MAX 100
 #define AC_HTTPS_PORT_MAX 65535            /* ASPNETCORE_ANCM_HTTPS_PORT; 0: not set */
+#define AC_IDLE_TIMEOUT_MAX (30 * 86400)    /* AspNetCoreIdleTimeout, seconds (ac_idle.h) */
 /* processes: 1 to AC_MAX_PROCESSES (ac_shared.h: the slots of an app) */
 
 typedef struct {
@@ -43,12 +47,24 @@ typedef struct ac_launch_t {
     int websockets;              /* ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED */
     int stdout_log_enabled;
     const char *stdout_log_file; /* relative to app_root unless absolute */
+    int stdout_log_max_kib;      /* a file goes on in a new one past this; 0: no limit */
+    int stdout_log_keep;         /* files of the app kept; 0: all (ac_stdoutlog.h) */
     apr_array_header_t *handler_settings;   /* ac_env_entry_t */
     int ondemand;                /* start on the first request, not with Apache */
     const char *web_config;      /* the web.config these settings were imported from, or NULL */
     const char *state_dir;       /* absolute: the app's state directory and HOME (ac_appstate.h);
                                   * NULL: none */
     int https_port;              /* ASPNETCORE_ANCM_HTTPS_PORT (ac_httpsport.h); 0: not set */
+    int idle_timeout;            /* AspNetCoreIdleTimeout, seconds: no request for this long
+                                  * stops the processes (ac_sup_idle.c); 0: never */
+    /* cgroup limits (ac_cgroup.h); 0: none */
+    int memory_limit_mib;        /* AspNetCoreMemoryLimit */
+    int cpu_limit_percent;       /* AspNetCoreCpuLimit */
+    int max_tasks;               /* AspNetCoreMaxProcesses */
+    ac_health_conf_t health;     /* AspNetCoreHealthCheck (ac_health.h); path NULL: none */
+    ac_recycle_t recycle;        /* AspNetCoreRecycle (ac_recycle.h); all 0: none */
+    int user_source;             /* ac_user_source_e (ac_identity.h) */
+    ac_identity_t user;          /* AC_USER_CONFIG, AC_USER_OWNER: who the processes run as */
 } ac_launch_t;
 
 /* Appends the serialized form of `l` to `out` (an array of char). */
@@ -76,6 +92,11 @@ const char *ac_launch_env_value(const ac_launch_t *l, char *const *base, const c
 
 /* A short human label for logs: "<app_root> at <virtual_path>". */
 const char *ac_launch_label(apr_pool_t *p, const ac_launch_t *l);
+
+/* The PATH the app's program is looked up in: the last configured variable
+ * named exactly PATH (the environment the process gets has that one), else
+ * `fallback`. */
+const char *ac_launch_path_env(const ac_launch_t *l, const char *fallback);
 
 /* Resolves the program to execute: a path with a '/' is taken relative to
  * the app root; a bare name is looked up first in the app root, then in the

@@ -370,3 +370,78 @@ const char *ac_windows_path(apr_pool_t *p, const char *s)
     }
     return out;
 }
+
+/* ---- durations -------------------------------------------------------- */
+
+static const char *duration_error(apr_pool_t *p, const char *s, const char *why, long max)
+{
+    return apr_psprintf(p, "%s %s: give a duration such as 20m, 90s, 1h30m or 00:20:00 "
+                        "(0: never; at most %ld days)", ac_parse_show(p, s), why, max / 86400);
+}
+
+/* "1h30m": numbers with units d, h, m, s, largest first, each once. */
+static const char *parse_units(apr_pool_t *p, const char *s, const char *b, const char *e,
+                               long max, long *seconds)
+{
+    static const char units[] = "dhms";
+    static const long unit_seconds[] = { 86400, 3600, 60, 1 };
+    const char *c = b;
+    long total = 0;
+    int next_unit = 0;
+
+    while (c < e) {
+        long n = 0;
+        const char *digits = c, *u;
+        while (c < e && apr_isdigit(*c) && c - digits < 8) {
+            n = n * 10 + (*c++ - '0');
+        }
+        if (c == digits || c >= e || apr_isdigit(*c)) {
+            return duration_error(p, s, c >= e && c > digits
+                                  ? "has a number without a unit (d, h, m or s)"
+                                  : "is not a duration", max);
+        }
+        u = strchr(units, apr_tolower(*c));
+        if (!u || (int)(u - units) < next_unit) {
+            return duration_error(p, s, u ? "repeats a unit or has them out of order (d, h, "
+                                            "m, s)" : "has a unit other than d, h, m or s", max);
+        }
+        next_unit = (int)(u - units) + 1;
+        total += n * unit_seconds[u - units];
+        if (total > max) {
+            return duration_error(p, s, "is too long", max);
+        }
+        c++;
+    }
+    *seconds = total;
+    return NULL;
+}
+
+const char *ac_parse_duration(apr_pool_t *p, const char *s, long max, long *seconds)
+{
+    const char *b = s, *e = s + strlen(s);
+    apr_interval_time_t span;
+
+    while (b < e && apr_isspace(*b)) {
+        b++;
+    }
+    while (e > b && apr_isspace(e[-1])) {
+        e--;
+    }
+    if (b == e) {
+        return duration_error(p, s, "is empty", max);
+    }
+    if (e - b == 1 && *b == '0') {
+        *seconds = 0;
+        return NULL;
+    }
+    if (memchr(b, ':', (apr_size_t)(e - b))) {
+        const char *err = ac_parse_timespan(p, s, apr_time_from_sec(max),
+                                            &span);
+        if (err) {
+            return apr_psprintf(p, "%s (or a duration such as 20m, 90s, 1h30m; 0: never)", err);
+        }
+        *seconds = (long)apr_time_sec(span);
+        return NULL;
+    }
+    return parse_units(p, s, b, e, max, seconds);
+}

@@ -53,6 +53,13 @@ const char *ac_parse_int_range(apr_pool_t *p, const char *s, long min, long max,
 const char *ac_parse_timespan(apr_pool_t *p, const char *s, apr_interval_time_t max,
                               apr_interval_time_t *out);
 
+/* A duration: "0", numbers with units d, h, m, s, largest first, each
+ * once ("20m", "90s", "1h30m", "2d"), or a time span ("00:20:00",
+ * "1.00:00:00": ac_parse_timespan); blanks around it allowed; at most `max`
+ * seconds. NULL and *seconds set, or a message (AspNetCoreIdleTimeout,
+ * AspNetCoreRecycle time=). */
+const char *ac_parse_duration(apr_pool_t *p, const char *s, long max, long *seconds);
+
 /* "LOW-HIGH" with 1024 <= LOW <= HIGH <= 65535. */
 const char *ac_parse_port_range(apr_pool_t *p, const char *s, unsigned *low,
                                 unsigned *high);

@@ -11,6 +11,7 @@
 #include "ac_send.h"
 #include "ac_shared.h"
 #include "ac_sockio.h"
+#include "ac_tcpinfo.h"
 #include "ac_sticky.h"
 #include "ac_upgrade.h"
 #include "ac_verdict.h"
@@ -338,6 +339,7 @@ typedef struct {
     int body_consumed;           /* the client's body was read to its end */
     int client_status;           /* the client failed to send its body: answer this */
     int unread;                  /* every try so far was reset before the app read it */
+    int never_reached;           /* the last try: not a byte of it reached the app */
     const char *why;
 } exchange_t;
 
@@ -525,6 +527,7 @@ static apr_status_t send_once(exchange_t *x)
     /* writev consumes the iovecs: send a copy so a retry can resend */
     int n = x->head->iov->nelts;
     struct iovec *iov = apr_palloc(x->r->pool, sizeof(struct iovec) * (apr_size_t)(n + 1));
+    apr_size_t sent;
     apr_status_t rv;
 
     memcpy(iov, x->head->iov->elts, sizeof(struct iovec) * (apr_size_t)n);
@@ -533,8 +536,9 @@ static apr_status_t send_once(exchange_t *x)
         iov[n].iov_len = (apr_size_t)x->body_length;
         n++;
     }
-    rv = ac_sock_writev_all(x->b->fd, iov, n, x->timeout);
+    rv = ac_sock_writev_counted(x->b->fd, iov, n, x->timeout, &sent);
     x->why = "error writing the request";
+    x->never_reached = rv != APR_SUCCESS && sent == 0;
     x->answered = 0;
     x->body_consumed = 0;
     if (rv == APR_SUCCESS && x->mode != AC_BODY_NONE && x->r->expecting_100) {
@@ -569,11 +573,52 @@ static apr_status_t send_once(exchange_t *x)
 /* Was the connection reset (not closed) before any answer, on a request
  * without a body? Then bytes of ours were left unread: the app never had
  * the whole head and never ran the request. (With a body it may have run
- * it without reading all of the body: that one goes nowhere else.) */
+ * it without reading all of the body: that one goes nowhere else, unless
+ * not a byte of it reached the app.) */
 static int reset_unread(const exchange_t *x, apr_status_t rv)
 {
     return (APR_STATUS_IS_ECONNRESET(rv) || APR_STATUS_IS_EPIPE(rv)) && !x->resp.got_bytes
-           && x->mode == AC_BODY_NONE && !x->body_started && !x->answered;
+           && !x->body_started && !x->answered
+           && (x->mode == AC_BODY_NONE || x->never_reached);
+}
+
+/* A safe method (RFC 9110 9.2.1) without a body: one that HTTP clients
+ * send again after a reused connection closed before any answer (9.2.2;
+ * browsers and Go's client do), the keep-alive race no one wins. Any other
+ * request goes again only if the app cannot have had it (reset_unread). */
+static int replayable(const exchange_t *x)
+{
+    int m = x->r->method_number;
+    return x->mode == AC_BODY_NONE && (m == M_GET || m == M_OPTIONS || m == M_TRACE);
+}
+
+/* The bytes of the request's head (and small body) one try sends. */
+static apr_size_t request_bytes(const exchange_t *x)
+{
+    const struct iovec *iov = (const struct iovec *)x->head->iov->elts;
+    apr_size_t n = x->body ? (apr_size_t)x->body_length : 0;
+    int i;
+
+    for (i = 0; i < x->head->iov->nelts; i++) {
+        n += iov[i].iov_len;
+    }
+    return n;
+}
+
+/* The rv of a try: a connection the app closed before our request reached
+ * it (a pooled one, its close and our send crossing: EOF with a reset
+ * behind it, and not a byte of the request acknowledged) counts as reset
+ * unread, and as never reached; one it closed after its kernel had the
+ * request (killed while on it, or it dropped the request) stays EOF: the
+ * app may have run it. */
+static apr_status_t unread_close_as_reset(exchange_t *x, apr_status_t rv)
+{
+    if (APR_STATUS_IS_EOF(rv) && x->b->reused && !x->resp.got_bytes && !x->body_started
+        && ac_tcp_closed_before_bytes(x->b->fd, request_bytes(x))) {
+        x->never_reached = 1;
+        return APR_FROM_OS_ERROR(ECONNRESET);
+    }
+    return rv;
 }
 
 /* The process reset the request unread: is it gone (killed, crashed)? The
@@ -594,12 +639,16 @@ static int process_went_away(exchange_t *x)
 }
 
 /* Sends the request and reads the answer's head. A request that failed on
- * a reused connection before any byte of an answer, and whose body was not
- * streamed (none, or a small one read whole), is sent once more on a new
- * connection: the app may have closed the pooled one just as we took it.
- * One that a process reset unread as it died (reset_unread) goes, once, to
- * another process, or waits for the new one as at a first start.
- * OK (x->resp has the head), or the status answered. */
+ * a reused connection before any byte of an answer is sent once more on a
+ * new one if it is replayable (a GET, say) or the app cannot have had it
+ * (reset_unread: reset without a body, or not a byte of it reached the app;
+ * a pooled connection the app closed just as we took it counts so): any
+ * other (a POST the app read, then dropped: HttpContext.Abort(), a crash)
+ * is not, since the app may have run it. One reset unread by a process
+ * that went away (it died) goes, once, to another process, or waits for
+ * the new one as at a first start; one the dead process may have read goes
+ * nowhere else (it may be what killed it). OK (x->resp has the head), or
+ * the status answered. */
 static int send_request(exchange_t *x)
 {
     request_rec *r = x->r;
@@ -629,11 +678,12 @@ static int send_request(exchange_t *x)
             ac_backend_abort(x->b);
             return ac_clientwatch_gone(r, x->app->label, "before the app answered");
         }
+        rv = unread_close_as_reset(x, rv);
         ac_backend_discard(x->b);
         /* one try the app may have read is enough to send it nowhere else */
         x->unread = (attempt == 0 || x->unread) && reset_unread(x, rv);
         if (attempt == 0 && x->b->reused && !x->resp.got_bytes && rv != APR_TIMEUP
-            && !x->body_started) {
+            && !x->body_started && (x->unread || replayable(x))) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
                           "reused connection failed (%s): retrying on a new one", x->why);
             continue;

@@ -1,9 +1,14 @@
 /* ac_registry: declared apps -> launch settings -> the supervisor. */
 #include "ac_registry.h"
 #include "ac_channel.h"
+#include "ac_appstate.h"
+#include "ac_identity_conf.h"
 #include "ac_config.h"
 #include "ac_errpage.h"
+#include "ac_logroute.h"
+#include "ac_limits.h"
 #include "ac_resolve.h"
+#include "ac_rundir.h"
 #include "ac_runtime.h"
 #include "ac_safefile.h"
 #include "ac_strays.h"
@@ -64,7 +69,9 @@ typedef struct {
     apr_pool_t *pconf;
     server_rec *server;
     apr_array_header_t *payload; /* the CONFIG message last sent */
+    ac_logroute_t *log_route;    /* its error logs, sent before it */
     int stop_all_sent;
+    int supervisor_caps;         /* it keeps the capabilities to start apps as other users */
     const char *runtime_dir;     /* ours, owned by the User */
     const char *record_path;     /* running backends (ac_strays), in runtime_dir */
 } process_state_t;
@@ -237,8 +244,9 @@ int ac_registry_monitor(apr_pool_t *p, server_rec *s)
             apr_array_header_t *blob = apr_array_make(rp, 512, 1);
             apr_status_t rv;
             ac_launch_serialize(res->launch, blob);
-            rv = ac_request_send(state->request_fds[0], AC_REQ_REGISTER, 0, 0, 0, blob->elts,
-                                 (apr_size_t)blob->nelts);
+            rv = ac_request_send(state->request_fds[0], AC_REQ_REGISTER, 0,
+                                 ac_logroute_server_position(state->server, scope->server), 0,
+                                 blob->elts, (apr_size_t)blob->nelts);
             if (rv != APR_SUCCESS) {
                 ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "[%s] cannot register the new "
                              "settings with the supervisor; the next request will", res->label);
@@ -279,83 +287,6 @@ static void log_app_notes(server_rec *s)
     }
 }
 
-/* The uid that owns what the supervisor writes (Apache's User when the
- * parent runs as root). */
-static uid_t runtime_owner(void)
-{
-    return geteuid() == 0 ? ap_unixd_config.user_id : geteuid();
-}
-
-/* Makes our directory in Apache's runtime directory (mode 0700, owned by the
- * User the supervisor runs as) and returns a descriptor of it, or -1. The
- * User can write in it, so root treats whatever is there as hostile: the
- * directory itself is not followed if it is a link, it is changed through
- * its descriptor. */
-static int open_runtime_dir(apr_pool_t *pp, server_rec *s, const char *dir)
-{
-    const char *why = NULL;
-    struct stat st;
-    int fd;
-
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        why = apr_pstrdup(pp, strerror(errno));
-    }
-    else if ((fd = ac_safefile_open_dir(AT_FDCWD, dir, &why)) >= 0) {
-        if (fstat(fd, &st) < 0) {
-            why = apr_pstrdup(pp, strerror(errno));
-        }
-        else if (st.st_uid != geteuid() && st.st_uid != runtime_owner()) {
-            why = "owned by another user than Apache or its User";
-        }
-        else if (geteuid() == 0 && (fchown(fd, ap_unixd_config.user_id,
-                                           ap_unixd_config.group_id) < 0
-                                    || fchmod(fd, 0700) < 0)) {
-            why = apr_pstrcat(pp, "cannot give it to Apache's User: ", strerror(errno), NULL);
-        }
-        else {
-            return fd;
-        }
-        close(fd);
-    }
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "cannot use %s (%s): stray backends of a "
-                 "killed Apache will not be cleaned up and the 502.5 page shows no startup "
-                 "output", dir, why);
-    return -1;
-}
-
-/* Our directory in Apache's runtime directory; backends recorded there by
- * an Apache that was killed outright (and only those: another Apache may
- * share the directory) are cleaned up now. Returns this Apache's record
- * path, or NULL. */
-static const char *prepare_runtime_dir(apr_pool_t *pp, server_rec *s, const char **dirp)
-{
-    const char *dir = ap_runtime_dir_relative(pp, AC_RUNTIME_SUBDIR);
-    ac_safefile_rules_t rules;
-    ac_strays_refusal_t refused;
-    int fd, killed;
-
-    if (!dir || (fd = open_runtime_dir(pp, s, dir)) < 0) {
-        return NULL;
-    }
-    memset(&rules, 0, sizeof(rules));
-    rules.nofollow = 1;
-    rules.check_owner = 1;
-    rules.owner = runtime_owner();
-    killed = ac_strays_reap(pp, fd, &rules, "/proc", &refused);
-    close(fd);
-    if (refused.count) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s/%s is %s: not read (%d such "
-                     "record(s) left alone; Apache's User can write in that directory)", dir,
-                     refused.name, refused.why, refused.count);
-    }
-    if (killed) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "killed %d process group(s) left running by "
-                     "an Apache that was killed outright", killed);
-    }
-    *dirp = dir;
-    return apr_psprintf(pp, "%s/" AC_BACKENDS_FILE "-%" APR_PID_T_FMT, dir, getpid());
-}
-
 static process_state_t *process_state(server_rec *s)
 {
     apr_pool_t *pp = s->process->pool;
@@ -386,7 +317,7 @@ static process_state_t *process_state(server_rec *s)
         return NULL;
     }
     apr_pool_userdata_set(st, STATE_KEY, apr_pool_cleanup_null, pp);
-    st->record_path = prepare_runtime_dir(pp, s, &st->runtime_dir);
+    st->record_path = ac_rundir_prepare(pp, s, &st->runtime_dir);
     return st;
 }
 
@@ -478,13 +409,16 @@ static apr_status_t start_supervisor(process_state_t *st, int retry)
         args.port_high = AC_DEFAULT_PORT_HIGH;
         args.record_path = st->record_path;
         args.runtime_dir = st->runtime_dir;
+        args.keep_caps = ac_identity_conf_used();
         ac_supervisor_run(&args);
     }
     close(ctl[1]);
+    ac_limits_supervisor_started(st->server, pid);   /* before it gets any app */
     st->control_fd = ctl[0];
     st->supervisor.pid = pid;
     st->started_at = apr_time_now();
     st->stop_all_sent = 0;
+    st->supervisor_caps = ac_identity_conf_used();
     apr_proc_other_child_register(&st->supervisor, supervisor_maintenance, st, NULL, st->pconf);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, st->server, "supervisor started, pid %" APR_PID_T_FMT,
                  pid);
@@ -499,8 +433,11 @@ static apr_status_t send_config(process_state_t *st, apr_pool_t *ptemp,
     char *reply;
     apr_status_t rv;
 
-    rv = ac_control_write(st->control_fd, AC_CTL_CONFIG, st->payload->elts,
-                          (uint32_t)st->payload->nelts, CONTROL_TIMEOUT);
+    rv = ac_logroute_send(st->log_route, st->control_fd, CONTROL_TIMEOUT);
+    if (rv == APR_SUCCESS) {
+        rv = ac_control_write(st->control_fd, AC_CTL_CONFIG, st->payload->elts,
+                              (uint32_t)st->payload->nelts, CONTROL_TIMEOUT);
+    }
     if (rv == APR_SUCCESS) {
         rv = ac_control_read(st->control_fd, ptemp, &type, &reply, &len, CONTROL_TIMEOUT);
     }
@@ -683,6 +620,8 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         ac_launch_serialize(APR_ARRAY_IDX(unique, i, ac_resolved_t *)->launch, blob);
         ac_config_payload_add(st->payload, blob);
     }
+    ac_config_payload_end(st->payload, ac_identity_conf_owner_rules(), ac_appstate_root());
+    st->log_route = ac_logroute_build(pconf, s, unique, apps);
 
     reset_fork_budget(st);
     rv = APR_EGENERAL;
@@ -690,8 +629,19 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         /* registered with the previous generation's pconf: register again */
         apr_proc_other_child_register(&st->supervisor, supervisor_maintenance, st, NULL, pconf);
         st->stop_all_sent = 0;
-        rv = send_config(st, ptemp, &indexes, (apr_uint32_t)unique->nelts);
-        if (rv != APR_SUCCESS) {
+        if (ac_identity_conf_used() != st->supervisor_caps) {
+            /* what it keeps is fixed when it starts: it dropped for good what
+             * starting apps as other users takes, or keeps it needlessly */
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "apps as other users (AspNetCoreUser, "
+                         "AspNetCoreUserFromOwner) %s this configuration: the supervisor "
+                         "(pid %" APR_PID_T_FMT ") is replaced by one %s; the apps restart",
+                         st->supervisor_caps ? "are gone from" : "are new in",
+                         st->supervisor.pid, st->supervisor_caps ? "without capabilities"
+                         : "that can start them");
+            kill_supervisor(st);
+        }
+        else if ((rv = send_config(st, ptemp, &indexes, (apr_uint32_t)unique->nelts))
+                 != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, "the supervisor (pid %" APR_PID_T_FMT
                          ") did not take the configuration: starting a new one",
                          st->supervisor.pid);
@@ -730,6 +680,29 @@ int ac_registry_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s)
         }
     }
     return OK;
+}
+
+pid_t ac_registry_supervisor_pid(void)
+{
+    return state && state->supervisor.pid > 0 ? state->supervisor.pid : 0;
+}
+
+int ac_registry_wait_supervisor(apr_interval_time_t limit)
+{
+    apr_time_t until = apr_time_now() + limit;
+    int status;
+
+    if (!state || state->supervisor.pid <= 0) {
+        return 1;
+    }
+    close_control(state);
+    while (waitpid(state->supervisor.pid, &status, WNOHANG) == 0) {
+        if (apr_time_now() >= until) {
+            return 0;
+        }
+        apr_sleep(apr_time_from_msec(20));
+    }
+    return 1;
 }
 
 void ac_registry_child_init(apr_pool_t *pchild, server_rec *s)
@@ -816,8 +789,9 @@ int ac_registry_index(request_rec *r, ac_resolved_t *res, apr_uint32_t *index)
             apr_status_t rv;
             blob = apr_array_make(r->pool, 512, 1);
             ac_launch_serialize(res->launch, blob);
-            rv = ac_request_send(state->request_fds[0], AC_REQ_REGISTER, 0, 0, 0, blob->elts,
-                                 (apr_size_t)blob->nelts);
+            rv = ac_request_send(state->request_fds[0], AC_REQ_REGISTER, 0,
+                                 ac_logroute_server_position(state->server, r->server), 0,
+                                 blob->elts, (apr_size_t)blob->nelts);
             if (rv != APR_SUCCESS) {
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                               "[%s] cannot register the app with the supervisor", res->label);
@@ -828,8 +802,9 @@ int ac_registry_index(request_rec *r, ac_resolved_t *res, apr_uint32_t *index)
         now = apr_time_now();
         if (now >= deadline) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "[%s] the supervisor did not take the app in time (is the app table "
-                          "full?)", res->label);
+                          "[%s] the supervisor did not take the app in time (the app table "
+                          "is full, or it refused the settings: its error log says)",
+                          res->label);
             return HTTP_SERVICE_UNAVAILABLE;
         }
         ac_word_wait(&sh->table_wake, seen, deadline - now);

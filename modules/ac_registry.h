@@ -40,4 +40,12 @@ int ac_registry_request_fd(void);
  * again and registered. */
 int ac_registry_monitor(apr_pool_t *p, server_rec *s);
 
+/* The supervisor's pid, 0 when none runs (parent). */
+pid_t ac_registry_supervisor_pid(void);
+
+/* Apache exits: closes the control channel (the supervisor stops every
+ * app and exits) and waits at most `limit` for the supervisor to be gone.
+ * 1 if it is, 0 if it still runs. */
+int ac_registry_wait_supervisor(apr_interval_time_t limit);
+
 #endif /* AC_REGISTRY_H */

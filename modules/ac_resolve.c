@@ -1,11 +1,13 @@
 /* ac_resolve: defaults, web.config import, virtual path and key of an app. */
 #include "ac_resolve.h"
 #include "ac_appstate.h"
+#include "ac_identity_conf.h"
 #include "ac_channel.h"
 #include "ac_httpsport.h"
 #include "ac_parse.h"
 #include "ac_safefile.h"
 #include "ac_shared.h"
+#include "ac_stdoutlog.h"
 #include "ac_webconfig.h"
 
 #include <stdlib.h>
@@ -142,6 +144,22 @@ static const char *reserved_in_web_config(apr_pool_t *p, const ac_webconfig_t *w
     return NULL;
 }
 
+/* AspNetCoreHealthCheck, with the Host its probes carry: the declaring
+ * server's name (what AllowedHosts lets in), else localhost. */
+static ac_health_conf_t health_for(apr_pool_t *p, const ac_dir_conf_t *eff,
+                                   const ac_app_scope_t *scope)
+{
+    ac_health_conf_t h = { NULL, NULL, 0, 0, 0 };
+    const char *name = scope->server ? scope->server->server_hostname : NULL;
+
+    if (eff->health && eff->health->path) {
+        h = *eff->health;
+        h.path = apr_pstrdup(p, h.path);
+        h.host = apr_pstrdup(p, ac_health_host_valid(name) ? name : "localhost");
+    }
+    return h;
+}
+
 static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
                                 const ac_app_scope_t *scope, const char *root,
                                 const char *vpath, const char *wc_path,
@@ -160,11 +178,12 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
     l->virtual_path = apr_pstrdup(p, vpath);
     l->site = scope_site(p, scope);
     l->web_config = res->web_config;
+    err = ac_identity_conf_resolve(p, eff, scope, l);
     l->state_dir = eff->state_dir ? apr_pstrdup(p, eff->state_dir)
-                                  : ac_appstate_default_dir(p, l->app_root);
+                                  : ac_appstate_default_dir(p, l);
     *out = res;
-    if (wc_error) {
-        res->error = apr_pstrdup(p, wc_error);
+    if (wc_error || err) {
+        res->error = apr_pstrdup(p, wc_error ? wc_error : err);
         res->label = ac_launch_label(p, l);
         return NULL;
     }
@@ -197,6 +216,10 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
     l->stdout_log_file = apr_pstrdup(p, eff->stdout_log_file ? eff->stdout_log_file
                                         : (wc && wc->stdout_log_file) ? wc->stdout_log_file
                                         : AC_DEFAULT_STDOUT_LOG_FILE);
+    l->stdout_log_max_kib = eff->stdout_log_max_kib != AC_UNSET ? eff->stdout_log_max_kib
+                                                                 : (int)AC_STDOUTLOG_DEFAULT_MAX_KIB;
+    l->stdout_log_keep = eff->stdout_log_keep != AC_UNSET ? eff->stdout_log_keep
+                                                          : (int)AC_STDOUTLOG_DEFAULT_KEEP;
     l->startup_time_limit = PICK_INT(eff->startup_time_limit,
                                      wc ? wc->startup_time_limit : -1,
                                      AC_DEFAULT_STARTUP_TIME_LIMIT);
@@ -209,6 +232,14 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
     l->processes = PICK_INT(eff->processes, wc ? wc->processes_per_application : -1, 1);
     l->websockets = 1;      /* ASPNETCORE_IIS_WEBSOCKETS_SUPPORTED=true: we tunnel them */
     l->https_port = ac_httpsport_for(eff, scope);
+    l->idle_timeout = eff->idle_timeout != AC_UNSET ? eff->idle_timeout : 0;
+    l->memory_limit_mib = eff->memory_limit > 0 ? eff->memory_limit : 0;
+    l->cpu_limit_percent = eff->cpu_limit > 0 ? eff->cpu_limit : 0;
+    l->max_tasks = eff->max_tasks > 0 ? eff->max_tasks : 0;
+    l->health = health_for(p, eff, scope);
+    if (eff->recycle) {
+        l->recycle = *eff->recycle;
+    }
     l->ondemand = eff->start_mode != AC_UNSET ? eff->start_mode == AC_START_ONDEMAND
                                               : scope->kind == AC_SCOPE_HTACCESS;
 
@@ -223,6 +254,7 @@ static const char *resolve_with(apr_pool_t *p, const ac_dir_conf_t *eff,
     res->inprocess = PICK_INT(eff->hosting_inprocess, wc ? wc->hosting_inprocess : -1, 0);
     ac_launch_key(l, p, res->key);
     res->label = ac_launch_label(p, l);
+    res->error = ac_identity_conf_check(p, eff, scope, l);
     return NULL;
 }
 

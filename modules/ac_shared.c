@@ -69,6 +69,21 @@ void ac_slot_publish_start(ac_slot_t *slot, int32_t pid, uint32_t port, uint64_t
     slot->started = started;
     apr_cpystrn(slot->token, token, sizeof(slot->token));
     slot->served_base = ac_slot_served(slot);   /* status page: served by this process */
+    slot->health = AC_HEALTH_NONE;
+    slot->health_failures = 0;
+    slot->figures_time = 0;                     /* not read for this process yet */
+    ac_seq_write_end(&slot->seq);
+}
+
+void ac_slot_publish_figures(ac_slot_t *slot, uint32_t uid, uint32_t tasks, uint64_t rss_kib,
+                             uint64_t cpu_ms, int64_t when)
+{
+    ac_seq_write_begin(&slot->seq);
+    slot->uid = uid;
+    slot->tasks = tasks;
+    slot->rss_kib = rss_kib;
+    slot->cpu_ms = cpu_ms;
+    slot->figures_time = when;
     ac_seq_write_end(&slot->seq);
 }
 
@@ -94,6 +109,8 @@ static void reset_slots(ac_app_t *app)
         __atomic_store_n(&slot->served, 0, __ATOMIC_RELAXED);
         __atomic_store_n(&slot->suspect, 0, __ATOMIC_RELEASE);
         slot->served_base = 0;
+        slot->health = AC_HEALTH_NONE;
+        slot->health_failures = 0;
         ac_seq_write_end(&slot->seq);
     }
 }
@@ -119,10 +136,19 @@ void ac_app_publish_new(ac_app_t *app, const unsigned char key[AC_KEY_BYTES], ui
     app->tripped_until = 0;
     app->recent_fails = 0;
     app->restarts = 0;
+    app->health_replacements = 0;
     app->last_exit_pid = 0;
     app->last_exit_status = 0;
     app->last_exit_time = 0;
     app->last_error[0] = '\0';
+    app->idle_stopped = 0;
+    app->idle_timeout = 0;
+    app->idle_since = 0;
+    app->processes = nslots;
+    app->recycles = 0;
+    app->last_recycle_pid = 0;
+    app->last_recycle_time = 0;
+    app->last_recycle_why[0] = '\0';
     reset_slots(app);
     ac_seq_write_end(&app->seq);
 }
@@ -201,11 +227,52 @@ void ac_app_publish_exit(ac_app_t *app, int32_t pid, int32_t status, int64_t whe
     ac_seq_write_end(&app->seq);
 }
 
+void ac_app_publish_idle(ac_app_t *app, uint32_t stopped, uint32_t timeout, int64_t since)
+{
+    ac_seq_write_begin(&app->seq);
+    app->idle_stopped = stopped;
+    app->idle_timeout = stopped ? timeout : 0;
+    app->idle_since = stopped ? since : 0;
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_publish_processes(ac_app_t *app, uint32_t processes)
+{
+    ac_seq_write_begin(&app->seq);
+    app->processes = processes;
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_app_publish_recycle(ac_app_t *app, int32_t pid, const char *why, int64_t when)
+{
+    ac_seq_write_begin(&app->seq);
+    app->recycles++;
+    app->last_recycle_pid = pid;
+    app->last_recycle_time = when;
+    apr_cpystrn(app->last_recycle_why, why, sizeof(app->last_recycle_why));
+    ac_seq_write_end(&app->seq);
+}
+
 void ac_app_count_restart(ac_app_t *app)
 {
     ac_seq_write_begin(&app->seq);
     app->restarts++;
     ac_seq_write_end(&app->seq);
+}
+
+void ac_app_count_health_replacement(ac_app_t *app)
+{
+    ac_seq_write_begin(&app->seq);
+    app->health_replacements++;
+    ac_seq_write_end(&app->seq);
+}
+
+void ac_slot_publish_health(ac_slot_t *slot, uint32_t health, uint32_t failures)
+{
+    ac_seq_write_begin(&slot->seq);
+    slot->health = health;
+    slot->health_failures = failures;
+    ac_seq_write_end(&slot->seq);
 }
 
 /* An odd sequence (a write that never ended) made even: readers take the
@@ -356,6 +423,7 @@ static void copy_diag(void *view, const void *src)
     v->failed = __atomic_load_n(&app->failed, __ATOMIC_RELAXED);
     v->offline = __atomic_load_n(&app->offline, __ATOMIC_RELAXED);
     v->restarts = __atomic_load_n(&app->restarts, __ATOMIC_RELAXED);
+    v->health_replacements = __atomic_load_n(&app->health_replacements, __ATOMIC_RELAXED);
     v->fail_kind = __atomic_load_n(&app->fail_kind, __ATOMIC_RELAXED);
     v->fail_code = __atomic_load_n(&app->fail_code, __ATOMIC_RELAXED);
     v->fail_time = __atomic_load_n(&app->fail_time, __ATOMIC_RELAXED);
@@ -365,10 +433,18 @@ static void copy_diag(void *view, const void *src)
     v->last_exit_pid = __atomic_load_n(&app->last_exit_pid, __ATOMIC_RELAXED);
     v->last_exit_status = __atomic_load_n(&app->last_exit_status, __ATOMIC_RELAXED);
     v->last_exit_time = __atomic_load_n(&app->last_exit_time, __ATOMIC_RELAXED);
+    v->idle_stopped = __atomic_load_n(&app->idle_stopped, __ATOMIC_RELAXED);
+    v->idle_timeout = __atomic_load_n(&app->idle_timeout, __ATOMIC_RELAXED);
+    v->idle_since = __atomic_load_n(&app->idle_since, __ATOMIC_RELAXED);
     memcpy(v->label, app->label, sizeof(v->label));
     memcpy(v->root, app->root, sizeof(v->root));
     memcpy(v->vpath, app->vpath, sizeof(v->vpath));
     memcpy(v->last_error, app->last_error, sizeof(v->last_error));
+    v->processes = __atomic_load_n(&app->processes, __ATOMIC_RELAXED);
+    v->recycles = __atomic_load_n(&app->recycles, __ATOMIC_RELAXED);
+    v->last_recycle_pid = __atomic_load_n(&app->last_recycle_pid, __ATOMIC_RELAXED);
+    v->last_recycle_time = __atomic_load_n(&app->last_recycle_time, __ATOMIC_RELAXED);
+    memcpy(v->last_recycle_why, app->last_recycle_why, sizeof(v->last_recycle_why));
 }
 
 int ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *v)
@@ -379,6 +455,10 @@ int ac_app_read_diag(const ac_app_t *app, ac_app_diag_t *v)
     v->root[sizeof(v->root) - 1] = '\0';
     v->vpath[sizeof(v->vpath) - 1] = '\0';
     v->last_error[sizeof(v->last_error) - 1] = '\0';
+    v->last_recycle_why[sizeof(v->last_recycle_why) - 1] = '\0';
+    if (v->processes > AC_MAX_PROCESSES) {
+        v->processes = AC_MAX_PROCESSES;
+    }
     if (v->nslots > AC_MAX_PROCESSES) {
         v->nslots = AC_MAX_PROCESSES;
     }
@@ -394,6 +474,13 @@ static void copy_slot_diag(void *view, const void *src)
     v->port = __atomic_load_n(&slot->port, __ATOMIC_RELAXED);
     v->started = __atomic_load_n(&slot->started, __ATOMIC_RELAXED);
     v->served_base = __atomic_load_n(&slot->served_base, __ATOMIC_RELAXED);
+    v->health = __atomic_load_n(&slot->health, __ATOMIC_RELAXED);
+    v->health_failures = __atomic_load_n(&slot->health_failures, __ATOMIC_RELAXED);
+    v->figures_time = __atomic_load_n(&slot->figures_time, __ATOMIC_RELAXED);
+    v->uid = __atomic_load_n(&slot->uid, __ATOMIC_RELAXED);
+    v->tasks = __atomic_load_n(&slot->tasks, __ATOMIC_RELAXED);
+    v->rss_kib = __atomic_load_n(&slot->rss_kib, __ATOMIC_RELAXED);
+    v->cpu_ms = __atomic_load_n(&slot->cpu_ms, __ATOMIC_RELAXED);
 }
 
 int ac_slot_read_diag(const ac_slot_t *slot, ac_slot_diag_t *v)

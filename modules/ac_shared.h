@@ -40,6 +40,14 @@ typedef enum {
     AC_FAIL_TIMEOUT        /* it did not listen within startupTimeLimit: fail_code is the limit */
 } ac_fail_e;
 
+/* A process's health (AspNetCoreHealthCheck, ac_health.h), for the status page. */
+typedef enum {
+    AC_HEALTH_NONE = 0,    /* the app has no health check */
+    AC_HEALTH_UNKNOWN,     /* not judged yet */
+    AC_HEALTH_OK,          /* the last probe passed */
+    AC_HEALTH_FAILING      /* the last probes failed: health_failures in a row */
+} ac_health_state_e;
+
 typedef enum {
     AC_APP_FREE = 0,       /* unused table entry */
     AC_APP_ACTIVE,         /* configured in the current generation */
@@ -56,12 +64,21 @@ typedef struct {
     char token[AC_TOKEN_CHARS + 1];
     uint64_t served_base;               /* `served` when this process started: the status
                                          * page shows what the process itself served */
+    /* what the process costs, read from /proc by the supervisor about once a
+     * second (ac_sup_recycle.c); figures_time 0: not read yet */
+    int64_t figures_time;               /* apr_time_t */
+    uint32_t uid;                       /* the process's user */
+    uint32_t tasks;                     /* threads of its process group */
+    uint64_t rss_kib;                   /* resident memory of its process group */
+    uint64_t cpu_ms;                    /* CPU time (user + system) of its process group */
     /* written by children with atomic operations */
     uint32_t inflight;
     uint64_t served;                    /* since the app's table entry was set up */
     uint64_t suspect;                   /* the incarnation a child could not connect to,
                                          * until the supervisor has checked who listens
                                          * on its port; 0: none */
+    uint32_t health;                    /* ac_health_state_e (supervisor, under seq) */
+    uint32_t health_failures;           /* failed probes in a row */
 } ac_slot_t;
 
 typedef struct {
@@ -93,6 +110,17 @@ typedef struct {
     int32_t last_exit_status;           /* its exit code, or -signal */
     int64_t last_exit_time;             /* apr_time_t; 0 none yet */
     char last_error[AC_ERROR_CHARS];    /* the last error logged about the app, one line */
+    uint32_t idle_stopped;              /* AspNetCoreIdleTimeout stopped it; no process runs
+                                         * until a request comes */
+    uint32_t idle_timeout;              /* ... after this many seconds without one */
+    int64_t idle_since;                 /* apr_time_t of that stop */
+    uint32_t health_replacements;       /* processes replaced for failing health checks */
+    uint32_t processes;                 /* processes configured (nslots leaves room for
+                                         * replacements starting: ac_sup_recycle.c) */
+    uint32_t recycles;                  /* processes replaced by a rolling restart */
+    int32_t last_recycle_pid;           /* the last one replaced */
+    int64_t last_recycle_time;          /* apr_time_t; 0 none yet */
+    char last_recycle_why[AC_ERROR_CHARS];
     ac_slot_t slots[AC_MAX_PROCESSES];
 } ac_app_t;
 
@@ -136,6 +164,15 @@ typedef struct {
     int32_t last_exit_status;
     int64_t last_exit_time;
     char last_error[AC_ERROR_CHARS];
+    uint32_t idle_stopped;
+    uint32_t idle_timeout;
+    int64_t idle_since;
+    uint32_t health_replacements;
+    uint32_t processes;
+    uint32_t recycles;
+    int32_t last_recycle_pid;
+    int64_t last_recycle_time;
+    char last_recycle_why[AC_ERROR_CHARS];
 } ac_app_diag_t;
 
 /* A consistent copy of a slot's identity. */
@@ -155,6 +192,13 @@ typedef struct {
     uint32_t port;
     int64_t started;                    /* apr_time_t */
     uint64_t served_base;
+    uint32_t health;                    /* ac_health_state_e */
+    uint32_t health_failures;
+    int64_t figures_time;               /* 0: the figures below are not known yet */
+    uint32_t uid;
+    uint32_t tasks;
+    uint64_t rss_kib;
+    uint64_t cpu_ms;
 } ac_slot_diag_t;
 
 apr_size_t ac_shared_size(void);
@@ -173,6 +217,9 @@ void ac_slot_publish(ac_slot_t *slot, uint32_t state, int32_t pid, uint32_t port
  * status page counts what it serves from now on. */
 void ac_slot_publish_start(ac_slot_t *slot, int32_t pid, uint32_t port, uint64_t incarnation,
                            int64_t started, const char *token);
+/* What the slot's process costs (ac_procstat), read at `when`. */
+void ac_slot_publish_figures(ac_slot_t *slot, uint32_t uid, uint32_t tasks, uint64_t rss_kib,
+                             uint64_t cpu_ms, int64_t when);
 /* No process: EMPTY, pid 0 (the rest is left for the diagnostics). */
 void ac_slot_publish_empty(ac_slot_t *slot);
 
@@ -196,8 +243,21 @@ void ac_app_publish_fail_reason(ac_app_t *app, ac_fail_e kind, int32_t code, int
 void ac_app_publish_trip(ac_app_t *app, uint32_t recent, uint32_t tripped, int64_t until);
 /* The last process of the app that ended: exit code, or -signal. */
 void ac_app_publish_exit(ac_app_t *app, int32_t pid, int32_t status, int64_t when);
+/* AspNetCoreIdleTimeout: the app was stopped for want of requests after
+ * `timeout` seconds (stopped 1, at `since`), or a request started it again
+ * (0). */
+void ac_app_publish_idle(ac_app_t *app, uint32_t stopped, uint32_t timeout, int64_t since);
+/* How many processes the app is configured to run (the status page). */
+void ac_app_publish_processes(ac_app_t *app, uint32_t processes);
+/* Process `pid` was replaced by a rolling restart, for `why`: counted. */
+void ac_app_publish_recycle(ac_app_t *app, int32_t pid, const char *why, int64_t when);
 /* A process was started again after one ended unasked. */
 void ac_app_count_restart(ac_app_t *app);
+/* A process is replaced for failing its health checks. */
+void ac_app_count_health_replacement(ac_app_t *app);
+/* The health of the slot's process (ac_health_state_e) and its failed
+ * probes in a row. */
+void ac_slot_publish_health(ac_slot_t *slot, uint32_t health, uint32_t failures);
 
 /* A new supervisor's first act on a segment a supervisor before it wrote:
  * that one may have died in the middle of a write, leaving a sequence odd

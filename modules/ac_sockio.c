@@ -114,6 +114,14 @@ apr_status_t ac_sock_connect_loopback(unsigned port, apr_interval_time_t timeout
 apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
                                 apr_interval_time_t timeout)
 {
+    apr_size_t sent;
+    return ac_sock_writev_counted(fd, iov, iovcnt, timeout, &sent);
+}
+
+apr_status_t ac_sock_writev_counted(int fd, struct iovec *iov, int iovcnt,
+                                    apr_interval_time_t timeout, apr_size_t *sent)
+{
+    *sent = 0;
     while (iovcnt > 0) {
         struct msghdr msg;
         ssize_t n;
@@ -137,6 +145,7 @@ apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
             }
             continue;
         }
+        *sent += (apr_size_t)n;
         while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
             n -= (ssize_t)iov->iov_len;
             iov++;

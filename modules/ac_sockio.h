@@ -22,6 +22,11 @@ apr_status_t ac_sock_connect_loopback(unsigned port, apr_interval_time_t timeout
 apr_status_t ac_sock_writev_all(int fd, struct iovec *iov, int iovcnt,
                                 apr_interval_time_t timeout);
 
+/* ac_sock_writev_all, and how many bytes went into the socket (*sent),
+ * also when it failed part way: 0 says the peer got none of them. */
+apr_status_t ac_sock_writev_counted(int fd, struct iovec *iov, int iovcnt,
+                                    apr_interval_time_t timeout, apr_size_t *sent);
+
 /* Like ac_sock_writev_all, for a request whose answer may come before it
  * is all sent: APR_INCOMPLETE as soon as fd is readable (the peer spoke, or
  * closed), with *iov and *iovcnt left at what is still to be written. The

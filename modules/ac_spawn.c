@@ -1,5 +1,7 @@
 /* ac_spawn: fork/exec of a backend in its own process group. */
 #include "ac_spawn.h"
+#include "ac_cgroup.h"
+#include "ac_identity.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +24,8 @@ typedef struct {
 
 static const char *const step_names[] = {
     "exec", "setpgid", "prctl(PR_SET_PDEATHSIG)", "chdir", "open /dev/null",
-    "dup2", "close inherited descriptors", "sigprocmask"
+    "dup2", "close inherited descriptors", "sigprocmask", "join its cgroup",
+    "switch to the app's user"
 };
 
 /* Marks every descriptor above 2 close-on-exec, so the backend inherits none
@@ -126,6 +129,15 @@ static void child(const ac_spawn_t *req, pid_t supervisor, int report_fd)
 
     if (setpgid(0, 0) < 0) {
         child_fail(report_fd, 1);
+    }
+    /* first: nothing of the app runs outside its limits */
+    if (req->cgroups && ac_cgroup_join(req->cgroups) < 0) {
+        child_fail(report_fd, 8);
+    }
+    /* then its user, before the parent-death signal (a change of user
+     * clears it) and the working directory (entered as that user) */
+    if (req->user && ac_identity_become(req->user, req->groups, req->ngroups) < 0) {
+        child_fail(report_fd, 9);
     }
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0) {
         child_fail(report_fd, 2);

@@ -19,6 +19,12 @@ typedef struct {
     char *const *envp;
     const char *cwd;
     int output_fd;               /* becomes fds 1 and 2 */
+    const char *const *cgroups;  /* directories (NULL-terminated) whose cgroup.procs the
+                                  * process joins before execve (ac_cgroup.h); NULL: none */
+    const struct ac_identity_t *user;   /* the user it becomes (ac_identity.h), after joining
+                                         * its cgroups; NULL: it stays ours */
+    const gid_t *groups;         /* ... with these groups */
+    int ngroups;
 } ac_spawn_t;
 
 /* Returns 0 with *pid set, or an errno with `err` describing which step failed. */

@@ -1,5 +1,6 @@
 /* ac_statedir: the apps' state directories: names and safe creation. */
 #include "ac_statedir.h"
+#include "ac_identity.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -155,7 +156,7 @@ int ac_statedir_claim(apr_pool_t *p, int dirfd, const char *name, const char *sh
     int made = 0, fd;
     struct stat st;
 
-    if (uid != geteuid() && !only_trusted_write(dirfd)) {
+    if (uid != ac_identity_fsuid() && !only_trusted_write(dirfd)) {
         /* What root makes here it gives away through a descriptor opened
          * after the mkdir: in between, whoever may write this directory
          * could put one of root's directories in its place. So root makes
@@ -188,7 +189,7 @@ int ac_statedir_claim(apr_pool_t *p, int dirfd, const char *name, const char *sh
     if (fstat(fd, &st) < 0) {
         *why = apr_psprintf(p, "cannot look at %s: %s", shown, strerror(errno));
     }
-    else if (st.st_uid != uid && !(made && st.st_uid == geteuid())) {
+    else if (st.st_uid != uid && !(made && st.st_uid == ac_identity_fsuid())) {
         *why = apr_psprintf(p, "%s is owned by uid %ld, not by the app's user (uid %ld): not "
                             "used (give it to that user, or remove it to have it made)",
                             shown, (long)st.st_uid, (long)uid);

@@ -3,6 +3,8 @@
 #include "ac_json.h"
 #include "ac_registry.h"
 #include "ac_shared.h"
+#include "ac_version.h"
+#include "ac_status_figures.h"
 
 #include <string.h>
 #include <strings.h>
@@ -35,7 +37,8 @@ typedef struct {
     ac_app_diag_t d;
     int predecessor, successor; /* table indexes of the versions it replaces / was
                                  * replaced by; -1 none */
-    const char *state;          /* running, starting, failed, offline, stopped, draining */
+    const char *state;          /* running, starting, failed, offline, idle, stopped,
+                                 * draining */
     int nprocs;
     status_process_t *procs;    /* the slots that have a process */
     int ready, starting;
@@ -52,6 +55,17 @@ typedef struct {
     int napps;
     status_app_t *apps;
 } status_snapshot_t;
+
+/* AspNetCoreHealthCheck's view of a process; NULL: the app has none. */
+static const char *health_text(apr_pool_t *p, const ac_slot_diag_t *d)
+{
+    switch (d->health) {
+    case AC_HEALTH_UNKNOWN: return "unknown";
+    case AC_HEALTH_OK:      return "healthy";
+    case AC_HEALTH_FAILING: return apr_psprintf(p, "failing %u", (unsigned)d->health_failures);
+    default:                return NULL;
+    }
+}
 
 static const char *slot_state_word(uint32_t state)
 {
@@ -76,6 +90,9 @@ static const char *app_state_word(const status_app_t *a)
     }
     if (a->d.offline) {
         return "offline";
+    }
+    if (a->d.idle_stopped && !a->ready && !a->starting) {
+        return "idle";      /* AspNetCoreIdleTimeout: the next request starts it */
     }
     if (a->ready) {
         return "running";
@@ -209,13 +226,24 @@ static void json_time(request_rec *r, const char *name, apr_time_t t)
 
 static void json_process(request_rec *r, apr_time_t now, const status_process_t *proc)
 {
+    static const char *const health_words[] = { NULL, "unknown", "healthy", "failing" };
+
     ap_rprintf(r, "{\"slot\": %d, \"state\": \"%s\", \"pid\": %ld, \"port\": %u, ",
                proc->slot, slot_state_word(proc->d.state), (long)proc->d.pid,
                (unsigned)proc->d.port);
     json_time(r, "started", proc->d.started);
-    ap_rprintf(r, ", \"uptime\": %ld, \"served\": %" APR_UINT64_T_FMT ", \"in_flight\": %u}",
+    ap_rprintf(r, ", \"uptime\": %ld, \"served\": %" APR_UINT64_T_FMT ", \"in_flight\": %u",
                seconds_between(proc->d.started, now), (apr_uint64_t)proc->served,
                (unsigned)proc->inflight);
+    ac_status_json_process_figures(r, &proc->d);
+    /* AspNetCoreHealthCheck: null without one */
+    if (proc->d.health > AC_HEALTH_NONE && proc->d.health <= AC_HEALTH_FAILING) {
+        ap_rprintf(r, ", \"health\": {\"state\": \"%s\", \"failures\": %u}}",
+                   health_words[proc->d.health], (unsigned)proc->d.health_failures);
+    }
+    else {
+        ap_rputs(", \"health\": null}", r);
+    }
 }
 
 static void json_app(request_rec *r, apr_time_t now, const status_app_t *a)
@@ -228,17 +256,21 @@ static void json_app(request_rec *r, apr_time_t now, const status_app_t *a)
                "\"state\": \"%s\",\n", a->index, ac_json_string(p, d->label),
                ac_json_string(p, d->root), ac_json_string(p, d->vpath), a->state);
     ap_rprintf(r, "     \"processes_configured\": %u, \"processes\": [",
-               (unsigned)d->nslots);
+               (unsigned)d->processes);
     for (i = 0; i < a->nprocs; i++) {
         ap_rputs(i ? ",\n       " : "\n       ", r);
         json_process(r, now, &a->procs[i]);
     }
     ap_rprintf(r, "],\n     \"served\": %" APR_UINT64_T_FMT ", \"in_flight\": %u, "
-               "\"restarts\": %u, \"recent_failures\": %u, \"rapid_fail_tripped\": %s, ",
+               "\"restarts\": %u, \"health_replacements\": %u, \"recent_failures\": %u, "
+               "\"rapid_fail_tripped\": %s, ",
                (apr_uint64_t)a->served, (unsigned)a->inflight, (unsigned)d->restarts,
+               (unsigned)d->health_replacements,
                (unsigned)d->recent_fails, d->tripped ? "true" : "false");
     json_time(r, "rapid_fail_until", d->tripped ? d->tripped_until : 0);
-    ap_rputs(",\n     \"last_exit\": ", r);
+    ap_rputs(",\n     ", r);
+    ac_status_json_recycles(r, d);
+    ap_rputs("\"last_exit\": ", r);
     if (d->last_exit_time > 0) {
         ap_rprintf(r, "{\"pid\": %ld, ", (long)d->last_exit_pid);
         if (d->last_exit_status < 0) {
@@ -264,6 +296,15 @@ static void json_app(request_rec *r, apr_time_t now, const status_app_t *a)
     else {
         ap_rputs("null", r);
     }
+    ap_rputs(",\n     \"idle_stopped\": ", r);
+    if (d->idle_stopped) {
+        ap_rprintf(r, "{\"idle_timeout\": %u, ", (unsigned)d->idle_timeout);
+        json_time(r, "since", d->idle_since);
+        ap_rputs("}", r);
+    }
+    else {
+        ap_rputs("null", r);
+    }
     ap_rprintf(r, ",\n     \"last_error\": %s, ",
                ac_json_string(p, d->last_error[0] ? d->last_error : NULL));
     ap_rputs(a->predecessor >= 0 ? apr_psprintf(p, "\"replaces\": %d, ", a->predecessor)
@@ -278,6 +319,7 @@ static void render_json(request_rec *r, const status_snapshot_t *snap)
 
     ap_set_content_type(r, "application/json");
     ap_rputs("{\n  ", r);
+    ap_rprintf(r, "\"version\": %s,\n  ", ac_json_string(r->pool, ac_module_version));
     json_time(r, "time", snap->now);
     if (snap->have_table) {
         ap_rprintf(r, ",\n  \"supervisor\": {\"pid\": %ld, \"starts\": %u},\n"
@@ -330,14 +372,18 @@ static void html_processes(request_rec *r, apr_time_t now, const status_app_t *a
         return;
     }
     ap_rputs("<table class=\"procs\">\n<tr><th>slot</th><th>state</th><th>pid</th>"
-             "<th>port</th><th>uptime (s)</th><th>served</th><th>in flight</th></tr>\n", r);
+             "<th>port</th><th>uptime (s)</th><th>served</th><th>in flight</th>", r);
+    ap_rputs(ac_status_html_figures_head(), r);
+    ap_rputs("<th>health</th></tr>\n", r);
     for (i = 0; i < a->nprocs; i++) {
         const status_process_t *proc = &a->procs[i];
+        const char *health = health_text(r->pool, &proc->d);
         ap_rprintf(r, "<tr><td>%d</td><td>%s</td><td>%ld</td><td>%u</td><td>%ld</td>"
-                   "<td>%" APR_UINT64_T_FMT "</td><td>%u</td></tr>\n",
+                   "<td>%" APR_UINT64_T_FMT "</td><td>%u</td>%s<td>%s</td></tr>\n",
                    proc->slot, slot_state_word(proc->d.state), (long)proc->d.pid,
                    (unsigned)proc->d.port, seconds_between(proc->d.started, now),
-                   (apr_uint64_t)proc->served, (unsigned)proc->inflight);
+                   (apr_uint64_t)proc->served, (unsigned)proc->inflight,
+                   ac_status_html_process_figures(r->pool, &proc->d), health ? health : "-");
     }
     ap_rputs("</table>\n", r);
 }
@@ -352,10 +398,12 @@ static void html_app(request_rec *r, apr_time_t now, const status_app_t *a)
     html_row(r, "root", html(p, d->root));
     html_row(r, "virtual path", html(p, d->vpath));
     html_row(r, "processes", apr_psprintf(p, "%d of %u (%d ready, %d starting)", a->nprocs,
-                                          (unsigned)d->nslots, a->ready, a->starting));
+                                          (unsigned)d->processes, a->ready, a->starting));
     html_row(r, "requests", apr_psprintf(p, "%" APR_UINT64_T_FMT " served, %u in flight",
                                          (apr_uint64_t)a->served, (unsigned)a->inflight));
     html_row(r, "restarts", apr_psprintf(p, "%u", (unsigned)d->restarts));
+    html_row(r, "health replacements", apr_psprintf(p, "%u", (unsigned)d->health_replacements));
+    html_row(r, "recycles", ac_status_html_recycles(p, d));
     /* counted when a failure happens: the minute up to the latest one */
     html_row(r, "recent failures", d->tripped
              ? apr_psprintf(p, "%u within a minute: rapid-fail limit reached, no start "
@@ -369,6 +417,11 @@ static void html_app(request_rec *r, apr_time_t now, const status_app_t *a)
     if (fail_text(p, d)) {
         html_row(r, "last failed start", apr_psprintf(p, "%s, at %s", fail_text(p, d),
                                                       utc_text(p, d->fail_time)));
+    }
+    if (d->idle_stopped) {
+        html_row(r, "idle", apr_psprintf(p, "stopped at %s after %u s without a request "
+                                         "(AspNetCoreIdleTimeout); the next request starts it",
+                                         utc_text(p, d->idle_since), (unsigned)d->idle_timeout));
     }
     if (d->last_error[0]) {
         html_row(r, "last error", html(p, d->last_error));
@@ -395,9 +448,10 @@ static void render_html(request_rec *r, const status_snapshot_t *snap)
              "table { border-collapse: collapse; margin-bottom: 1em; }\n"
              "th, td { text-align: left; padding: 2px 10px; border-bottom: 1px solid #ddd; }\n"
              ".running { color: #080; } .failed { color: #c00; }\n"
-             ".offline, .draining, .starting, .stopped { color: #860; }\n"
+             ".offline, .draining, .starting, .stopped, .idle { color: #860; }\n"
              "</style></head><body>\n<h1>ASP.NET Core apps</h1>\n", r);
-    ap_rprintf(r, "<p>At %s. ", utc_text(r->pool, snap->now));
+    ap_rprintf(r, "<p>mod_aspnetcore %s. At %s. ", html(r->pool, ac_module_version),
+               utc_text(r->pool, snap->now));
     if (!snap->have_table) {
         ap_rputs("The module's shared state is not available in this process.</p>\n", r);
     }
@@ -502,7 +556,7 @@ int ac_status_handler(request_rec *r)
 int ac_status_mod_status(request_rec *r, int flags)
 {
     status_snapshot_t snap;
-    int i, apps = 0, failed = 0, offline = 0, draining = 0, ready = 0, starting = 0;
+    int i, apps = 0, failed = 0, offline = 0, idle = 0, draining = 0, ready = 0, starting = 0;
     uint64_t served = 0, inflight = 0;
 
     take_snapshot(r->pool, &snap);
@@ -518,6 +572,7 @@ int ac_status_mod_status(request_rec *r, int flags)
             apps++;
             failed += !strcmp(a->state, "failed");
             offline += a->d.offline != 0;
+            idle += !strcmp(a->state, "idle");
         }
         ready += a->ready;
         starting += a->starting;
@@ -526,21 +581,22 @@ int ac_status_mod_status(request_rec *r, int flags)
     }
     if (flags & AP_STATUS_SHORT) {
         ap_rprintf(r, "AspNetCoreApps: %d\nAspNetCoreAppsFailed: %d\nAspNetCoreAppsOffline: %d\n"
+                   "AspNetCoreAppsIdle: %d\n"
                    "AspNetCoreAppsDraining: %d\nAspNetCoreProcessesReady: %d\n"
                    "AspNetCoreProcessesStarting: %d\n"
                    "AspNetCoreRequestsInFlight: %" APR_UINT64_T_FMT "\n"
                    "AspNetCoreRequestsServed: %" APR_UINT64_T_FMT "\n"
                    "AspNetCoreWebSockets: %u\n",
-                   apps, failed, offline, draining, ready, starting, (apr_uint64_t)inflight,
-                   (apr_uint64_t)served, (unsigned)snap.tunnels);
+                   apps, failed, offline, idle, draining, ready, starting,
+                   (apr_uint64_t)inflight, (apr_uint64_t)served, (unsigned)snap.tunnels);
         return OK;
     }
     ap_rprintf(r, "<hr />\n<h2>ASP.NET Core apps (mod_aspnetcore)</h2>\n<dl>\n"
-               "<dt>%d app(s): %d failed, %d offline; %d old version(s) draining</dt>\n"
+               "<dt>%d app(s): %d failed, %d offline, %d idle; %d old version(s) draining</dt>\n"
                "<dt>%d process(es) ready, %d starting</dt>\n"
                "<dt>%" APR_UINT64_T_FMT " request(s) in flight, %" APR_UINT64_T_FMT
                " served</dt>\n<dt>%u WebSocket(s) open</dt>\n</dl>\n",
-               apps, failed, offline, draining, ready, starting, (apr_uint64_t)inflight,
+               apps, failed, offline, idle, draining, ready, starting, (apr_uint64_t)inflight,
                (apr_uint64_t)served, (unsigned)snap.tunnels);
     return OK;
 }

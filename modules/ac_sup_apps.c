@@ -12,6 +12,7 @@
  * or none after a new configuration (no longer declared?): ac_idle.h.
  */
 #include "ac_sup_private.h"
+#include "ac_ownerrules.h"
 #include "ac_channel.h"
 
 #include <errno.h>
@@ -58,21 +59,29 @@ static int web_config_changed(ac_sup_app_t *a)
            || now.st_mtim.tv_nsec != a->web_config_seen.st_mtim.tv_nsec;
 }
 
-static void offline_appeared(int ai, const char *path)
+apr_size_t ac_sup_pid_list(int ai, char *pids, apr_size_t size)
 {
-    ac_sup_app_t *a = &ac_sup.apps[ai];
-    char pids[256];
+    const ac_sup_app_t *a = &ac_sup.apps[ai];
     apr_size_t n = 0;
     int si;
 
     pids[0] = '\0';
     for (si = 0; si < AC_MAX_PROCESSES; si++) {
-        if (a->slots[si].pid && a->slots[si].state != AC_SLOT_STOPPING
-            && n < sizeof(pids) - 24) {
-            n += (apr_size_t)apr_snprintf(pids + n, sizeof(pids) - n, "%s%ld",
-                                          n ? ", " : "", (long)a->slots[si].pid);
+        if (a->slots[si].pid && a->slots[si].state != AC_SLOT_STOPPING && n + 24 < size) {
+            n += (apr_size_t)apr_snprintf(pids + n, size - n, "%s%ld", n ? ", " : "",
+                                          (long)a->slots[si].pid);
         }
     }
+    return n;
+}
+
+static void offline_appeared(int ai, const char *path)
+{
+    ac_sup_app_t *a = &ac_sup.apps[ai];
+    char pids[256];
+    apr_size_t n = ac_sup_pid_list(ai, pids, sizeof(pids));
+    int si;
+
     ac_sup_app_log(ai, APLOG_NOTICE, 0, "%s: appeared, stopping the app (%s%s)", path,
                    n ? "process " : "no process runs", pids);
     for (si = 0; si < AC_MAX_PROCESSES; si++) {
@@ -234,11 +243,12 @@ void ac_sup_app_requested(int ai, apr_time_t now)
     if (ac_sup.apps[ai].dynamic) {
         ac_idle_touch(&ac_sup.apps[ai].idle, now);
     }
+    ac_sup_idle_requested(ai, now);
 }
 
 /* What the children published about the app's requests: the served
  * counters' sum, and whether one is in flight or waiting. */
-static uint64_t requests_seen(int ai, int *busy)
+uint64_t ac_sup_requests_seen(int ai, int *busy)
 {
     const ac_app_t *app = ac_sup_shared_app(ai);
     uint64_t sum = 0;
@@ -270,7 +280,7 @@ void ac_sup_check_idle(int ai, int live, apr_time_t now, apr_interval_time_t *sl
         return;
     }
     a->idle_checked = now;
-    seen = requests_seen(ai, &busy);
+    seen = ac_sup_requests_seen(ai, &busy);
     ac_idle_observe(&a->idle, seen, busy, now);
     verdict = ac_idle_verdict(&a->idle, ac_sup.dynamic_idle, live, now, &next);
     if (verdict == AC_IDLE_KEEP) {
@@ -324,6 +334,7 @@ static void keep_app(int i, int dynamic)
 {
     if (!dynamic) {
         ac_sup.apps[i].dynamic = 0;    /* now part of the configuration */
+        ac_sup.apps[i].from_child = 0;
     }
     else {
         ac_idle_touch(&ac_sup.apps[i].idle, ac_sup_mono());
@@ -336,6 +347,9 @@ static void keep_app(int i, int dynamic)
     }
 }
 
+/* The host of the app being activated (its lines go to that host's log). */
+static uint32_t new_app_host;
+
 /* Our side of a new entry `i` for settings `l` (pool `p` is the app's). */
 static void set_up_entry(int i, apr_pool_t *p, ac_launch_t *l, const unsigned char *key,
                          int dynamic)
@@ -347,11 +361,13 @@ static void set_up_entry(int i, apr_pool_t *p, ac_launch_t *l, const unsigned ch
     a->in_use = 1;
     a->active = 1;
     a->dynamic = dynamic;
+    a->from_child = dynamic;
     a->pool = p;
     a->launch = l;
     a->label = ac_launch_label(p, l);
     memcpy(a->key, key, AC_KEY_BYTES);
     a->replaced_by = -1;
+    a->log_host = new_app_host;
     ac_idle_start(&a->idle, 0, ac_sup_mono());     /* the entry's counts start at zero */
     if (!l->web_config || stat(l->web_config, &a->web_config_seen) < 0) {
         memset(&a->web_config_seen, 0, sizeof(a->web_config_seen));
@@ -435,8 +451,20 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
         apr_pool_destroy(p);
         return AC_APP_NO_INDEX;
     }
+    if (!dynamic && l->user_source == AC_USER_CONFIG) {
+        ac_sup_identity_remember(l);
+    }
     ac_launch_key(l, p, key);
     i = find_app(key);
+    if (i >= 0 && dynamic && l->user_source != AC_USER_APACHE
+        && (!ac_sup.apps[i].active || ac_sup.apps[i].from_child)
+        && (err = ac_sup_identity_refusal(p, l, NULL))) {
+        /* known settings, but not the configuration's own: checked again */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ac_sup.s, "[%s] app settings from a request "
+                     "refused: %s", ac_launch_label(p, l), err);
+        apr_pool_destroy(p);
+        return AC_APP_NO_INDEX;
+    }
     if (i >= 0) {
         if (seen) {
             seen[i] = 1;
@@ -445,6 +473,13 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
         apr_pool_destroy(p);
         *outcome = ACT_KEPT;
         return (uint32_t)i;
+    }
+    /* new settings from a child: as whom they may run is ours to say */
+    if (dynamic && (err = ac_sup_identity_refusal(p, l, NULL))) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, ac_sup.s, "[%s] app settings from a request "
+                     "refused: %s", ac_launch_label(p, l), err);
+        apr_pool_destroy(p);
+        return AC_APP_NO_INDEX;
     }
     /* a supervisor before us ran it: children know it by that index */
     i = adoptable_app(key);
@@ -470,8 +505,10 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
         /* the startup output of an app that had this entry before is not ours */
         ac_sup_remove_startup_output(i);
     }
-    ac_app_publish_new(ac_sup_shared_app(i), key, (uint32_t)l->processes, ac_sup.apps[i].label,
-                       l->app_root ? l->app_root : "", l->virtual_path ? l->virtual_path : "/");
+    ac_app_publish_new(ac_sup_shared_app(i), key, (uint32_t)ac_sup_app_slots(l),
+                       ac_sup.apps[i].label, l->app_root ? l->app_root : "",
+                       l->virtual_path ? l->virtual_path : "/");
+    ac_app_publish_processes(ac_sup_shared_app(i), (uint32_t)l->processes);
     ac_app_notify(ac_sup_shared_app(i));
     announce_app(i, dynamic);
     *outcome = replace_older_versions(i, &configured) ? ACT_CHANGED : ACT_ADDED;
@@ -485,9 +522,10 @@ static uint32_t activate(const char *blob, apr_size_t len, int dynamic, int *see
     return (uint32_t)i;
 }
 
-void ac_sup_register(const char *blob, apr_size_t len)
+void ac_sup_register(const char *blob, apr_size_t len, uint32_t host)
 {
     activation_e ignored;
+    new_app_host = host;     /* from a child: checked where it is used */
     activate(blob, len, 1, NULL, &ignored);
 }
 
@@ -517,8 +555,65 @@ static unsigned retire_unconfigured(const int *seen)
     return removed;
 }
 
+/* After a configuration: settings from a child that run as another user
+ * than Apache's go when the configuration no longer allows that user there
+ * (its AspNetCoreUser or AspNetCoreUserFromOwner removed). Returns how many. */
+static unsigned retire_disallowed_users(apr_pool_t *p)
+{
+    unsigned removed = 0;
+    const char *why;
+    int i;
+
+    for (i = 0; i < AC_MAX_APPS; i++) {
+        ac_sup_app_t *a = &ac_sup.apps[i];
+        if (a->in_use && a->active && a->from_child && a->replaced_by < 0
+            && a->launch->user_source != AC_USER_APACHE
+            && (why = ac_sup_identity_refusal(p, a->launch, NULL))) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, ac_sup.s, "[%s] its settings, from a "
+                         "request, are no longer allowed: %s", a->label, why);
+            retire_app(i, "its user is no longer allowed by the configuration");
+            removed++;
+        }
+    }
+    return removed;
+}
+
+/* What this configuration says about apps as other users (NULL: nothing,
+ * after a configuration that could not be read), kept until the next one:
+ * the AspNetCoreUserFromOwner rules, the state root; the apps with an
+ * AspNetCoreUser are added as they are activated. */
+static void set_identity_rules(const ac_config_globals_t *globals)
+{
+    int i;
+
+    if (ac_sup.rules_pool) {
+        apr_pool_destroy(ac_sup.rules_pool);
+    }
+    ac_sup.rules_pool = NULL;
+    ac_sup.owner_rules = NULL;
+    ac_sup.state_root = NULL;
+    ac_sup.configured_users = NULL;
+    if (apr_pool_create(&ac_sup.rules_pool, ac_sup.pool) != APR_SUCCESS) {
+        ac_sup.rules_pool = NULL;
+        return;
+    }
+    ac_sup.configured_users = apr_array_make(ac_sup.rules_pool, 4, sizeof(ac_launch_t *));
+    if (!globals || !globals->owner_rules) {
+        return;
+    }
+    ac_sup.state_root = globals->state_root ? apr_pstrdup(ac_sup.rules_pool, globals->state_root)
+                                            : NULL;
+    ac_sup.owner_rules = apr_array_make(ac_sup.rules_pool, globals->owner_rules->nelts + 1,
+                                        sizeof(ac_owner_rule_t));
+    for (i = 0; i < globals->owner_rules->nelts; i++) {
+        ac_owner_rule_t *r = apr_array_push(ac_sup.owner_rules);
+        *r = APR_ARRAY_IDX(globals->owner_rules, i, ac_owner_rule_t);
+        r->dir = apr_pstrdup(ac_sup.rules_pool, r->dir);
+    }
+}
+
 /* The configuration's global settings: port range, log levels, the idle
- * timeout of request-registered apps. */
+ * timeout of request-registered apps, the AspNetCoreUserFromOwner rules. */
 static void apply_globals(const ac_config_globals_t *globals)
 {
     if (globals->port_low >= 1 && globals->port_low <= globals->port_high
@@ -533,6 +628,7 @@ static void apply_globals(const ac_config_globals_t *globals)
                                (int)globals->module_log_level);
     }
     ac_sup.dynamic_idle = apr_time_from_sec(globals->dynamic_idle);
+    set_identity_rules(globals);
 }
 
 void ac_sup_apply_config(const char *payload, uint32_t len)
@@ -554,6 +650,7 @@ void ac_sup_apply_config(const char *payload, uint32_t len)
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, ac_sup.s, "bad configuration from httpd: %s", err);
         blobs = apr_array_make(p, 1, sizeof(apr_array_header_t *));
+        set_identity_rules(NULL);   /* no other user, until a configuration says */
     }
     else {
         apply_globals(&globals);
@@ -562,10 +659,15 @@ void ac_sup_apply_config(const char *payload, uint32_t len)
     for (i = 0; i < blobs->nelts; i++) {
         apr_array_header_t *blob = APR_ARRAY_IDX(blobs, i, apr_array_header_t *);
         activation_e outcome;
+        new_app_host = ac_sup_config_app_host((uint32_t)i);
         reply[i] = activate(blob->elts, (apr_size_t)blob->nelts, 0, seen, &outcome);
         counts[outcome]++;
+        if (reply[i] != AC_APP_NO_INDEX) {
+            /* a kept app's host may have a new place in the list */
+            ac_sup.apps[reply[i]].log_host = new_app_host;
+        }
     }
-    removed = retire_unconfigured(seen);
+    removed = retire_unconfigured(seen) + retire_disallowed_users(p);
     unconfirm_dynamic(seen);
     ac_sup.held = 0;
     /* one line per configuration httpd sends (start, graceful, hard restart) */

@@ -172,8 +172,14 @@ static char **with_state_dir(ac_sup_app_t *a, apr_pool_t *p, char **envp)
     char **with = ac_appstate_spawn_env(p, a->launch, envp, &why);
 
     if (!with) {
-        ac_sup_app_log((int)(a - ac_sup.apps), APLOG_ERR, 0, "state directory: %s: the process "
-                       "starts without it (HOME is not changed)", why);
+        /* each start would say it again */
+        ac_sup_app_log((int)(a - ac_sup.apps), a->state_dir_failure_said ? APLOG_DEBUG : APLOG_ERR,
+                       0, "state directory: %s: the process starts without it (HOME is not "
+                       "changed)%s", why, a->launch->user_source == AC_USER_OWNER
+                       ? apr_psprintf(p, "; for an app run as its directory's owner, "
+                                      "<AspNetCoreStateRoot>/%s must be made by root (owned by "
+                                      "that user, mode 0700)", a->launch->user.name) : "");
+        a->state_dir_failure_said = 1;
         return envp;
     }
     return with;
@@ -185,17 +191,28 @@ static const char *prepare_spawn(ac_sup_app_t *a, apr_pool_t *p, ac_spawn_t *req
                                  unsigned *port, char *token, int out[2],
                                  const char **log_prefix)
 {
-    const char *program, *err, *path_env = getenv("PATH");
+    const char *program, *err;
     char **argv;
-    int i;
 
-    for (i = 0; i < a->launch->env->nelts; i++) {
-        const ac_env_entry_t *e = &APR_ARRAY_IDX(a->launch->env, i, ac_env_entry_t);
-        if (!strcmp(e->name, "PATH")) {
-            path_env = e->value;
+    if (a->from_child && a->launch->user_source != AC_USER_APACHE) {
+        /* a child's settings run as another user: checked again now (the
+         * files may have changed since), and what runs is what was checked */
+        err = ac_sup_identity_refusal(p, a->launch, &program);
+        if (err) {
+            return apr_pstrcat(p, "its settings, from a request, are refused now: ", err, NULL);
         }
     }
-    err = ac_launch_resolve_program(p, a->launch, path_env, &program);
+    else if (ac_appstate_as_user_begin(a->launch) < 0) {
+        return apr_psprintf(p, "cannot act as user %s: %s", a->launch->user.name,
+                            strerror(errno));
+    }
+    else {
+        /* looked for as the app's user: its own program may be where only it can see */
+        err = ac_launch_resolve_program(p, a->launch, ac_launch_path_env(a->launch,
+                                                                         getenv("PATH")),
+                                        &program);
+        ac_appstate_as_user_end();
+    }
     if (!err) {
         err = ac_launch_build_argv(p, a->launch, program, &argv);
     }
@@ -217,6 +234,24 @@ static const char *prepare_spawn(ac_sup_app_t *a, apr_pool_t *p, ac_spawn_t *req
     req->envp = with_state_dir(a, p, ac_launch_build_env(p, a->launch, environ, *port, token));
     req->cwd = a->launch->app_root;
     req->output_fd = out[1];
+    req->cgroups = ac_sup_limits_cgroups((int)(a - ac_sup.apps), p);
+    req->user = NULL;
+    req->groups = NULL;
+    req->ngroups = 0;
+    if (a->launch->user_source != AC_USER_APACHE) {
+        gid_t *groups = apr_pcalloc(p, sizeof(*groups) * AC_IDENTITY_GROUPS_MAX);
+        req->user = &a->launch->user;
+        req->groups = groups;
+        req->ngroups = ac_appstate_groups(a->launch, groups, AC_IDENTITY_GROUPS_MAX);
+        if (req->ngroups < 1 || !ac_identity_can_switch()) {
+            close(out[0]);
+            close(out[1]);
+            return apr_psprintf(p, "the app runs as %s, and the supervisor cannot switch to "
+                                "another user (Apache was not started as root, or the "
+                                "supervisor started before AspNetCoreUser was configured: "
+                                "restart Apache)", a->launch->user.name);
+        }
+    }
     *log_prefix = NULL;
     if (a->launch->stdout_log_enabled && a->launch->stdout_log_file) {
         const char *f = a->launch->stdout_log_file;
@@ -258,8 +293,9 @@ static void log_start(int ai, apr_pool_t *p, pid_t pid, unsigned port, const ac_
     for (i = 1; req->argv[i]; i++) {
         cmdline = apr_pstrcat(p, cmdline, " ", req->argv[i], NULL);
     }
-    ac_sup_app_log(ai, APLOG_NOTICE, 0, "started process %ld on port %u: %s%s%s%s", (long)pid,
-                   port, cmdline, a->start_note[0] ? " (" : "", a->start_note,
+    ac_sup_app_log(ai, APLOG_NOTICE, 0, "started process %ld on port %u%s%s: %s%s%s%s",
+                   (long)pid, port, req->user ? " as " : "", req->user ? req->user->name : "",
+                   cmdline, a->start_note[0] ? " (" : "", a->start_note,
                    a->start_note[0] ? ")" : "");
     a->start_note[0] = '\0';
 }
@@ -268,14 +304,15 @@ void ac_sup_spawn_slot(int ai, int si)
 {
     ac_sup_app_t *a = &ac_sup.apps[ai];
     apr_pool_t *p;
-    const char *err, *log_prefix;
+    const char *err, *log_prefix = NULL;
     char token[AC_TOKEN_CHARS + 1];
     char why[512];
     int out[2];
-    unsigned port;
+    unsigned port = 0;
     pid_t pid;
     ac_spawn_t req;
 
+    memset(&req, 0, sizeof(req));
     if (apr_pool_create(&p, ac_sup.pool) != APR_SUCCESS) {
         return;
     }
@@ -296,11 +333,29 @@ void ac_sup_spawn_slot(int ai, int si)
                        "cannot make the output pipe non-blocking");
     }
     slot_started(ai, si, pid, port, token, out[0]);
-    if (log_prefix) {
+    if (log_prefix && ac_appstate_as_user_begin(a->launch) == 0) {
         ac_sup_open_stdout_log(ai, &a->slots[si], log_prefix);
+        ac_appstate_as_user_end();
     }
     log_start(ai, p, pid, port, &req);
     apr_pool_destroy(p);
+}
+
+int ac_sup_listener_is_app(int ai, const ac_sup_slot_t *s)
+{
+    int owner;
+
+    /* as the app's user: /proc/<pid>/fd of another user's process is
+     * closed to Apache's User. Cannot: not taken for the app's (the token
+     * must not go to a stranger) */
+    if (ac_appstate_as_user_begin(ac_sup.apps[ai].launch) < 0) {
+        ac_sup_app_log(ai, APLOG_ERR, APR_FROM_OS_ERROR(errno), "cannot look at process %ld "
+                       "as the app's user", (long)s->pid);
+        return 0;
+    }
+    owner = ac_port_listener_in_group(s->port, s->pid, "/proc");
+    ac_appstate_as_user_end();
+    return owner;
 }
 
 /* ---- stopping ---------------------------------------------------------- */
@@ -412,9 +467,9 @@ int ac_sup_live_processes(void)
  * process that closed its listening socket but lives on leaves its port to
  * any local user, who would then receive the token and the requests; such a
  * listener is not even connected to. */
-static int still_listens(ac_sup_slot_t *s, const char **why)
+static int still_listens(int ai, ac_sup_slot_t *s, const char **why)
 {
-    int fd, owner = ac_port_listener_in_group(s->port, s->pid, "/proc");
+    int fd, owner = ac_sup_listener_is_app(ai, s);
 
     if (owner == 0) {
         *why = ac_port_has_listener(s->port, "/proc") == 0 ? "nothing does"
@@ -440,7 +495,10 @@ void ac_sup_check_broken(int ai, int si, uint64_t incarnation)
     if (s->state != AC_SLOT_READY || slot->incarnation != incarnation) {
         return;
     }
-    if (still_listens(s, &why)) {
+    if (ac_sup_limits_oom_pending(ai)) {
+        return;     /* its memory limit killed it: the reap says so (and restarts it) */
+    }
+    if (still_listens(ai, s, &why)) {
         /* children connect to it again */
         if (ac_slot_is_suspect(slot, incarnation)) {
             ac_slot_clear_suspect(slot, incarnation);
@@ -510,6 +568,7 @@ static void ended_starting(int ai, ac_sup_slot_t *s, pid_t pid, int status, cons
                                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
                                    apr_time_now());
     }
+    ac_sup_log_startup_output(ai, s);
     ac_sup_save_startup_output(ai, s);
     apr_snprintf(a->start_note, sizeof(a->start_note), "retry: process %ld %s while starting",
                  (long)pid, how);
@@ -548,7 +607,7 @@ static void reaped(int ai, int si, pid_t pid, int status)
 {
     ac_sup_app_t *a = &ac_sup.apps[ai];
     ac_sup_slot_t *s = &a->slots[si];
-    char how[64];
+    char how[160];
 
     ac_app_publish_exit(ac_sup_shared_app(ai), pid,
                         WIFSIGNALED(status) ? -WTERMSIG(status) : WEXITSTATUS(status),
@@ -559,6 +618,7 @@ static void reaped(int ai, int si, pid_t pid, int status)
     else {
         apr_snprintf(how, sizeof(how), "exited with code %d", WEXITSTATUS(status));
     }
+    ac_sup_limits_explain_end(ai, status, how, sizeof(how));
     if (s->out_fd >= 0) {
         ac_sup_read_output(a, s);
     }
@@ -568,6 +628,7 @@ static void reaped(int ai, int si, pid_t pid, int status)
     }
     /* Whatever the app left running in its group goes too. */
     ac_spawn_signal_group(pid, SIGKILL);
+    ac_sup_health_forget(ai, si);
     judge_end(ai, s, pid, status, how);
     ac_sup_forget_startup_output(s);
     if (s->out_fd >= 0) {

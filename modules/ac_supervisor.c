@@ -7,6 +7,7 @@
  * ac_sup_apps.c, ac_sup_procs.c and ac_sup_output.c (ac_sup_private.h).
  */
 #include "ac_sup_private.h"
+#include "ac_identity.h"
 #include "ac_channel.h"
 #include "ac_sockio.h"
 #include "ac_spawn.h"
@@ -51,7 +52,7 @@ static void probe_starting(int ai, int si, apr_time_t now, apr_interval_time_t *
         close(fd);
         /* the answer must come from the app, not from another program that
          * took the port (-1, cannot tell: trust it) */
-        ready = ac_port_listener_in_group(s->port, s->pid, "/proc") != 0;
+        ready = ac_sup_listener_is_app(ai, s) != 0;
     }
     if (ready) {
         s->state = AC_SLOT_READY;
@@ -118,11 +119,12 @@ static void drive_stopping(int ai, int si, apr_time_t now, apr_interval_time_t *
 static void start_missing(int ai, apr_time_t now, apr_interval_time_t *sleep)
 {
     ac_sup_app_t *a = &ac_sup.apps[ai];
-    int si;
+    int si, missing;
 
     if (!a->active || ac_sup.stopping || ac_sup.held || a->offline
-        || (a->launch->ondemand && !a->wanted) || (a->dynamic && a->idle.unconfirmed)) {
-        return;     /* an unconfirmed app waits for a request (ac_idle.h) */
+        || (a->launch->ondemand && !a->wanted) || (a->dynamic && a->idle.unconfirmed)
+        || a->idle_stopped) {
+        return;     /* an unconfirmed or idle-stopped app waits for a request (ac_idle.h) */
     }
     if (ac_backoff_waiting(&a->backoff, now)) {
         shorten(sleep, a->backoff.not_before - now);
@@ -133,8 +135,12 @@ static void start_missing(int ai, apr_time_t now, apr_interval_time_t *sleep)
         ac_sup_publish_trip(ai, 0);
         apr_cpystrn(a->start_note, "the rapid-fail minute has passed", sizeof(a->start_note));
     }
-    for (si = 0; si < a->launch->processes && si < AC_MAX_PROCESSES; si++) {
+    /* any free slot: after a rolling restart the app's processes may sit in
+     * the room for replacements (ac_sup_recycle.c) */
+    missing = a->launch->processes - ac_sup_counted_processes(ai);
+    for (si = 0; missing > 0 && si < ac_sup_app_slots(a->launch); si++) {
         if (a->slots[si].state == AC_SLOT_EMPTY) {
+            missing--;
             ac_sup_spawn_slot(ai, si);
             shorten(sleep, AC_SUP_PROBE_INTERVAL);
             if (ac_backoff_waiting(&a->backoff, ac_sup_mono())) {
@@ -161,6 +167,7 @@ static void tick_app(int ai, apr_time_t now, apr_interval_time_t *sleep)
             continue;
         }
         live++;
+        ac_sup_health_tick(ai, si, now, sleep);
         if (s->state == AC_SLOT_STARTING) {
             probe_starting(ai, si, now, sleep);
         }
@@ -168,7 +175,10 @@ static void tick_app(int ai, apr_time_t now, apr_interval_time_t *sleep)
             drive_stopping(ai, si, now, sleep);
         }
     }
+    ac_sup_recycle_tick(ai, now, sleep);
     ac_sup_check_idle(ai, live, now, sleep);
+    ac_sup_idle_tick(ai, now);
+    ac_sup_limits_check(ai, now, sleep);
     if (!a->active && !live) {
         ac_sup_free_app(ai);    /* retired and drained: the entry may be reused */
         return;
@@ -199,12 +209,22 @@ static void handle_control(void)
     apr_pool_t *p;
     uint32_t type, len;
     char *payload;
+    int fds[AC_CTL_MAX_FDS];
+    unsigned nfds = 0, i;
     apr_status_t rv;
 
     if (apr_pool_create(&p, ac_sup.pool) != APR_SUCCESS) {
         return;
     }
-    rv = ac_control_read(ac_sup.control_fd, p, &type, &payload, &len, apr_time_from_sec(5));
+    rv = ac_control_read_fds(ac_sup.control_fd, p, &type, &payload, &len, apr_time_from_sec(5),
+                             fds, &nfds);
+    if (rv == APR_SUCCESS && type == AC_CTL_LOG_TARGETS) {
+        ac_sup_take_log_targets(payload, len, fds, nfds);
+        nfds = 0;
+    }
+    for (i = 0; i < nfds; i++) {
+        close(fds[i]);      /* none is expected with another message */
+    }
     if (rv != APR_SUCCESS) {
         if (!ac_sup.stopping) {
             ap_log_error(APLOG_MARK, rv == APR_EOF ? APLOG_INFO : APLOG_WARNING, rv, ac_sup.s,
@@ -237,7 +257,7 @@ static void handle_requests(void)
         ac_sup_app_t *a;
         if (m.type == AC_REQ_REGISTER) {
             if (!ac_sup.stopping) {
-                ac_sup_register(payload, len);
+                ac_sup_register(payload, len, m.slot);
             }
             continue;
         }
@@ -278,8 +298,10 @@ static void handle_signals(void)
 
 /* ---- setup ------------------------------------------------------------- */
 
-/* Our own process group, Apache's User, no listeners; dies with httpd. */
-static void become_unprivileged(void)
+/* Our own process group, Apache's User, no listeners; dies with httpd.
+ * With `keep_caps`, the three capabilities that starting apps as other users
+ * takes stay (docs/security.md). */
+static void become_unprivileged(int keep_caps)
 {
     pid_t parent = getppid();
 
@@ -290,10 +312,26 @@ static void become_unprivileged(void)
                      "supervisor: setpgid");
     }
     ap_close_listeners();
+    keep_caps = keep_caps && geteuid() == 0;
+    if (keep_caps && ac_identity_keep_caps_begin() < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(errno), ac_sup.s,
+                     "supervisor: cannot keep the capabilities to start apps as other users");
+        keep_caps = 0;
+    }
     if (geteuid() == 0 && ap_unixd_setup_child() != 0) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, ac_sup.s,
                      "supervisor: cannot switch to the User/Group of Apache");
         _exit(1);
+    }
+    /* Apache's User, with CAP_SETUID, CAP_SETGID and CAP_KILL only
+     * (ac_identity.h) */
+    if (keep_caps && ac_identity_keep_caps_end() < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, APR_FROM_OS_ERROR(errno), ac_sup.s,
+                     "supervisor: cannot keep the capabilities to start apps as other users: "
+                     "apps with AspNetCoreUser do not start");
+        if (ac_identity_drop_caps() < 0) {
+            _exit(1);
+        }
     }
     if (geteuid() == 0 || getuid() == 0) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, ac_sup.s,
@@ -304,6 +342,7 @@ static void become_unprivileged(void)
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent) {
         _exit(1);
     }
+    ac_identity_set_parent(parent);      /* file work as an app's user clears it too */
 }
 
 /* Signals come through a signalfd: SIGCHLD, and the ones that stop us;
@@ -344,7 +383,7 @@ static void become_supervisor(const ac_supervisor_args_t *args)
                             &ac_sup.ephemeral_high)) {
         ac_sup.ephemeral_low = ac_sup.ephemeral_high = 0;
     }
-    become_unprivileged();
+    become_unprivileged(args->keep_caps);
     ac_sup.sigfd = signal_fd();
     if (ac_sup.sigfd < 0 || apr_pool_create(&ac_sup.pool, NULL) != APR_SUCCESS) {
         _exit(1);
@@ -358,16 +397,19 @@ static void become_supervisor(const ac_supervisor_args_t *args)
 /* ---- the loop ---------------------------------------------------------- */
 
 #define POLL_FIXED 3     /* signals, control channel, request datagrams */
-#define POLL_MAX (POLL_FIXED + 2 * AC_MAX_APPS * AC_MAX_PROCESSES)
+#define POLL_MAX (POLL_FIXED + 3 * AC_MAX_APPS * AC_MAX_PROCESSES)
+#define FD_OUTPUT 0
+#define FD_SHUTDOWN 1
+#define FD_HEALTH 2
 
 typedef struct {
     struct pollfd fds[POLL_MAX];
-    struct { int ai, si, shutdown; } owner[POLL_MAX];   /* of fds[POLL_FIXED...] */
+    struct { int ai, si, kind; } owner[POLL_MAX];   /* of fds[POLL_FIXED...]; FD_* */
     int n;
 } poll_set_t;
 
-/* Every fd the loop waits on: ours, then each process's output pipe and
- * shutdown-event connection. */
+/* Every fd the loop waits on: ours, then each process's output pipe,
+ * shutdown-event connection and health probe. */
 static void build_poll_set(poll_set_t *ps)
 {
     int ai, si, which;
@@ -381,17 +423,19 @@ static void build_poll_set(poll_set_t *ps)
     ps->fds[ps->n++].events = POLLIN;
     for (ai = 0; ai < AC_MAX_APPS; ai++) {
         for (si = 0; ac_sup.apps[ai].in_use && si < AC_MAX_PROCESSES; si++) {
-            for (which = 0; which < 2; which++) {
-                int fd = which ? ac_sup.apps[ai].slots[si].shutdown_fd
-                               : ac_sup.apps[ai].slots[si].out_fd;
+            for (which = FD_OUTPUT; which <= FD_HEALTH; which++) {
+                short events = POLLIN;
+                int fd = which == FD_HEALTH ? ac_sup_health_fd(ai, si, &events)
+                         : which == FD_SHUTDOWN ? ac_sup.apps[ai].slots[si].shutdown_fd
+                         : ac_sup.apps[ai].slots[si].out_fd;
                 if (fd < 0) {
                     continue;
                 }
                 ps->fds[ps->n].fd = fd;
-                ps->fds[ps->n].events = POLLIN;
+                ps->fds[ps->n].events = events;
                 ps->owner[ps->n].ai = ai;
                 ps->owner[ps->n].si = si;
-                ps->owner[ps->n].shutdown = which;
+                ps->owner[ps->n].kind = which;
                 ps->n++;
             }
         }
@@ -417,10 +461,13 @@ static void dispatch(const poll_set_t *ps)
         if (!ps->fds[i].revents || !a->in_use) {
             continue;
         }
-        if (ps->owner[i].shutdown && s->shutdown_fd == ps->fds[i].fd) {
+        if (ps->owner[i].kind == FD_HEALTH) {
+            ac_sup_health_io(ps->owner[i].ai, ps->owner[i].si, ps->fds[i].fd);
+        }
+        else if (ps->owner[i].kind == FD_SHUTDOWN && s->shutdown_fd == ps->fds[i].fd) {
             ac_sup_finish_shutdown_event(ps->owner[i].ai, ps->owner[i].si, 0);
         }
-        else if (!ps->owner[i].shutdown && s->out_fd == ps->fds[i].fd) {
+        else if (ps->owner[i].kind == FD_OUTPUT && s->out_fd == ps->fds[i].fd) {
             ac_sup_read_output(a, s);
         }
     }

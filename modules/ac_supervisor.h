@@ -22,6 +22,8 @@ typedef struct {
     unsigned port_low, port_high;
     const char *runtime_dir;     /* ours, owned by the User; NULL if unusable */
     const char *record_path;     /* ac_strays record of running backends, or NULL */
+    int keep_caps;               /* apps run as other users (AspNetCoreUser...): keep what
+                                  * starting them takes (ac_identity.h) */
 } ac_supervisor_args_t;
 
 void ac_supervisor_run(const ac_supervisor_args_t *args) __attribute__((noreturn));

@@ -15,9 +15,24 @@
 
 APLOG_USE_MODULE(aspnetcore);
 
+/* The place a request holds, kept in its pool's user data so that the end
+ * of the tunnel gives it back at once: under HTTP/2 the stream's pool may
+ * live on until mod_http2's main connection gets round to it. */
+typedef struct {
+    ac_shared_t *sh;
+    int held;
+} tunnel_place_t;
+
+#define TUNNEL_PLACE_KEY "aspnetcore-tunnel-place"
+
 static apr_status_t give_back_tunnel(void *data)
 {
-    __atomic_sub_fetch(&((ac_shared_t *)data)->tunnels, 1, __ATOMIC_RELAXED);
+    tunnel_place_t *place = data;
+
+    if (place->held) {
+        place->held = 0;
+        __atomic_sub_fetch(&place->sh->tunnels, 1, __ATOMIC_RELAXED);
+    }
     return APR_SUCCESS;
 }
 
@@ -26,14 +41,28 @@ static apr_status_t give_back_tunnel(void *data)
 int ac_upgrade_take_place(request_rec *r)
 {
     ac_shared_t *sh = ac_registry_shared();
+    tunnel_place_t *place;
     uint32_t n;
 
     if (!sh) {
         return 0;
     }
+    place = apr_pcalloc(r->pool, sizeof(*place));
+    place->sh = sh;
+    place->held = 1;
     n = __atomic_add_fetch(&sh->tunnels, 1, __ATOMIC_RELAXED);
-    apr_pool_cleanup_register(r->pool, sh, give_back_tunnel, apr_pool_cleanup_null);
+    apr_pool_cleanup_register(r->pool, place, give_back_tunnel, apr_pool_cleanup_null);
+    apr_pool_userdata_setn(place, TUNNEL_PLACE_KEY, NULL, r->pool);
     return n <= __atomic_load_n(&sh->tunnel_limit, __ATOMIC_RELAXED);
+}
+
+static void give_back_place(request_rec *r)
+{
+    void *place = NULL;
+
+    if (apr_pool_userdata_get(&place, TUNNEL_PLACE_KEY, r->pool) == APR_SUCCESS && place) {
+        give_back_tunnel(place);
+    }
 }
 
 /* The app said 101: tell the client, then relay both ways until done. */
@@ -74,6 +103,7 @@ int ac_upgrade_run(request_rec *r, const ac_dir_conf_t *d, ac_backend_t *b, ac_r
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "WebSocket closed after %" APR_OFF_T_FMT
                   " bytes", moved);
     ac_backend_discard(b);
+    give_back_place(r);
     return DONE;
 }
 

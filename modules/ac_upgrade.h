@@ -14,8 +14,8 @@
 #include "ac_config.h"
 #include "ac_receive.h"
 
-/* A place among the tunnels of all children, given back when r->pool
- * dies. Returns 0 when AspNetCoreMaxWebSockets are open already. */
+/* A place among the tunnels of all children, given back when the tunnel
+ * ends (or when r->pool dies, whichever comes first). Returns 0 when AspNetCoreMaxWebSockets are open already. */
 int ac_upgrade_take_place(request_rec *r);
 
 /* The app answered `resp` (101) on `b`: tell the client (with `set_cookie`

@@ -26,8 +26,9 @@ git ls-files -z --cached --others --exclude-standard \
 
 cd "$src"
 [ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ] \
-  || ./autogen.sh >/dev/null
+  || ./autogen.sh --werror >/dev/null
 [ -f Makefile ] && [ config.status -nt configure ] \
-  || ./configure --quiet --enable-sanitizers
+  && grep -q -- '--enable-werror' <<<"$(./config.status --config)" \
+  || ./configure --quiet --enable-sanitizers --enable-werror
 make -j"$(nproc)" >/dev/null
 echo "built $(pwd)/.libs/mod_aspnetcore.so"

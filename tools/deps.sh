@@ -5,11 +5,14 @@ set -euo pipefail
 
 packages=(
   build-essential autoconf automake libtool pkg-config
-  apache2 apache2-dev libapr1-dev libaprutil1-dev libxml2-dev
+  apache2 apache2-dev libapr1-dev libaprutil1-dev libxml2-dev libcap-dev
   check python3 python3-pytest curl openssl
   valgrind
   clang
   nodejs
+  # the Debian package: its build, lintian, hardening-check and the autopkgtest
+  # (tools/package-test.sh)
+  dpkg-dev debhelper fakeroot lintian devscripts autopkgtest
 )
 # The SignalR client tests run @microsoft/signalr under node; npm installs it. Debian
 # ships npm as its own package; NodeSource's nodejs package carries npm inside.

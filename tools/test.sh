@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: C unit tests (Check, then again under valgrind
-# memcheck), a short libFuzzer run of each target in tests/fuzz/, then the
+# The whole test suite: the version check (configure.ac, debian/changelog,
+# CHANGELOG.md), C unit tests (Check, then again under valgrind
+# memcheck), a short libFuzzer run of each target in tests/fuzz/, the Debian
+# package (tools/package-test.sh: built, lintian, installed on this machine's
+# Apache, purged; the only step that touches the system), then the
 # integration tests (pytest: a real Apache on 127.0.0.1 with the built module,
 # against the stand-in backend and the real ASP.NET Core samples) under the
 # three MPMs in one pytest run - everything under event, and under worker and
@@ -15,6 +18,9 @@ cd "$(dirname "$0")/.."
 tools/deps.sh
 tools/build.sh
 
+echo "== version: configure.ac, debian/changelog, CHANGELOG.md"
+tools/check-version.sh
+
 echo "== unit tests (Check)"
 if ! make check >/dev/null 2>&1; then
   cat tests/unit/check_core.log 2>/dev/null || true
@@ -22,6 +28,39 @@ if ! make check >/dev/null 2>&1; then
   exit 1
 fi
 grep -E '^[0-9]+%: Checks' tests/unit/check_core.log
+
+if command -v dotnet >/dev/null; then
+  echo "== building the sample ASP.NET Core apps (HelloApp, RealApp)"
+  tools/build-sample.sh
+  tools/build-sample.sh --app RealApp
+else
+  echo "!! dotnet is not installed: the real ASP.NET Core app tests will be SKIPPED" >&2
+fi
+
+# The binary and source packages, lintian, and the autopkgtest on this machine's Apache
+# (the only step that touches the system: tools/package-test.sh says how it puts it back).
+# It runs in the background while valgrind and the fuzzers (one core each, at most)
+# run, and is waited for before the soak; its output is shown then. 77: the install
+# test was skipped, and it says why.
+echo "== Debian package (tools/package-test.sh), in the background until the soak"
+mkdir -p build
+tools/package-test.sh >build/package-test.out 2>&1 &
+package_pid=$!
+# a step failing meanwhile ends this script: the package test still finishes (and puts
+# the machine back) before it exits
+trap '[ -z "$package_pid" ] || wait "$package_pid" 2>/dev/null || true' EXIT
+package_wait() {
+  local rc=0
+  wait "$package_pid" || rc=$?
+  package_pid=
+  echo "== Debian package (tools/package-test.sh): its output"
+  cat build/package-test.out
+  case $rc in
+    0) ;;
+    77) echo "!! the Debian package's install test was SKIPPED (the reason is above)" >&2 ;;
+    *) echo "Debian package test failed" >&2; exit 1 ;;
+  esac
+}
 
 echo "== unit tests under valgrind memcheck"
 mkdir -p build
@@ -35,13 +74,7 @@ grep -E '^[0-9]+%: Checks' build/check-valgrind.log
 echo "== fuzzing the parsers and deserializers (12 s per target)"
 tests/fuzz/run.sh 12
 
-if command -v dotnet >/dev/null; then
-  echo "== building the sample ASP.NET Core apps (HelloApp, RealApp)"
-  tools/build-sample.sh
-  tools/build-sample.sh --app RealApp
-else
-  echo "!! dotnet is not installed: the real ASP.NET Core app tests will be SKIPPED" >&2
-fi
+package_wait
 
 echo "== soak, short (20,000 mixed requests, app kills, gracefuls; make soak runs 200,000)"
 if ! /usr/bin/python3 tests/soak/soak.py --requests 20000; then
@@ -62,7 +95,7 @@ run_pytest() {   # title, log name, then env assignments for pytest
   shift 2
   echo "== integration tests: $title"
   set +e
-  env "$@" /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider --durations=15 "${pytest_args[@]}" \
+  env "$@" /usr/bin/python3 -m pytest tests/integration -q -rs -p no:cacheprovider --durations=40 "${pytest_args[@]}" \
     2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e

@@ -27,7 +27,11 @@ methods get 405 like ASP.NET Core routing; unknown paths get 404):
   /bytes?n=N             N bytes, byte i = i % 251
   /cookies               two Set-Cookie headers
   /print?n=N             writes N lines "standin print i of N pid P" to stdout at
-                         once (one write), then answers "printed N"
+                         once (one write), then answers "printed N"; with &warn=M
+                         M lines "warn: standin warning i of M pid P" follow (the
+                         same write): .NET's warning header
+  /alloc?mib=N           allocates N MiB and writes every page (resident), kept until the
+                         process ends; answers "allocated N MiB, held H, pid P" (H: all so far)
   /spawn-child           forks a grandchild in the stand-in's process group that
                          sleeps (up to an hour); answers its pid
 
@@ -36,6 +40,7 @@ Environment knobs:
   STANDIN_VERBOSE=1            log requests to stderr
   STANDIN_STARTUP_DELAY_MS=N   sleep N ms before listening
   STANDIN_EXIT_AT_START=CODE   print a line to stderr and exit CODE at once
+  STANDIN_FAIL_START_IF=FILE   the same with code 3 while FILE exists (a later start fails)
   STANDIN_IGNORE_SIGTERM=1     ignore SIGTERM (to test SIGKILL escalation)
   STANDIN_SHUTDOWN_GRACE_MS=N  max wait for in-flight requests when stopping
 
@@ -94,6 +99,9 @@ own section near the end of this file, hooked in around Handler's methods):
   STANDIN_KEEPALIVE_MAX=N      after N requests on a connection, read the next one and
                                close the connection without answering (keep-alive race)
 
+Opt-in additions for the health-check tests (tests/integration/test_health.py; their own
+section at the end of this file): /healthz, /health/set?status=NNN, /health/hang-all.
+
 Run it with Debian's /usr/bin/python3 (stdlib only, no third-party imports).
 """
 
@@ -128,6 +136,7 @@ VERBOSE = os.environ.get("STANDIN_VERBOSE") == "1"
 IGNORE_SHUTDOWN = os.environ.get("STANDIN_IGNORE_SHUTDOWN") == "1"
 LOG_ARRIVALS = os.environ.get("STANDIN_LOG_ARRIVALS") == "1"
 GRANDCHILDREN = []   # /spawn-child processes (kept referenced; reaped by Popen)
+HELD = []            # /alloc blocks, kept until the process ends
 PID = os.getpid()
 TOKEN = os.environ.get("ASPNETCORE_TOKEN") or None
 PATH_BASE = ""  # set in main()
@@ -494,6 +503,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/cookies": self.h_cookies,
             "/print": self.h_print,
             "/spawn-child": self.h_spawn_child,
+            "/alloc": self.h_alloc,
         }
         handler = get_routes.get(key)
         if handler is None and key.startswith("/status/"):
@@ -546,9 +556,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(ms / 1000.0)
         self.send_text(200, "%d" % PID)
 
+    def h_alloc(self):
+        mib = max(0, min(self.qint("mib", 0), 65536))
+        block = bytearray(mib << 20)
+        for i in range(0, len(block), 4096):
+            block[i] = 1          # touch every page: resident, not just reserved
+        HELD.append(block)
+        self.send_text(200, "allocated %d MiB, held %d, pid %d\n"
+                       % (mib, sum(len(b) for b in HELD) >> 20, PID))
+
     def h_print(self):
         n = max(0, self.qint("n", 1))
         text = "".join("standin print %d of %d pid %d\n" % (i, n, PID) for i in range(n))
+        m = max(0, self.qint("warn", 0))
+        text += "".join("warn: standin warning %d of %d pid %d\n" % (i, m, PID) for i in range(m))
         sys.stdout.write(text)
         sys.stdout.flush()
         self.send_text(200, "printed %d" % n)
@@ -690,6 +711,9 @@ def main():
         sys.stdout.flush()
 
     exit_code = os.environ.get("STANDIN_EXIT_AT_START", "")
+    fail_if = os.environ.get("STANDIN_FAIL_START_IF", "")
+    if fail_if and os.path.exists(fail_if):
+        exit_code = "3"
     if exit_code.strip():
         sys.stderr.write("standin: STANDIN_EXIT_AT_START=%s, exiting without listening\n" % exit_code)
         sys.stderr.flush()
@@ -1385,14 +1409,22 @@ FWD_ROUTES = {
 #   /fault/stop-listening       JSON {"pid","port"}; then the process closes its listening
 #                               socket and its idle connections and stays alive (a ready
 #                               app whose port another local user may take)
-#   /fault/report[?clear=1]     JSON: reused, hang_closed, cut, early (lists of events)
+#   /fault/drop?id=X            read the request and its body, record it ("dropped": id,
+#                               method, connection id, request number on it), then close
+#                               the connection unanswered (FIN); the process lives on, as an
+#                               app that calls HttpContext.Abort() does
+#   /fault/report[?clear=1]     JSON: reused, hang_closed, cut, early, dropped (lists of events)
+#   /fault/dying                text "dying PID"; then the process dies as a killed one can
+#                               look from outside: the next request on a kept connection is read
+#                               and closed unanswered (FIN), and the next new connection closes
+#                               the listening socket, is reset (RST) and the process exits 1
 # ==========================================================================
 
 import itertools as _fault_itertools
 
 FAULT_LOCK = threading.Lock()
 FAULT_CONN_SEQ = _fault_itertools.count(1)
-FAULT_EVENTS = {"reused": [], "hang_closed": [], "cut": [], "early": []}
+FAULT_EVENTS = {"reused": [], "hang_closed": [], "cut": [], "early": [], "dropped": []}
 FAULT_EVENTS_MAX = 10000
 
 _fault_base_setup = Handler.setup
@@ -1406,7 +1438,19 @@ def _fault_event(kind, **data):
             FAULT_EVENTS[kind].append(data)
 
 
+FAULT_DYING = threading.Event()
+
+
 def _fault_setup(self):
+    if FAULT_DYING.is_set():
+        # /fault/dying: no listener any more, this connection reset, the process gone
+        self.server.socket.close()
+        sys.stderr.write("standin: /fault/dying: a new connection reset, exiting with code 1\n")
+        sys.stderr.flush()
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                _fwd_struct.pack("ii", 1, 0))
+        self.request.close()
+        os._exit(1)
     _fault_base_setup(self)
     self.fault_conn_id = "%d:%d" % (PID, next(FAULT_CONN_SEQ))
     self.fault_requests = 0
@@ -1415,6 +1459,17 @@ def _fault_setup(self):
 
 def _fault_dispatch(self):
     self.fault_requests += 1
+    if FAULT_DYING.is_set():
+        # /fault/dying: a kept connection is closed without an answer
+        sys.stderr.write("standin: /fault/dying: a request on a kept connection closed "
+                         "unanswered\n")
+        sys.stderr.flush()
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        return None
     if self.fault_poisoned:
         words = self.requestline.split()
         _fault_event("reused", conn=self.fault_conn_id, fault=self.fault_poisoned,
@@ -1483,6 +1538,24 @@ def fault_die(self):
                        b"Content-Length: 100000\r\n\r\n" + (BYTES_PATTERN * 1)[:10000])
         time.sleep(max(0, self.qint("pause_ms", 100)) / 1000.0)
     os.kill(PID, signal.SIGKILL)
+
+
+def fault_dying(self):
+    self.body.drain()
+    self.send_text(200, "dying %d\n" % PID)
+    self.wfile.flush()
+    FAULT_DYING.set()
+
+
+def fault_drop(self):
+    self.body.drain()
+    _fault_event("dropped", id=_fwd_q(self, "id", ""), method=self.command,
+                 conn=self.fault_conn_id, request=self.fault_requests)
+    self.close_connection = True
+    try:
+        self.connection.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
 
 
 def fault_hang(self):
@@ -1607,6 +1680,8 @@ FAULT_ROUTES = {
     "stop-listening": fault_stop_listening,
     "conn": fault_conn,
     "die": fault_die,
+    "dying": fault_dying,
+    "drop": fault_drop,
     "hang": fault_hang,
     "garbage": fault_garbage,
     "stall": fault_stall,
@@ -1622,6 +1697,80 @@ FAULT_ROUTES = {
 
 # ==========================================================================
 # End of the fault-injection additions
+# ==========================================================================
+
+# ==========================================================================
+# Opt-in additions for the health-check tests (tests/integration/test_health.py)
+#
+# Reached only through paths under /health: without them the stand-in behaves
+# exactly as above.
+#   /healthz                    the health endpoint (as MapHealthChecks("/healthz")):
+#                               200 "Healthy", or what /health/set chose
+#   /health/set?status=NNN      /healthz answers NNN (200-599) from now on ("Unhealthy"
+#                               for 5xx); answers "health NNN"
+#   /health/hang-all            a deadlock: answers "hanging", then every later request
+#                               on any connection (the shutdown event and /healthz too) is
+#                               read and never answered; the process keeps accepting
+#                               connections, and a SIGTERM waits for those requests
+#                               (STANDIN_SHUTDOWN_GRACE_MS), as a deadlocked app's does
+#   /health/flood-1xx           /healthz then answers with interim "100 Continue" heads,
+#                               as fast as it can for 15 s, and never a final one
+# ==========================================================================
+
+HEALTH_STATUS = [200]
+HEALTH_HANG = threading.Event()
+HEALTH_NEVER = threading.Event()        # never set: what a hung request waits on
+HEALTH_FLOOD = threading.Event()
+
+_health_base_dispatch = Handler._dispatch
+_health_base_route = Handler.route
+
+
+def _health_dispatch(self):
+    if HEALTH_HANG.is_set():
+        HEALTH_NEVER.wait(3600)
+        self.close_connection = True
+        return None
+    return _health_base_dispatch(self)
+
+
+def _health_route(self):
+    key = self.route_path.lower().rstrip("/")
+    if key == "/healthz" and HEALTH_FLOOD.is_set():
+        chunk = b"HTTP/1.1 100 Continue\r\n\r\n" * 4096
+        end = time.monotonic() + 15
+        try:
+            while time.monotonic() < end:
+                self.wfile.write(chunk)
+        except OSError:
+            pass
+        self.close_connection = True
+        return None
+    if key == "/health/flood-1xx":
+        HEALTH_FLOOD.set()
+        return self.send_text(200, "flooding")
+    if key == "/healthz":
+        code = HEALTH_STATUS[0]
+        return self.send_text(code, "Healthy" if code < 500 else "Unhealthy")
+    if key == "/health/set":
+        code = self.qint("status", 200)
+        if not 200 <= code <= 599:
+            return self.send_text(400, "status must be 200-599\n")
+        HEALTH_STATUS[0] = code
+        return self.send_text(200, "health %d" % code)
+    if key == "/health/hang-all":
+        self.send_text(200, "hanging")
+        self.wfile.flush()
+        HEALTH_HANG.set()
+        return None
+    return _health_base_route(self)
+
+
+Handler._dispatch = _health_dispatch
+Handler.route = _health_route
+
+# ==========================================================================
+# End of the health-check additions
 # ==========================================================================
 
 if __name__ == "__main__":

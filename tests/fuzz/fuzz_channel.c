@@ -67,6 +67,7 @@ static void config_payload(apr_pool_t *p, const char *buf, size_t n)
         ac_config_payload_add(again, blob);
         (void)ac_launch_deserialize(p, blob->elts, (apr_size_t)blob->nelts, &l);
     }
+    ac_config_payload_end(again, g.owner_rules, g.state_root);
     if ((size_t)again->nelts != n || memcmp(again->elts, buf, n)) {
         fuzz_found(T, "config: written back differently", NULL);
     }

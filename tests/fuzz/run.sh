@@ -8,7 +8,7 @@
 #   http1_head   the response-head parser             (ac_http1.c)
 #   chunked      the chunked decoder, fed in pieces   (ac_http1.c)
 #   parse        every value parser                   (ac_parse.c)
-#   launch       the launch-settings deserializer     (ac_launch.c)
+#   launch       the launch-settings deserializer     (ac_launch.c, ac_health.c, ac_recycle.c)
 #   channel      request datagrams, control frames, the CONFIG payload
 #                                                     (ac_channel.c, ac_launch.c)
 #   pem          a PEM certificate as one line of base64 DER (ac_pem.c)
@@ -42,8 +42,8 @@ sources() {
     webconfig)  echo "modules/ac_parse.c modules/ac_webconfig.c" ;;
     http1_head|chunked) echo "modules/ac_http1.c" ;;
     parse)      echo "modules/ac_parse.c" ;;
-    launch)     echo "modules/ac_launch.c" ;;
-    channel)    echo "modules/ac_channel.c modules/ac_sockio.c modules/ac_launch.c" ;;
+    launch)     echo "modules/ac_launch.c modules/ac_health.c modules/ac_recycle.c modules/ac_parse.c modules/ac_event.c modules/ac_http1.c" ;;
+    channel)    echo "modules/ac_channel.c modules/ac_ownerrules.c modules/ac_sockio.c modules/ac_launch.c modules/ac_health.c modules/ac_recycle.c modules/ac_parse.c modules/ac_event.c modules/ac_http1.c" ;;
     pem)        echo "modules/ac_pem.c" ;;
     *) return 1 ;;
   esac

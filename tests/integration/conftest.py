@@ -54,6 +54,10 @@ def pytest_configure(config):
                                        "tunnels, per-child pools, child-side registration): runs "
                                        "under the MPMs that ASPNETCORE_TEST_NARROW_MPMS narrows "
                                        "too (only under `names` of them when given)")
+    config.addinivalue_line("markers", "not_under_sanitizers(reason): skipped, saying why, "
+                                       "against the sanitizer build: the test's time goes to "
+                                       "waiting on real clocks, and the module code it runs is "
+                                       "run under the sanitizers by other tests")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -63,6 +67,12 @@ def pytest_collection_modifyitems(config, items):
     runs everything; worker shares its threaded request path; what the files without the
     mark test (configuration parsing, the parent's and the supervisor's logic, pages, logs)
     does not depend on the MPM."""
+    if httpd.sanitizer_build():
+        for item in items:
+            why = item.get_closest_marker("not_under_sanitizers")
+            if why is not None:
+                item.add_marker(pytest.mark.skip(reason="not against the sanitizer build: %s"
+                                                 % why.args[0]))
     narrow = set(_env_list("ASPNETCORE_TEST_NARROW_MPMS", "", httpd.MPMS)) if \
         os.environ.get("ASPNETCORE_TEST_NARROW_MPMS", "").strip() else set()
     if not narrow:

@@ -4,7 +4,8 @@
   itself (status, headers in order with duplicates, body with Content-Length / chunked /
   close-delimited framing, interim 1xx, trailers), supports keep-alive and incremental
   body reading with arrival timestamps.
-* request(): a one-shot convenience wrapper around http.client.
+* request(): a one-shot convenience wrapper around http.client (over TLS with a context).
+* read_until_closed(): every byte on a socket until the peer closes it.
 """
 
 import hashlib
@@ -303,10 +304,25 @@ def raw_request(port, method, target, headers=None, body=None, timeout=30.0, **k
         return c.request(method, target, headers, body, **kw)
 
 
-def request(port, method, path, headers=None, body=None, timeout=30.0, host="127.0.0.1"):
-    """One request with http.client on a fresh connection.  headers: dict or list of pairs.
+def read_until_closed(sock):
+    """Every byte the peer sends on sock until it closes the connection."""
+    data = b""
+    while True:
+        got = sock.recv(65536)
+        if not got:
+            return data
+        data += got
+
+
+def request(port, method, path, headers=None, body=None, timeout=30.0, host="127.0.0.1",
+            context=None):
+    """One request with http.client on a fresh connection.  headers: dict or list of pairs;
+    context: an ssl.SSLContext to make it over TLS (e.g. tlsutil.client_context()).
     Returns a Response (same type as RawConnection's)."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    if context is not None:
+        conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         hdrs = headers.items() if isinstance(headers, dict) else (headers or [])
         names = {k.lower() for k, _ in hdrs}

@@ -1,4 +1,5 @@
-"""Read-only /proc helpers: process table, process trees, environ/cmdline/uid/cwd, sockets.
+"""Read-only /proc helpers: process table, process trees, environ/cmdline/uid/cwd, sockets;
+RssSampler, the peak memory of httpd's MPM children while a test runs.
 
 Processes are identified by (pid, starttime) so that a recycled pid is never taken for
 the process we saw before.  Zombies count as gone (they hold nothing but their pid, and
@@ -8,6 +9,7 @@ pid 1 on this machine does not necessarily reap them).
 import collections
 import os
 import signal
+import threading
 
 ProcInfo = collections.namedtuple("ProcInfo", "pid ppid state starttime comm pgrp")
 
@@ -305,6 +307,28 @@ def supervisors(parent_pid, table=None):
         return []
     return [p for p in children(parent_pid, table)
             if p.pgrp != parent.pgrp and p.state not in ("Z", "X")]
+
+
+class RssSampler(threading.Thread):
+    """The largest VmRSS (KiB) of each MPM child of httpd parent_pid, sampled every 50 ms
+    until stop(): max_kib[pid]."""
+
+    def __init__(self, parent_pid):
+        super().__init__(daemon=True)
+        self.parent_pid = parent_pid
+        self.max_kib = {}
+        self.stop_event = threading.Event()
+
+    def run(self):
+        while not self.stop_event.wait(0.05):
+            for p in mpm_children(self.parent_pid):
+                v = rss_kib(p.pid)
+                if v is not None and v > self.max_kib.get(p.pid, 0):
+                    self.max_kib[p.pid] = v
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(5)
 
 
 def fd_snapshot(pids):

@@ -20,6 +20,7 @@ import time
 
 import pytest
 
+import httpclient
 import procs
 import tlsutil
 from rigutil import free_port, wait_until
@@ -68,12 +69,7 @@ def get_closing(srv, tls_port, target, timeout=30):
     s = connect(srv, tls_port)
     s.settimeout(timeout)
     s.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % target.encode())
-    data = b""
-    while True:
-        got = s.recv(65536)
-        if not got:
-            break
-        data += got
+    data = httpclient.read_until_closed(s)
     s.close()
     return data
 
@@ -140,16 +136,14 @@ def connect(srv, tls_port=None, alpn=None):
 
 def close(s, how):
     """'close': an orderly close (FIN); 'reset': SO_LINGER 0 (RST); 'half': shutdown(SHUT_WR),
-    the socket kept (returned)."""
+    the socket left open (the caller closes it)."""
     if how == "reset":
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
     elif how == "half":
         s.shutdown(socket.SHUT_WR)
-        return s
     else:
         s.close()
-    return None
 
 
 def report(label, latencies):
@@ -159,6 +153,18 @@ def report(label, latencies):
     assert max(latencies) < EACH_LIMIT_MS, (label, latencies)
 
 
+def leave(srv, s, how, subject, before, bport):
+    """The client leaves (close(s, how)) while its request is at the app: the ms from then
+    to the app's `aborted <subject>` event (after the first `before` events). The connection
+    to the app is closed, not kept."""
+    during = len(module_connections(bport))
+    left = now_ms()
+    close(s, how)
+    aborted = wait_event(srv, "aborted", subject, before, timeout=15)
+    wait_closed(bport, during)
+    return aborted - left
+
+
 def abort_while_working(srv, tls_port, how, bport):
     """GET /work, wait until the app is at it, leave: the latency in ms. The connection
     to the app is closed, not kept."""
@@ -166,20 +172,16 @@ def abort_while_working(srv, tls_port, how, bport):
     s = connect(srv, tls_port)
     s.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % WORK.encode())
     wait_event(srv, "begun", "/work", before)
-    during = len(module_connections(bport))
-    left = now_ms()
-    kept = close(s, how)
-    aborted = wait_event(srv, "aborted", "/work", before, timeout=15)
-    wait_closed(bport, during)
-    if kept is not None:
-        kept.settimeout(5)
+    latency = leave(srv, s, how, "/work", before, bport)
+    if how == "half":           # the socket is kept: no answer comes on it
+        s.settimeout(5)
         try:
-            assert kept.recv(100) == b"", "a response to a request whose client is gone"
+            assert s.recv(100) == b"", "a response to a request whose client is gone"
         except ConnectionResetError:
             pass
-        kept.close()
+        s.close()
     assert not [e for e in events(srv)[before:] if e[0] == "completed"]
-    return aborted - left
+    return latency
 
 
 # --- HTTP/1.1, plain and TLS ---------------------------------------------------------------
@@ -227,11 +229,7 @@ def test_streamed_response_client_leaves(apache, real_app):
             assert data, got
             got += data
         assert got.startswith(b"HTTP/1.1 200"), got[:300]
-        during = len(module_connections(bport))
-        left = now_ms()
-        close(s, how)
-        latencies.append(wait_event(srv, "aborted", "/sse", before, timeout=15) - left)
-        wait_closed(bport, during)
+        latencies.append(leave(srv, s, how, "/sse", before, bport))
     report("sse", latencies)
 
 
@@ -260,11 +258,7 @@ def test_upload_aborted_mid_body(apache, real_app):
         for _ in range(4):
             s.sendall(chunk)
         wait_event(srv, "begun", "/upload", before)
-        during = len(module_connections(bport))
-        left = now_ms()
-        close(s, how)
-        latencies.append(wait_event(srv, "aborted", "/upload", before, timeout=15) - left)
-        wait_closed(bport, during)
+        latencies.append(leave(srv, s, how, "/upload", before, bport))
     report("upload", latencies)
 
 

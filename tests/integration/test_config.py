@@ -235,10 +235,89 @@ CONFIGTEST_CASES = [
      section("Location /x", standin_lines(app_root=None)),
      section("Location /x", standin_lines(app_root="{app}")),
      "AspNetCoreAppRoot", "AspNetCoreProcessPath", ["/x"], r"AspNetCoreAppRoot"),
+    ("stdout-log-limit-unit",
+     standin_lines() + "\nAspNetCoreStdoutLogLimit 10MB",
+     standin_lines() + "\nAspNetCoreStdoutLogLimit 10M",
+     "AspNetCoreStdoutLogLimit", "AspNetCoreStdoutLogLimit 10MB", ["10MB"], r"K, M or G"),
+    ("stdout-log-limit-files",
+     standin_lines() + "\nAspNetCoreStdoutLogLimit 1G many",
+     standin_lines() + "\nAspNetCoreStdoutLogLimit 1G 0",
+     "AspNetCoreStdoutLogLimit", "AspNetCoreStdoutLogLimit 1G many", ["many"], r"0 \(all\) or 1-100000"),
+    ("recycle-requests-negative",
+     standin_lines() + "\nAspNetCoreRecycle requests=-5",
+     standin_lines() + "\nAspNetCoreRecycle requests=5",
+     "AspNetCoreRecycle", "AspNetCoreRecycle requests=-5", ["-5"], r"0 to 4000000000"),
+    ("recycle-time-without-unit",
+     standin_lines() + "\nAspNetCoreRecycle time=90",
+     standin_lines() + "\nAspNetCoreRecycle time=90s",
+     "AspNetCoreRecycle", "AspNetCoreRecycle time=90", ["90"], r"has a number without a unit \(d, h, m or s\)"),
+    ("recycle-schedule-24-00",
+     standin_lines() + "\nAspNetCoreRecycle schedule=03:00,24:00",
+     standin_lines() + "\nAspNetCoreRecycle schedule=03:00,23:59",
+     "AspNetCoreRecycle", "AspNetCoreRecycle schedule=03:00,24:00", ["24:00"],
+     r"00:00 to 23:59"),
+    ("recycle-unknown-limit",
+     standin_lines() + "\nAspNetCoreRecycle colour=red",
+     standin_lines() + "\nAspNetCoreRecycle memory=512",
+     "AspNetCoreRecycle", "AspNetCoreRecycle colour=red", ["colour"],
+     r"requests=N, time=DURATION, memory=MiB, schedule=HH:MM"),
     ("web-config-two-files",
      standin_lines() + "\nAspNetCoreWebConfig a b",
      standin_lines() + "\nAspNetCoreWebConfig a",
      "AspNetCoreWebConfig", "AspNetCoreWebConfig a", ["a b"], r"one"),
+    # AspNetCoreIdleTimeout: a duration with a unit (a bare number could be seconds or
+    # IIS's minutes), units largest first, at most 30 days, or IIS's TimeSpan
+    ("idle-timeout-no-unit",
+     standin_lines() + "\nAspNetCoreIdleTimeout 20",
+     standin_lines() + "\nAspNetCoreIdleTimeout 20m",
+     "AspNetCoreIdleTimeout", "AspNetCoreIdleTimeout 20", ["20"], r"20m, 90s, 1h30m or 00:20:00.*0: never.*30 days"),
+    ("idle-timeout-31d",
+     standin_lines() + "\nAspNetCoreIdleTimeout 31d",
+     standin_lines() + "\nAspNetCoreIdleTimeout 30d",
+     "AspNetCoreIdleTimeout", "AspNetCoreIdleTimeout 31d", ["31d"], r"too long.*at most 30 days"),
+    ("idle-timeout-units-out-of-order",
+     standin_lines() + "\nAspNetCoreIdleTimeout 30m1h",
+     standin_lines() + "\nAspNetCoreIdleTimeout 1h30m",
+     "AspNetCoreIdleTimeout", "AspNetCoreIdleTimeout 30m1h", ["30m1h"], r"out of order \(d, h, m, s\)"),
+    ("idle-timeout-timespan-minutes-60",
+     standin_lines() + "\nAspNetCoreIdleTimeout 00:60:00",
+     standin_lines() + "\nAspNetCoreIdleTimeout 01:00:00",
+     "AspNetCoreIdleTimeout", "AspNetCoreIdleTimeout 00:60:00", ["00:60:00"], r"minutes must be 00-59.*20m"),
+    # AspNetCoreHealthCheck PATH [interval=S] [timeout=S] [failures=N] (test_health.py)
+    ("health-check-relative-path",
+     standin_lines() + "\nAspNetCoreHealthCheck healthz",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz",
+     "AspNetCoreHealthCheck", "AspNetCoreHealthCheck healthz", ["healthz"], r"starts with '/'"),
+    ("health-check-path-with-space",
+     standin_lines() + '\nAspNetCoreHealthCheck "/health z"',
+     standin_lines() + "\nAspNetCoreHealthCheck /health%20z",
+     "AspNetCoreHealthCheck", "AspNetCoreHealthCheck \"/health z", ["/health z"],
+     r"visible ASCII"),
+    ("health-check-interval-0",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz interval=0 timeout=1",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz interval=1 timeout=1",
+     "AspNetCoreHealthCheck", "AspNetCoreHealthCheck /healthz interval=0", ["0"],
+     r"\b1\b.*\b3600\b"),
+    ("health-check-timeout-601",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz interval=3600 timeout=601",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz interval=3600 timeout=600",
+     "AspNetCoreHealthCheck", "AspNetCoreHealthCheck /healthz interval=3600", ["601"],
+     r"\b1\b.*\b600\b"),
+    ("health-check-timeout-over-interval",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz interval=5 timeout=6",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz interval=5 timeout=5",
+     "AspNetCoreHealthCheck", "AspNetCoreHealthCheck /healthz interval=5", ["6"],
+     r"at most the interval"),
+    ("health-check-failures-101",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz failures=101",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz failures=100",
+     "AspNetCoreHealthCheck", "AspNetCoreHealthCheck /healthz failures", ["101"],
+     r"\b1\b.*\b100\b"),
+    ("health-check-unknown-option",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz every=5",
+     standin_lines() + "\nAspNetCoreHealthCheck /healthz interval=5",
+     "AspNetCoreHealthCheck", "AspNetCoreHealthCheck /healthz", ["every=5"],
+     r"interval=S, timeout=S, failures=N"),
 ]
 
 
@@ -303,18 +382,25 @@ AspNetCoreForwardWindowsAuthToken Off
 AspNetCoreDisableStartUpErrorPage On
 AspNetCoreStdoutLogEnabled Off
 AspNetCoreStdoutLogFile ./logs/stdout
+AspNetCoreStdoutLogLimit 0 0
 AspNetCoreStartMode alwaysrunning
+AspNetCoreIdleTimeout 0
+AspNetCoreRecycle requests=4000000000 time=366d memory=1048576 schedule=00:00,23:59
 <VirtualHost 127.0.0.1:{port}>
     ServerName vhost.test
 %(vhost)s
     AspNetCoreRequestTimeout 1.02:03:04
+    AspNetCoreIdleTimeout 1.00:00:00
     AspNetCoreWebConfig wc/web.config
+    AspNetCoreRecycle time=29:00:00
 </VirtualHost>
 <Location /shop>
 %(shop)s
     AspNetCoreRequestTimeout 00:59:59
     AspNetCoreStartMode OnDemand
+    AspNetCoreIdleTimeout 1h30m
     AspNetCoreHostingModel InProcess
+    AspNetCoreRecycle none
 </Location>
 <Location /shop/static>
     AspNetCore Off
@@ -327,6 +413,8 @@ AspNetCoreStartMode alwaysrunning
     AspNetCoreProcessesPerApplication 100
     AspNetCoreRapidFailsPerMinute 100
     AspNetCoreStartupTimeLimit 3600
+    AspNetCoreIdleTimeout 30d
+    AspNetCoreRecycle requests=0 time=0 memory=0
 </Directory>
 <LocationMatch "^/x">
     AspNetCoreRequestTimeout 00:00:00
@@ -1016,6 +1104,102 @@ def test_stdout_log_files_and_error_log(apache):
     assert "/plain" in line.split("standin: listening")[0], \
         "the app's output is not tagged with the app: %r" % line
     assert not os.path.exists(os.path.join(srv.dir, "plain", "logs"))
+
+
+def _stdout_logs(logs, pid=None):
+    rx = re.compile(r"stdout_\d{14}_(\d+)\.log$")
+    if not os.path.isdir(logs):
+        return []
+    return sorted(f for f in os.listdir(logs)
+                  if rx.match(f) and (pid is None or int(rx.match(f).group(1)) == pid))
+
+
+def test_stdout_log_limit_rolls_and_prunes(apache):
+    """AspNetCoreStdoutLogLimit 4K 3: a file past 4 KiB goes on in a new one (named by the
+    second), only the newest 3 of the app's files stay, and nothing of what is kept is lost."""
+    srv = apache.new(standin_lines(app_root="{tmp}/app", extra=(
+        "AspNetCoreStdoutLogEnabled On\nAspNetCoreStdoutLogFile ./logs/stdout\n"
+        "AspNetCoreStdoutLogLimit 4K 3")))
+    root = srv.mkdir("app")
+    make_writable_by_www_data(root)
+    logs = os.path.join(root, "logs")
+    # a file of another app (another prefix) and a foreign file: never touched
+    os.makedirs(logs)
+    make_writable_by_www_data(logs)
+    for other in ("stdoutx_20200101000000_1.log", "stdout_20200101000000_1.log.keep"):
+        open(os.path.join(logs, other), "w").close()
+    srv.start()
+    pid = app_pid(srv)
+    seen = set(_stdout_logs(logs, pid))
+    rounds = 0
+    while rounds < 5:
+        before = set(_stdout_logs(logs, pid)) | seen
+
+        def rolled():
+            # ~1.3 KiB a time: past 4K after a few, then the roll comes with the next
+            # output in a later second
+            get_ok(srv, "/print?n=40")
+            return set(_stdout_logs(logs, pid)) - before or None
+        newer = wait_until(rolled, 10, lambda: "a new stdout log file after one past 4K "
+                           "(files: %s)\n%s" % (_stdout_logs(logs), srv.log_tail(20)))
+        seen |= newer
+        rounds += 1
+    # the supervisor removes the oldest file just after it opens a new one, and the
+    # last request's output reaches the new file after the request: both are polled
+    last_line = "standin print 39 of 40 pid %d\n" % pid
+
+    def settled():
+        now = _stdout_logs(logs, pid)
+        if len(now) != 3:
+            return None
+        with open(os.path.join(logs, now[-1])) as fh:
+            return now if fh.read().endswith(last_line) else None
+    files = wait_until(settled, 10, lambda: "AspNetCoreStdoutLogLimit 4K 3 keeps 3 files whose "
+                       "newest ends with the last output, found %s (made: %s)" % (
+                           _stdout_logs(logs, pid), sorted(seen)))
+    assert files == sorted(seen)[-3:], "not the newest 3 kept: %s of %s" % (files, sorted(seen))
+    for f in files[:-1]:
+        size = os.path.getsize(os.path.join(logs, f))
+        # past the limit by what came within the same second at most (here: at most
+        # 10 requests' 1.3 KiB)
+        assert 4096 <= size <= 4096 + 16384, "%s rolled at %d bytes (limit 4K)" % (f, size)
+    # each file starts at a line and ends with one (whole lines stay in one file), and
+    # across the kept files no line is missing: "print 0..39 of 40" follow each other
+    numbers = []
+    for f in files:
+        with open(os.path.join(logs, f)) as fh:
+            text = fh.read()
+        assert text.endswith("\n") and re.match(r"standin print \d+ of 40 pid %d\n" % pid, text), \
+            "%s does not start or end with a whole line: %r ... %r" % (f, text[:60], text[-60:])
+        for line in text.splitlines():
+            m = re.match(r"standin print (\d+) of 40 pid %d$" % pid, line)
+            assert m, "%s: unexpected line %r" % (f, line)
+            numbers.append(int(m.group(1)))
+    assert numbers[-1] == 39, "the last line is not the last printed"
+    gaps = [i for i in range(1, len(numbers)) if numbers[i] != (numbers[i - 1] + 1) % 40]
+    assert not gaps, "lines lost between %s" % [(numbers[i - 1], numbers[i]) for i in gaps[:5]]
+    for other in ("stdoutx_20200101000000_1.log", "stdout_20200101000000_1.log.keep"):
+        assert os.path.exists(os.path.join(logs, other)), "%s was removed" % other
+    srv.wait_for_log(r"stdout log of process %d reached 4K \(AspNetCoreStdoutLogLimit\): "
+                     r"going on in .*stdout_\d{14}_%d\.log" % (pid, pid))
+    srv.wait_for_log(r"removed the 1 oldest stdout log file .*AspNetCoreStdoutLogLimit keeps 3")
+
+
+def test_stdout_log_limit_never_removes_a_running_process_file(apache):
+    """AspNetCoreStdoutLogLimit 4K 1 with 2 processes: the second one's start must not take
+    the first one's file (it is still written to)."""
+    srv = apache.new(standin_lines(app_root="{tmp}/app", extra=(
+        "AspNetCoreStdoutLogEnabled On\nAspNetCoreStdoutLogFile ./logs/stdout\n"
+        "AspNetCoreStdoutLogLimit 4K 1\nAspNetCoreProcessesPerApplication 2")))
+    root = srv.mkdir("app")
+    make_writable_by_www_data(root)
+    srv.start()
+    pids = wait_backends_in(srv, root, 2)
+    logs = os.path.join(root, "logs")
+    files = wait_until(lambda: len(_stdout_logs(logs)) >= 2 and _stdout_logs(logs), 10,
+                       lambda: "2 stdout log files (found %s)" % _stdout_logs(logs))
+    for pid in pids:
+        assert _stdout_logs(logs, pid), "process %d's file was removed: %s" % (pid, files)
 
 
 # --- 12. AspNetCoreHostingModel InProcess ----------------------------------------------------

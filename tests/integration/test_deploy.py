@@ -383,6 +383,9 @@ def test_deploy_replaces_the_dll_behind_app_offline(apache, hello_app_dll, sampl
           % (config, start_mode, offline_after, runs))
 
 
+@pytest.mark.not_under_sanitizers("the deploy of test_deploy_replaces_the_dll_behind_app_offline"
+                                  "[web.config-AlwaysRunning], which runs under the sanitizers, "
+                                  "on a quiet site: its time goes to waiting")
 def test_deployed_web_config_used_at_once_without_traffic(apache, hello_app_dll, sample_v2_dll):
     """The deploy of test_deploy_replaces_the_dll_behind_app_offline[web.config-AlwaysRunning]
     on a quiet site (no request from before app_offline.htm until after its removal): the

@@ -207,27 +207,6 @@ def test_response_head_limits(apache, standin_backend):
 GIB = 1 << 30
 
 
-class RssSampler(threading.Thread):
-    """Samples VmRSS of the MPM children every 50 ms; max_kib[pid] is the largest seen."""
-
-    def __init__(self, srv):
-        super().__init__(daemon=True)
-        self.srv = srv
-        self.max_kib = {}
-        self.stop_event = threading.Event()
-
-    def run(self):
-        while not self.stop_event.wait(0.05):
-            for p in mpm_children(self.srv):
-                v = status_kib(p.pid, "VmRSS")
-                if v is not None and v > self.max_kib.get(p.pid, 0):
-                    self.max_kib[p.pid] = v
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(5)
-
-
 def send_gib(sock, chunked, total=GIB, block=1 << 20):
     """Send `total` bytes (different in every MiB) as they are made; returns their SHA-256."""
     base = os.urandom(block)
@@ -251,7 +230,7 @@ def test_upload_1gib_streams_with_bounded_memory(apache, backend, framing):
     srv = start_app(apache, backend)
     before = {p.pid: status_kib(p.pid, "VmRSS") for p in mpm_children(srv)}
     target = "/echo/upload-%s-%d" % (framing, os.getpid())
-    sampler = RssSampler(srv)
+    sampler = procs.RssSampler(srv.pid)
     sampler.start()
     t0 = time.monotonic()
     try:

@@ -13,7 +13,6 @@ framing done by hand): over TLS with ALPN h2, and over h2c with prior knowledge.
 HTTP/1.1 ws and wss paths are tested in test_forwarding.py and test_realapp_*.py.
 """
 
-import http.client
 import json
 import os
 import shutil
@@ -68,17 +67,6 @@ class H2Server:
         if transport == "h2":
             return "https://127.0.0.1:%d" % self.tls_port
         return "http://127.0.0.1:%d" % self.srv.port
-
-    def tls_get(self, path):
-        """GET over HTTP/1.1 with TLS, on the virtual host."""
-        conn = http.client.HTTPSConnection("127.0.0.1", self.tls_port, timeout=30,
-                                           context=tlsutil.client_context())
-        try:
-            conn.request("GET", path)
-            r = conn.getresponse()
-            return r.status, r.read()
-        finally:
-            conn.close()
 
     def tunnels_open(self):
         doc = json.loads(expect_status(self.srv.get("/aspnetcore-status?json", timeout=10), 200,

@@ -24,9 +24,9 @@ import subprocess
 
 import pytest
 
+import httpclient
 import tlsutil
 from rigutil import free_port, wait_until, expect_status
-from httpclient import Response
 
 FIRST_REQUEST_TIMEOUT = 60.0
 HTTPS_PORT_ENV = "ASPNETCORE_ANCM_HTTPS_PORT"
@@ -38,22 +38,8 @@ STANDIN_APP = """AspNetCoreProcessPath /usr/bin/python3
 
 def https_request(port, method, path, headers=None, cert=None, timeout=30.0, host="127.0.0.1"):
     """One request over TLS (trusting the session CA; cert: None, "client" or "rogue")."""
-    conn = http.client.HTTPSConnection(host, port, timeout=timeout,
-                                       context=tlsutil.client_context(cert))
-    try:
-        hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
-        conn.putrequest(method, path, skip_accept_encoding=True,
-                        skip_host=any(k.lower() == "host" for k, _ in hdrs))
-        for k, v in hdrs:
-            conn.putheader(k, v)
-        conn.endheaders()
-        r = conn.getresponse()
-        resp = Response("HTTP/%d.%d" % divmod(r.version, 10), r.status, r.reason,
-                        list(r.getheaders()), b"")
-        resp.body = r.read()
-        return resp
-    finally:
-        conn.close()
+    return httpclient.request(port, method, path, headers, timeout=timeout, host=host,
+                              context=tlsutil.client_context(cert))
 
 
 def ssl_host(port, body, server_name="127.0.0.1", verify=None):
@@ -74,16 +60,7 @@ def env_over_http(srv, port=None, path="/env"):
 
 
 def http_get(port, path, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=FIRST_REQUEST_TIMEOUT)
-    try:
-        conn.request("GET", path, headers=headers or {})
-        r = conn.getresponse()
-        resp = Response("HTTP/%d.%d" % divmod(r.version, 10), r.status, r.reason,
-                        list(r.getheaders()), b"")
-        resp.body = r.read()
-        return resp
-    finally:
-        conn.close()
+    return httpclient.get(port, path, headers=headers, timeout=FIRST_REQUEST_TIMEOUT)
 
 
 def env_over_https(srv, port, path="/env"):
@@ -439,16 +416,9 @@ def test_cert_over_the_bound_is_dropped_with_a_log_line(apache, tmp_path):
         assert (len(der) <= 16384) == passed, "certificate of %d bytes" % len(der)
         ctx = tlsutil.client_context()
         ctx.load_cert_chain(pem, key)
-        conn = http.client.HTTPSConnection("127.0.0.1", tls, timeout=FIRST_REQUEST_TIMEOUT,
-                                           context=ctx)
-        try:
-            conn.request("GET", "/echo")
-            r = conn.getresponse()
-            body = r.read()
-        finally:
-            conn.close()
-        assert r.status == 200, (r.status, body[:300])
-        fields = [v for k, v in json.loads(body)["headers"] if k.lower() == CERT_FIELD.lower()]
+        r = httpclient.request(tls, "GET", "/echo", timeout=FIRST_REQUEST_TIMEOUT, context=ctx)
+        assert r.status == 200, (r.status, r.body[:300])
+        fields = cert_fields(r)
         if passed:
             assert fields == [base64.b64encode(der).decode()]
         else:

@@ -181,8 +181,11 @@ def test_https_scheme_client_address_and_http2(apache, real_app):
     who = json.loads(body)
     assert who["scheme"] == "https" and who["remoteIp"] == "127.0.0.1", who
     assert who["path"] == "/whoami", who
-    h2_lines = [l for l in srv.access_log().splitlines() if "via=h2" in l]
-    assert h2_lines and "HTTP/2.0" in h2_lines[-1], h2_lines
+    # the access log line is written after the answer went out: looked for until it is there
+    h2_lines = wait_until(lambda: [l for l in srv.access_log().splitlines() if "via=h2" in l],
+                          10, lambda: "the access log line of the h2 request:\n"
+                          + srv.access_log()[-600:])
+    assert "HTTP/2.0" in h2_lines[-1], h2_lines
 
 
 # --- the pairing token -----------------------------------------------------------------------
@@ -482,27 +485,6 @@ def test_static_files_from_wwwroot_and_apache_and_deflate(apache, real_app):
 
 # --- 1 GiB up and down -----------------------------------------------------------------------
 
-class RssSampler(threading.Thread):
-    """The largest VmRSS (KiB) of each MPM child, sampled every 50 ms."""
-
-    def __init__(self, srv):
-        super().__init__(daemon=True)
-        self.srv = srv
-        self.max_kib = {}
-        self.stop_event = threading.Event()
-
-    def run(self):
-        while not self.stop_event.wait(0.05):
-            for p in procs.mpm_children(self.srv.pid):
-                v = procs.rss_kib(p.pid)
-                if v is not None and v > self.max_kib.get(p.pid, 0):
-                    self.max_kib[p.pid] = v
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(5)
-
-
 def check_rss_bounded(srv, before, sampler, what):
     grown = {pid: (peak - before[pid]) / 1024.0 for pid, peak in sampler.max_kib.items() if pid in before}
     assert grown, "no MPM child was sampled"
@@ -518,7 +500,7 @@ def test_upload_1gib(apache, real_app):
     srv = apache.start(real_app.directives())
     first_get(srv, "/whoami")
     before = {p.pid: procs.rss_kib(p.pid) for p in procs.mpm_children(srv.pid)}
-    sampler = RssSampler(srv)
+    sampler = procs.RssSampler(srv.pid)
     sampler.start()
     t0 = time.monotonic()
     try:
@@ -548,7 +530,7 @@ def test_download_1gib(apache, real_app):
     first_get(srv, "/whoami")
     period = bytes(range(251)) * 2 * ((1 << 16) // 251 + 2)
     before = {p.pid: procs.rss_kib(p.pid) for p in procs.mpm_children(srv.pid)}
-    sampler = RssSampler(srv)
+    sampler = procs.RssSampler(srv.pid)
     sampler.start()
     t0 = time.monotonic()
     got = 0

@@ -139,6 +139,9 @@ def test_supervisor_killed_past_its_budget_then_restart(apache):
 # The back-off is the parent's, the same under every MPM; it waits 60-75 s of real time,
 # so it runs under one.
 @pytest.mark.mpms("event")
+@pytest.mark.not_under_sanitizers("75 s of waiting for the parent's back-off; the supervisor's "
+                                  "deaths and restarts within the budget run under the "
+                                  "sanitizers in the tests above")
 @pytest.mark.expect_log(*SUPERVISOR_DEATH,
                         r"the supervisor died \d+ times within a minute",
                         r"no supervisor runs")
@@ -160,6 +163,9 @@ def test_supervisor_comes_back_after_the_backoff_without_a_restart(apache):
 
 @pytest.mark.expect_log(r"did not take the configuration", r"supervisor pid \d+ is gone",
                         r"the supervisor is being restarted \(503\)")
+@pytest.mark.not_under_sanitizers("15 s of waiting for the parent's control timeout; a "
+                                  "supervisor replaced at a graceful runs under the sanitizers "
+                                  "in the tests above")
 def test_supervisor_that_does_not_answer_at_graceful(apache):
     srv = apache.start(location("/a", standin()))
     old_backend = parse_pid(get_ok(srv, "/a/pid"))

@@ -15,8 +15,10 @@ import procs
 from backends import echo_headers, header_values, parse_env, parse_pid
 from rigutil import wait_until
 
-# MPM-sensitive: runs under every MPM even where the test command narrows one (conftest.py)
-pytestmark = pytest.mark.every_mpm
+# MPM-sensitive: runs under prefork (one thread per process, pools per child) even where the
+# test command narrows the MPMs (conftest.py); worker's threaded request path is the event
+# MPM's, and test_forwarding.py and test_request_path.py run it under worker too
+pytestmark = pytest.mark.every_mpm("prefork")
 
 WWW_DATA_UID = 33
 FIRST_REQUEST_TIMEOUT = 60.0      # the first request may have to wait for the backend to start

@@ -348,7 +348,8 @@ def test_mod_status_shows_a_summary(apache):
     auto = r.text()
     lines = dict(l.split(": ", 1) for l in auto.splitlines() if l.startswith("AspNetCore"))
     assert lines == {"AspNetCoreApps": "2", "AspNetCoreAppsFailed": "0",
-                     "AspNetCoreAppsOffline": "0", "AspNetCoreAppsDraining": "0",
+                     "AspNetCoreAppsOffline": "0", "AspNetCoreAppsIdle": "0",
+                     "AspNetCoreAppsDraining": "0",
                      "AspNetCoreProcessesReady": "3", "AspNetCoreProcessesStarting": "0",
                      "AspNetCoreRequestsInFlight": "0", "AspNetCoreRequestsServed": "3",
                      "AspNetCoreWebSockets": "0"}, auto
@@ -356,6 +357,6 @@ def test_mod_status_shows_a_summary(apache):
 
     page = expect_status(srv.get("/server-status", timeout=10), 200, "server-status", srv).text()
     assert "<h2>ASP.NET Core apps (mod_aspnetcore)</h2>" in page, page
-    assert "2 app(s): 0 failed, 0 offline" in page and "3 process(es) ready, 0 starting" in page
+    assert "2 app(s): 0 failed, 0 offline, 0 idle" in page and "3 process(es) ready, 0 starting" in page
     assert "0 request(s) in flight, 3 served" in page, page
     assert_no_token(tokens_of(pids), auto, page)

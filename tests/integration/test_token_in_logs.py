@@ -15,6 +15,7 @@ import socket
 
 import pytest
 
+import httpclient
 import procs
 from backends import parse_pid
 from rigutil import wait_until
@@ -39,12 +40,7 @@ def tokenless_request(port):
     """GET / straight to the app's port, without MS-ASPNETCORE-TOKEN: the app says 400."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = httpclient.read_until_closed(s)
     assert data.startswith(b"HTTP/1.1 400"), data[:200]
 
 

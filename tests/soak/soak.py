@@ -14,6 +14,11 @@ GIL is not what limits them, so 1 is the default):
 
 while it SIGKILLs one app process (by pid) every --kill-every requests, runs `graceful`
 every --graceful-every seconds, and httpd recycles its children (MaxConnectionsPerChild).
+The app runs with the app-pool settings an admin would give it for months: as its own
+user (--user, AspNetCoreUser nobody), each process
+recycled after --recycle-requests requests (a rolling restart, AspNetCoreRecycle), health
+probes every 5 s (AspNetCoreHealthCheck /healthz) and a cgroup memory limit of
+--memory-limit MiB (AspNetCoreMemoryLimit).
 
 Checks (exit status 1 on any failure; the figures are printed either way):
   * the httpd parent is the same process from start to end;
@@ -22,7 +27,9 @@ Checks (exit status 1 on any failure; the figures are printed either way):
   * fds and RSS of the httpd parent, the supervisor and the MPM children (mean per child)
     sampled every second: the least-squares slope per 10,000 requests; a clear growth
     fails (growth over the run above a floor and above 3 x the noise, see check_slope);
-  * no "exit signal" / "Segmentation fault" in the error log, no unexpected error line.
+  * no "exit signal" / "Segmentation fault" in the error log, no unexpected error line;
+  * recycles happened (at least one when the run is long enough for one), and no process
+    was replaced for failing its health checks outside a kill window.
 
 Run: /usr/bin/python3 tests/soak/soak.py [--requests 200000] (make soak), or the short
 run of the test command: --requests 20000.  Only the standard library; Apache 2.4 from
@@ -68,6 +75,9 @@ EXPECTED_LOG = (
     r"\] process \d+ (exited with code \d+|was killed by signal 9) after \d+ s: starting a new one",
     r"\] cannot connect to the app's process \d+ on port \d+",
     r"\] process \d+ no longer listens on port \d+ \([^)]*\): replacing it",
+    # a probe that meets a process as it is killed; a replacement for failed probes is
+    # counted and fails the run outside a kill window (pool_events)
+    r"\] process \d+ failed a health check \(",
 )
 
 # What counts as a clear growth over the run (see check_slope): the fitted growth must
@@ -295,6 +305,40 @@ def check_slope(name, samples, key, unit, warm):
 
 # --- the run ---------------------------------------------------------------------------------
 
+def pool_directives(args):
+    """The app-pool settings the soak runs the app with."""
+    lines = []
+    if args.user:
+        lines.append("AspNetCoreUser %s" % args.user)
+    if args.recycle_requests:
+        lines.append("AspNetCoreRecycle requests=%d" % args.recycle_requests)
+    if args.health:
+        # generous: 64 clients on 2 cores keep the stand-in busy, and a probe waits its turn
+        lines.append("AspNetCoreHealthCheck /healthz interval=5 timeout=5 failures=3")
+    if args.memory_limit:
+        lines.append("AspNetCoreMemoryLimit %d" % args.memory_limit)
+    return "\n".join(lines)
+
+
+RECYCLED_RX = re.compile(r"\] recycled process \d+ \(")
+HEALTH_REPLACED_RX = re.compile(r"\] recycling process (\d+): failed \d+ health checks? in a row")
+
+
+def pool_events(srv, windows):
+    """(recycles done, health replacements outside every kill window) from the error log."""
+    recycled, replaced = 0, []
+    for line in srv.error_log().splitlines():
+        if RECYCLED_RX.search(line):
+            recycled += 1
+        m = HEALTH_REPLACED_RX.search(line)
+        if m:
+            replaced.append((int(m.group(1)), line))
+    killed = {victim for _, _, victim in windows}
+    # a process replaced for its probes is one the soak killed (its probes failed as it
+    # died) or an unexplained one
+    return recycled, [line for pid, line in replaced if pid not in killed]
+
+
 def config(args):
     so = httpd.module_so_path()
     if not os.path.isfile(so):
@@ -305,7 +349,8 @@ def config(args):
                                 # a kill every 4,000 requests is ~10 a minute at 700/s: past
                                 # the default limit of 10, which would stop the app for the
                                 # rest of the minute (test_supervision.py tests that limit)
-                                "AspNetCoreRapidFailsPerMinute 100")
+                                "AspNetCoreRapidFailsPerMinute 100\n"
+                                + pool_directives(args))
     mpm_conf = {
         "prefork": "StartServers 8\nMinSpareServers 8\nMaxSpareServers 16\nServerLimit 120\n"
                    "MaxRequestWorkers 100\nMaxConnectionsPerChild %d\n",
@@ -406,6 +451,14 @@ def main():
     ap.add_argument("--graceful-every", type=float, default=5.0, help="seconds between gracefuls")
     ap.add_argument("--max-conns-per-child", type=int, default=500)
     ap.add_argument("--mpm", default="event", choices=httpd.MPMS)
+    ap.add_argument("--recycle-requests", type=int, default=2500,
+                    help="AspNetCoreRecycle requests= (0: no recycling)")
+    ap.add_argument("--health", action=argparse.BooleanOptionalAction, default=True,
+                    help="AspNetCoreHealthCheck /healthz every 5 s")
+    ap.add_argument("--memory-limit", type=int, default=512,
+                    help="AspNetCoreMemoryLimit in MiB (0: none)")
+    ap.add_argument("--user", default="nobody",
+                    help="AspNetCoreUser: the user the app runs as ('': Apache's User)")
     ap.add_argument("--keep", action="store_true", help="keep the server's temp dir")
     args = ap.parse_args()
 
@@ -414,7 +467,8 @@ def main():
     for rx in EXPECTED_LOG:
         fac.expect_log(rx)
     app, mpm_conf = config(args)
-    srv = fac.new(app, mpm_conf=mpm_conf, log_level="warn")
+    # notice for the app's recycles (counted below)
+    srv = fac.new(app, mpm_conf=mpm_conf, log_level="warn aspnetcore:notice")
     failed = []
     t_start = time.monotonic()
     try:
@@ -495,6 +549,22 @@ def main():
             print("soak:   unexplained failure at +%.1f s (%.2f s) %s: %s" % (f[0] - t0, f[1] - f[0], f[2], f[3]))
         if unexplained:
             failed.append("%d failed requests outside any kill window" % len(unexplained))
+        recycled, health_replaced = pool_events(srv, windows)
+        print("soak: app pool: %d rolling recycles (AspNetCoreRecycle requests=%d), %d processes "
+              "replaced for their health checks outside the kill windows (health checks %s, "
+              "memory limit %s, user %s)" % (
+                  recycled, args.recycle_requests, len(health_replaced),
+                  "on" if args.health else "off",
+                  "%d MiB" % args.memory_limit if args.memory_limit else "off",
+                  args.user or "Apache's"))
+        # each of the 2 processes serves about half the requests
+        if args.recycle_requests and total >= 3 * args.recycle_requests and not recycled:
+            failed.append("no process was recycled in %d requests (AspNetCoreRecycle "
+                          "requests=%d)" % (total, args.recycle_requests))
+        for line in health_replaced[:5]:
+            print("soak:   replaced for its health checks: %s" % line[-200:])
+        if health_replaced:
+            failed.append("%d processes replaced for failed health checks" % len(health_replaced))
         if total < args.requests:
             failed.append("only %d of %d requests were made" % (total, args.requests))
         warm = max(2000, args.requests // 10)
@@ -518,6 +588,13 @@ def main():
             if bad:
                 failed.append("clear growth: " + line)
     finally:
+        # stopped as Debian's apache2.service stops Apache (systemctl stop): graceful-stop.
+        # An ungraceful stop (-k stop) that meets a child still closing connections (right
+        # as the load ends, or after a graceful) can crash that child in httpd 2.4's event
+        # MPM: close_worker_sockets() closes the socket of a worker that has already given
+        # its connection's pool back (docs/troubleshooting.md).
+        if srv.running:
+            srv.stop(raise_on_problem=False, how="graceful-stop")
         problems = fac.finish()
         failed += problems
         crash = [l for l in srv.error_log().splitlines() if re.search(r"exit signal|Segmentation fault", l)]

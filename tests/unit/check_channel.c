@@ -5,6 +5,7 @@
 
 #include "check_suites.h"
 #include "ac_channel.h"
+#include "ac_ownerrules.h"
 
 START_TEST(request_datagrams)
 {
@@ -75,19 +76,62 @@ START_TEST(control_rejects_huge_frame)
 }
 END_TEST
 
+/* Where AspNetCoreUserFromOwner is on, as the supervisor sees it: a longer
+ * path overrides a shorter one; scopes at one path fold (On wins, the
+ * highest minimum wins); a pattern is no rule's path. */
+START_TEST(owner_rules)
+{
+    apr_array_header_t *r = apr_array_make(test_pool, 4, sizeof(ac_owner_rule_t));
+    int on;
+    uid_t min;
+
+    ac_ownerrules_for(r, "/srv/www/a", &on, &min);
+    ck_assert(!on && min == AC_DEFAULT_MIN_UID);
+    ck_assert_ptr_null(ac_ownerrules_set(r, test_pool, "/srv/www", 1, -1));
+    ck_assert_ptr_null(ac_ownerrules_set(r, test_pool, "/srv/www/b", 0, -1));
+    ck_assert_ptr_null(ac_ownerrules_set(r, test_pool, "/", -1, 500));
+    ck_assert_ptr_null(ac_ownerrules_set(r, test_pool, "/", 0, 1500));
+    ck_assert_ptr_null(ac_ownerrules_set(r, test_pool, "/srv/www/c/", -1, 3000));
+    ck_assert_ptr_nonnull(ac_ownerrules_set(r, test_pool, "/srv/*/x", 1, -1));
+    ck_assert_ptr_nonnull(ac_ownerrules_set(r, test_pool, "^/srv", 1, -1));
+    ck_assert_ptr_nonnull(ac_ownerrules_set(r, test_pool, "relative", 1, -1));
+    ac_ownerrules_for(r, "/srv/www/a", &on, &min);
+    ck_assert(on && min == 1500);
+    ac_ownerrules_for(r, "/srv/www", &on, &min);
+    ck_assert(on && min == 1500);
+    ac_ownerrules_for(r, "/srv/wwwx/a", &on, &min);       /* not under /srv/www */
+    ck_assert(!on && min == 1500);
+    ac_ownerrules_for(r, "/srv/www/b/app", &on, &min);
+    ck_assert(!on);
+    ac_ownerrules_for(r, "/srv/www/c/app", &on, &min);
+    ck_assert(on && min == 3000);
+    ck_assert_ptr_null(ac_ownerrules_set(r, test_pool, "/srv/www/b", 1, -1));
+    ac_ownerrules_for(r, "/srv/www/b/app", &on, &min);
+    ck_assert(on);                                       /* one scope's On wins */
+}
+END_TEST
+
 START_TEST(config_payload)
 {
     apr_array_header_t *payload = apr_array_make(test_pool, 64, 1), *blobs;
     apr_array_header_t *a = apr_array_make(test_pool, 4, 1), *b = apr_array_make(test_pool, 4, 1);
-    ac_config_globals_t g = { 20000, 20100, 4, 7, 1200 }, back;
+    ac_config_globals_t g = { 20000, 20100, 4, 7, 1200, NULL, NULL }, back;
     int n;
 
     memcpy(apr_array_push(a), "x", 1);
     ac_config_payload_begin(payload, 2, &g);
     ac_config_payload_add(payload, a);
     ac_config_payload_add(payload, b);
+    g.owner_rules = apr_array_make(test_pool, 2, sizeof(ac_owner_rule_t));
+    ck_assert_ptr_null(ac_ownerrules_set(g.owner_rules, test_pool, "/srv/www/", 1, 2000));
+    ac_config_payload_end(payload, g.owner_rules, "/var/lib/apache2/aspnetcore");
     ck_assert_ptr_null(ac_config_payload_parse(test_pool, payload->elts,
                                                (uint32_t)payload->nelts, &back, &blobs));
+    ck_assert_int_eq(back.owner_rules->nelts, 1);
+    ck_assert_str_eq(back.state_root, "/var/lib/apache2/aspnetcore");
+    ck_assert_str_eq(APR_ARRAY_IDX(back.owner_rules, 0, ac_owner_rule_t).dir, "/srv/www");
+    ck_assert_int_eq(APR_ARRAY_IDX(back.owner_rules, 0, ac_owner_rule_t).on, 1);
+    ck_assert_int_eq(APR_ARRAY_IDX(back.owner_rules, 0, ac_owner_rule_t).min_uid, 2000);
     ck_assert_uint_eq(back.port_low, 20000);
     ck_assert_uint_eq(back.port_high, 20100);
     ck_assert_uint_eq(back.log_level, 4);
@@ -112,6 +156,7 @@ Suite *channel_suite(void)
     tcase_add_test(tc, control_frames);
     tcase_add_test(tc, control_rejects_huge_frame);
     tcase_add_test(tc, config_payload);
+    tcase_add_test(tc, owner_rules);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,6 @@
 /* Unit tests: when a request-registered app is retired (ac_idle). */
 #include "check_suites.h"
+#include <string.h>
 #include "ac_idle.h"
 
 #define SEC(n) apr_time_from_sec(n)
@@ -113,6 +114,78 @@ START_TEST(a_request_confirms_the_app)
 }
 END_TEST
 
+/* ---- AspNetCoreIdleTimeout ---- */
+
+START_TEST(an_idle_app_is_stopped_after_its_timeout)
+{
+    ac_idle_t t;
+    apr_interval_time_t next = NEVER;
+
+    ac_idle_start(&t, 3, T0);
+    ac_idle_observe(&t, 4, 0, T0 + SEC(10));    /* a request was served */
+    ck_assert(!ac_idle_stop_due(&t, SEC(20), T0 + SEC(29), &next));
+    ck_assert_int_eq(next, SEC(1));
+    ac_idle_observe(&t, 4, 0, T0 + SEC(29));    /* nothing moved */
+    ck_assert(ac_idle_stop_due(&t, SEC(20), T0 + SEC(30), NULL));
+    /* a long request (a download, a WebSocket) keeps it: in flight */
+    ac_idle_observe(&t, 4, 1, T0 + SEC(100));
+    ck_assert(!ac_idle_stop_due(&t, SEC(20), T0 + SEC(119), NULL));
+    /* the request that starts it again */
+    ac_idle_touch(&t, T0 + SEC(500));
+    ck_assert(!ac_idle_stop_due(&t, SEC(20), T0 + SEC(519), NULL));
+    ck_assert(ac_idle_stop_due(&t, SEC(20), T0 + SEC(520), NULL));
+}
+END_TEST
+
+START_TEST(no_idle_timeout_never_stops)
+{
+    ac_idle_t t;
+    apr_interval_time_t next = NEVER;
+
+    ac_idle_start(&t, 0, T0);
+    ck_assert(!ac_idle_stop_due(&t, 0, T0 + SEC(86400 * 365), &next));
+    ck_assert_int_eq(next, NEVER);
+}
+END_TEST
+
+START_TEST(idle_timeouts_parse)
+{
+    static const struct { const char *in; long sec; } good[] = {
+        { "0", 0 }, { " 20m ", 1200 }, { "90s", 90 }, { "1h30m", 5400 }, { "1H30M", 5400 },
+        { "2d", 172800 }, { "1d2h3m4s", 93784 }, { "00:20:00", 1200 }, { "1.00:00:00", 86400 },
+        { "00:00:00", 0 }, { "30d", 2592000 }, { "720:00:00", 2592000 }, { "0s", 0 },
+    };
+    static const struct { const char *in; const char *says; } bad[] = {
+        { "", "is empty" }, { "  ", "is empty" }, { "20", "without a unit" },
+        { "90x", "other than d, h, m or s" }, { "30m1h", "out of order" },
+        { "1m1m", "out of order" }, { "31d", "too long" }, { "2592001s", "too long" },
+        { "720:00:01", "too long" }, { "00:60:00", "minutes" }, { "-5m", "not a duration" },
+        { "m", "not a duration" }, { "1.5h", "other than d, h, m or s" },
+        { "999999999s", "not a duration" },
+    };
+    apr_pool_t *p;
+    apr_size_t i;
+
+    apr_pool_create(&p, NULL);
+    for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        long sec = -1;
+        const char *err = ac_idle_parse_timeout(p, good[i].in, &sec);
+        ck_assert_msg(!err, "'%s': %s", good[i].in, err ? err : "");
+        ck_assert_int_eq(sec, good[i].sec);
+    }
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        long sec = -1;
+        const char *err = ac_idle_parse_timeout(p, bad[i].in, &sec);
+        ck_assert_msg(err && strstr(err, bad[i].says), "'%s': %s", bad[i].in,
+                      err ? err : "accepted");
+        ck_assert_int_eq(sec, -1);
+        /* every message says what is allowed */
+        ck_assert_msg(strstr(err, "20m"), "%s", err);
+    }
+    apr_pool_destroy(p);
+}
+END_TEST
+
 Suite *idle_suite(void)
 {
     Suite *s = suite_create("idle");
@@ -124,6 +197,9 @@ Suite *idle_suite(void)
     tcase_add_test(tc, unconfirmed_with_processes_waits_for_the_grace);
     tcase_add_test(tc, unconfirmed_without_processes_goes_at_once);
     tcase_add_test(tc, a_request_confirms_the_app);
+    tcase_add_test(tc, an_idle_app_is_stopped_after_its_timeout);
+    tcase_add_test(tc, no_idle_timeout_never_stops);
+    tcase_add_test(tc, idle_timeouts_parse);
     suite_add_tcase(s, tc);
     return s;
 }

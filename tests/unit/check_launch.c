@@ -8,6 +8,7 @@
 
 #include "check_suites.h"
 #include "ac_launch.h"
+#include "ac_cgroup.h"
 
 static ac_launch_t *sample(void)
 {
@@ -124,6 +125,101 @@ START_TEST(deserialize_rejects_truncation)
 }
 END_TEST
 
+static void push_u32(apr_array_header_t *b, apr_uint32_t v)
+{
+    int k;
+    for (k = 3; k >= 0; k--) {
+        *(unsigned char *)apr_array_push(b) = (unsigned char)(v >> (8 * k));
+    }
+}
+
+/* `l` serialized with the user fields (they come last) as given; a NULL
+ * name is the null string. */
+static apr_array_header_t *with_user(ac_launch_t *l, apr_uint32_t source, apr_uint32_t uid,
+                                     apr_uint32_t gid, const char *name)
+{
+    apr_array_header_t *b = apr_array_make(test_pool, 64, 1);
+    apr_size_t k;
+
+    l->user_source = AC_USER_CONFIG;
+    strcpy(l->user.name, "x");
+    ac_launch_serialize(l, b);
+    b->nelts -= 12 + 4 + 1;
+    push_u32(b, source);
+    push_u32(b, uid);
+    push_u32(b, gid);
+    if (!name) {
+        push_u32(b, 0xffffffffu);
+        return b;
+    }
+    push_u32(b, (apr_uint32_t)strlen(name));
+    for (k = 0; name[k]; k++) {
+        *(char *)apr_array_push(b) = name[k];
+    }
+    return b;
+}
+
+/* The app's user: carried, part of the key (another user is another app),
+ * and never root, an unknown source or a name that is a path. */
+START_TEST(app_user)
+{
+    ac_launch_t *l = sample(), *back;
+    apr_array_header_t *buf;
+    unsigned char k1[AC_KEY_BYTES], k2[AC_KEY_BYTES];
+    static const struct { apr_uint32_t source, uid, gid; const char *name; } bad[] = {
+        { AC_USER_CONFIG, 0, 1, "daemon" }, { AC_USER_CONFIG, 1, 0, "daemon" },
+        { AC_USER_CONFIG, 1, 1, NULL }, { AC_USER_CONFIG, 1, 1, "" },
+        { AC_USER_CONFIG, 1, 1, "a/b" }, { AC_USER_CONFIG, 1, 1, ".." },
+        { 7, 1, 1, "daemon" }, { AC_USER_APACHE, 0, 0, "www-data" },
+        { AC_USER_APACHE, 5, 0, NULL }, { AC_USER_APACHE, 0, 5, NULL },
+        { AC_USER_CONFIG, 1, 1, "a-name-longer-than-sixty-three-characters-is-no-user-name-here-x" },
+    };
+    unsigned i;
+
+    ac_launch_key(l, test_pool, k1);
+    buf = with_user(l, AC_USER_CONFIG, 1, 1, "daemon");
+    ck_assert_ptr_null(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+    ck_assert_int_eq(back->user_source, AC_USER_CONFIG);
+    ck_assert_int_eq(back->user.uid, 1);
+    ck_assert_int_eq(back->user.gid, 1);
+    ck_assert_str_eq(back->user.name, "daemon");
+    ac_launch_key(back, test_pool, k2);
+    ck_assert(memcmp(k1, k2, AC_KEY_BYTES) != 0);
+    /* an environment name with '=' would set another variable than the
+     * one a check looked at */
+    {
+        ac_launch_t *e = sample();
+        apr_array_header_t *eb = apr_array_make(test_pool, 64, 1);
+        APR_ARRAY_IDX(e->env, 0, ac_env_entry_t).name = "DOTNET_STARTUP_HOOKS=/tmp/h.dll";
+        ac_launch_serialize(e, eb);
+        ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, eb->elts, (apr_size_t)eb->nelts,
+                                                    &back));
+        APR_ARRAY_IDX(e->env, 0, ac_env_entry_t).name = "";
+        eb = apr_array_make(test_pool, 64, 1);
+        ac_launch_serialize(e, eb);
+        ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, eb->elts, (apr_size_t)eb->nelts,
+                                                    &back));
+    }
+    /* a line break in a path would forge a log line */
+    {
+        ac_launch_t *e = sample();
+        apr_array_header_t *eb = apr_array_make(test_pool, 64, 1);
+        e->app_root = "/srv/app\n[error] forged";
+        ac_launch_serialize(e, eb);
+        ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, eb->elts, (apr_size_t)eb->nelts,
+                                                    &back));
+    }
+    buf = with_user(l, AC_USER_APACHE, 0, 0, NULL);
+    ck_assert_ptr_null(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+    ck_assert_int_eq(back->user_source, AC_USER_APACHE);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        buf = with_user(l, bad[i].source, bad[i].uid, bad[i].gid, bad[i].name);
+        ck_assert_msg(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts,
+                                            &back) != NULL, "bad user %u taken", i);
+    }
+}
+END_TEST
+
 START_TEST(argv_quoting)
 {
     char **argv;
@@ -174,6 +270,43 @@ START_TEST(environment_contract)
 }
 END_TEST
 
+/* The cgroup limits: carried to the supervisor, part of the key, and only
+ * values a configuration can hold accepted (a child's REGISTER may carry any). */
+static const char *limits_round_trip(ac_launch_t *l, ac_launch_t **back)
+{
+    apr_array_header_t *buf = apr_array_make(test_pool, 64, 1);
+    ac_launch_serialize(l, buf);
+    return ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, back);
+}
+
+START_TEST(cgroup_limits)
+{
+    ac_launch_t *l = sample(), *back;
+    unsigned char k1[AC_KEY_BYTES], k2[AC_KEY_BYTES];
+
+    ac_launch_key(l, test_pool, k1);
+    l->memory_limit_mib = 64;
+    l->cpu_limit_percent = 50;
+    l->max_tasks = 32;
+    ac_launch_key(l, test_pool, k2);
+    ck_assert(memcmp(k1, k2, AC_KEY_BYTES));
+    ck_assert_ptr_null(limits_round_trip(l, &back));
+    ck_assert_int_eq(back->memory_limit_mib, 64);
+    ck_assert_int_eq(back->cpu_limit_percent, 50);
+    ck_assert_int_eq(back->max_tasks, 32);
+    l->memory_limit_mib = AC_CGROUP_MEMORY_MAX_MIB + 1;
+    ck_assert_ptr_nonnull(limits_round_trip(l, &back));
+    l->memory_limit_mib = -1;
+    ck_assert_ptr_nonnull(limits_round_trip(l, &back));
+    l->memory_limit_mib = 0;
+    l->cpu_limit_percent = AC_CGROUP_CPU_MAX_PERCENT + 1;
+    ck_assert_ptr_nonnull(limits_round_trip(l, &back));
+    l->cpu_limit_percent = 0;
+    l->max_tasks = AC_CGROUP_TASKS_MAX + 1;
+    ck_assert_ptr_nonnull(limits_round_trip(l, &back));
+}
+END_TEST
+
 /* ASPNETCORE_ANCM_HTTPS_PORT: part of the settings (a change is another
  * app), set only when there is a port, 1-65535 only, and a configured
  * variable of that name still wins. */
@@ -212,6 +345,73 @@ START_TEST(https_port)
     e->value = "4443";
     env = ac_launch_build_env(test_pool, l, base, 1, "t");
     ck_assert_str_eq(env_get(env, "ASPNETCORE_ANCM_HTTPS_PORT"), "4443");
+}
+END_TEST
+
+/* AspNetCoreIdleTimeout: part of the settings (a change is another app),
+ * carried to the supervisor, 0 to 30 days only. */
+START_TEST(idle_timeout)
+{
+    ac_launch_t *l = sample(), *back;
+    apr_array_header_t *buf = apr_array_make(test_pool, 64, 1);
+    unsigned char k1[AC_KEY_BYTES], k2[AC_KEY_BYTES];
+
+    ac_launch_key(l, test_pool, k1);
+    l->idle_timeout = 1200;
+    ac_launch_key(l, test_pool, k2);
+    ck_assert(memcmp(k1, k2, AC_KEY_BYTES));
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_null(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+    ck_assert_int_eq(back->idle_timeout, 1200);
+    l->idle_timeout = AC_IDLE_TIMEOUT_MAX + 1;
+    buf = apr_array_make(test_pool, 64, 1);
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+    l->idle_timeout = -1;
+    buf = apr_array_make(test_pool, 64, 1);
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+}
+END_TEST
+
+/* AspNetCoreRecycle: part of the settings (a change is another app), sent
+ * whole, and a forged count or time of day refused. */
+START_TEST(recycle_settings)
+{
+    ac_launch_t *l = sample(), *back;
+    apr_array_header_t *buf = apr_array_make(test_pool, 64, 1);
+    unsigned char k1[AC_KEY_BYTES], k2[AC_KEY_BYTES];
+    unsigned char *raw;
+
+    ac_launch_key(l, test_pool, k1);
+    ck_assert_ptr_null(ac_recycle_parse(test_pool, "requests=20 time=3s memory=80 "
+                                        "schedule=23:30,03:00", &l->recycle));
+    ac_launch_key(l, test_pool, k2);
+    ck_assert(memcmp(k1, k2, AC_KEY_BYTES));
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_null(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts, &back));
+    ck_assert_uint_eq(back->recycle.requests, 20);
+    ck_assert_uint_eq(back->recycle.time_s, 3);
+    ck_assert_uint_eq(back->recycle.memory_mib, 80);
+    ck_assert_uint_eq(back->recycle.nschedule, 2);
+    ck_assert_uint_eq(back->recycle.schedule[0], 180);
+    ck_assert_uint_eq(back->recycle.schedule[1], 1410);
+    /* the last entry (1410) made 24:00: refused */
+    raw = (unsigned char *)buf->elts + buf->nelts - 4;
+    raw[2] = 0x05;
+    raw[3] = 0xa0;
+    ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts,
+                                                &back));
+    /* a count past the maximum: refused before any entry is read */
+    raw = (unsigned char *)buf->elts + buf->nelts - 12;
+    raw[0] = 0xff;
+    ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts,
+                                                &back));
+    l->recycle.time_s = AC_RECYCLE_TIME_MAX + 1;
+    buf = apr_array_make(test_pool, 64, 1);
+    ac_launch_serialize(l, buf);
+    ck_assert_ptr_nonnull(ac_launch_deserialize(test_pool, buf->elts, (apr_size_t)buf->nelts,
+                                                &back));
 }
 END_TEST
 
@@ -282,6 +482,10 @@ Suite *launch_suite(void)
     tcase_add_test(tc, deserialize_rejects_truncation);
     tcase_add_test(tc, deserialize_refuses_values_out_of_range);
     tcase_add_test(tc, https_port);
+    tcase_add_test(tc, idle_timeout);
+    tcase_add_test(tc, cgroup_limits);
+    tcase_add_test(tc, recycle_settings);
+    tcase_add_test(tc, app_user);
     tcase_add_test(tc, argv_quoting);
     tcase_add_test(tc, environment_contract);
     tcase_add_test(tc, sanitizer_runtime_not_inherited);

@@ -42,7 +42,16 @@ int main(void)
     srunner_add_suite(sr, affinity_suite());
     srunner_add_suite(sr, pem_suite());
     srunner_add_suite(sr, scrub_suite());
+    srunner_add_suite(sr, stdoutlog_suite());
+    srunner_add_suite(sr, procstat_suite());
+    srunner_add_suite(sr, cgroup_suite());
+    srunner_add_suite(sr, recycle_suite());
     srunner_add_suite(sr, verdict_suite());
+    srunner_add_suite(sr, applevel_suite());
+    srunner_add_suite(sr, logtargets_suite());
+    srunner_add_suite(sr, health_suite());
+    srunner_add_suite(sr, ownerpolicy_suite());
+    srunner_add_suite(sr, identity_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

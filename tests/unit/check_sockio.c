@@ -9,12 +9,14 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 
 #include "check_suites.h"
 #include "ac_sockio.h"
+#include "ac_tcpinfo.h"
 
 /* Every port ac_port_pick can give for [low, high] and the ephemeral range,
  * as a count per port (r runs over two full cycles of any range here). */
@@ -252,21 +254,29 @@ START_TEST(writev_watching_stops_when_the_peer_speaks)
 }
 END_TEST
 
+/* A socket listening on a port the kernel picks on loopback; *sa its address. */
+static int loopback_listener(struct sockaddr_in *sa)
+{
+    socklen_t len = sizeof(*sa);
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    ck_assert_int_ge(l, 0);
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(l, (struct sockaddr *)sa, sizeof(*sa)), 0);
+    ck_assert_int_eq(listen(l, 1), 0);
+    ck_assert_int_eq(getsockname(l, (struct sockaddr *)sa, &len), 0);
+    return l;
+}
+
 /* A connected TCP pair on loopback: sv[0] ours (the client connection as
  * the server holds it), sv[1] the client's. */
 static void tcp_pair(int sv[2])
 {
     struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int l = loopback_listener(&sa);
 
-    ck_assert_int_ge(l, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(l, 1), 0);
-    ck_assert_int_eq(getsockname(l, (struct sockaddr *)&sa, &len), 0);
     sv[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ck_assert_int_ge(sv[1], 0);
     ck_assert_int_eq(connect(sv[1], (struct sockaddr *)&sa, sizeof(sa)), 0);
@@ -408,18 +418,8 @@ END_TEST
 START_TEST(listeners_are_found_and_told_apart)
 {
     struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    unsigned port;
-
-    ck_assert_int_ge(fd, 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(fd, 1), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
+    int fd = loopback_listener(&sa);
+    unsigned port = ntohs(sa.sin_port);
 
     ck_assert_int_eq(ac_port_has_listener(port, "/proc"), 1);
     ck_assert_int_eq(ac_port_listener_in_group(port, getpgrp(), "/proc"), 1);
@@ -428,6 +428,78 @@ START_TEST(listeners_are_found_and_told_apart)
     ck_assert_int_eq(ac_port_has_listener(port, "/proc"), 0);
     ck_assert_int_eq(ac_port_listener_in_group(port, getpgrp(), "/proc"), 0);
     ck_assert_int_eq(ac_port_has_listener(port, "/nonexistent-proc"), -1);
+}
+END_TEST
+
+/* EOF after our request: was the app's end closed before the request came
+ * (a pooled connection's close crossing our send: the app never read it), or
+ * after the app's kernel had it (it may have run it), also when the app's
+ * kernel then sends a reset of its own (TCP_LINGER2 < 0, as an orphaned
+ * socket under memory pressure does)? Whether the request's bytes were
+ * acknowledged tells them apart. Each case on a connection that carried a
+ * request and its answer before (a pooled one). */
+static void used_pair(int sv[2], const char *req, size_t n)
+{
+    static const char answer[] = "HTTP/1.1 204 No Content\r\n\r\n";
+    char buf[64];
+
+    tcp_pair(sv);
+    ck_assert_int_eq(send(sv[1], req, n, MSG_NOSIGNAL), (ssize_t)n);
+    ck_assert_int_eq(recv(sv[0], buf, n, MSG_WAITALL), (ssize_t)n);
+    ck_assert_int_eq(send(sv[0], answer, sizeof(answer) - 1, MSG_NOSIGNAL),
+                     (ssize_t)(sizeof(answer) - 1));
+    ck_assert_int_eq(recv(sv[1], buf, sizeof(answer) - 1, MSG_WAITALL),
+                     (ssize_t)(sizeof(answer) - 1));
+}
+
+START_TEST(a_close_before_our_bytes_is_told_from_one_after_they_were_read)
+{
+    static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    const size_t n = sizeof(req) - 1;
+    char buf[64];
+    struct pollfd pfd;
+    int sv[2], no_fin_wait = -1;
+
+    /* the app closes first (nothing unread: a FIN), then our request comes */
+    used_pair(sv, req, n);
+    ck_assert_int_eq(close(sv[0]), 0);
+    pfd.fd = sv[1];
+    pfd.events = POLLIN;
+    ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+    ck_assert_int_eq(send(sv[1], req, n, MSG_NOSIGNAL), (ssize_t)n);
+    ck_assert_int_eq(recv(sv[1], buf, sizeof(buf), 0), 0);
+    /* the reset follows our bytes (at once on loopback): it raises POLLERR */
+    pfd.events = 0;
+    ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+    ck_assert_msg(pfd.revents & POLLERR, "no reset after our bytes (revents %#x)", pfd.revents);
+    ck_assert_msg(ac_tcp_closed_before_bytes(sv[1], n), "a close before our bytes came was "
+                  "not seen");
+    close(sv[1]);
+
+    /* the app reads our request, then closes: no reset, the app may have run it */
+    used_pair(sv, req, n);
+    ck_assert_int_eq(send(sv[1], req, n, MSG_NOSIGNAL), (ssize_t)n);
+    ck_assert_int_eq(recv(sv[0], buf, n, MSG_WAITALL), (ssize_t)n);
+    ck_assert_int_eq(close(sv[0]), 0);
+    ck_assert_int_eq(recv(sv[1], buf, sizeof(buf), 0), 0);
+    ck_assert_int_eq(ac_tcp_closed_before_bytes(sv[1], n), 0);
+    close(sv[1]);
+
+    /* the app reads it, then its kernel closes with a FIN and a reset of its
+     * own: the request was acknowledged, the app may have run it */
+    used_pair(sv, req, n);
+    ck_assert_int_eq(send(sv[1], req, n, MSG_NOSIGNAL), (ssize_t)n);
+    ck_assert_int_eq(recv(sv[0], buf, n, MSG_WAITALL), (ssize_t)n);
+    ck_assert_int_eq(setsockopt(sv[0], IPPROTO_TCP, TCP_LINGER2, &no_fin_wait,
+                                sizeof(no_fin_wait)), 0);
+    ck_assert_int_eq(close(sv[0]), 0);
+    ck_assert_int_ge(recv(sv[1], buf, sizeof(buf), 0), -1);
+    pfd.fd = sv[1];
+    pfd.events = 0;
+    (void)poll(&pfd, 1, 200);       /* its reset, if it comes, is in by then */
+    ck_assert_int_eq(ac_tcp_closed_before_bytes(sv[1], n), 0);
+    close(sv[1]);
+    ck_assert_int_eq(ac_tcp_closed_before_bytes(-1, n), 0);
 }
 END_TEST
 
@@ -450,6 +522,7 @@ Suite *sockio_suite(void)
     tcase_add_test(tc, wait_watching_sees_the_client_leave_but_not_its_bytes);
     tcase_add_test(tc, wait_watching_asks_a_socketless_client_every_tick);
     tcase_add_test(tc, writev_watching_peer_stops_when_the_client_leaves);
+    tcase_add_test(tc, a_close_before_our_bytes_is_told_from_one_after_they_were_read);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -24,7 +24,16 @@ Suite *statedir_suite(void);
 Suite *affinity_suite(void);
 Suite *pem_suite(void);
 Suite *scrub_suite(void);
+Suite *stdoutlog_suite(void);
+Suite *procstat_suite(void);
+Suite *cgroup_suite(void);
+Suite *recycle_suite(void);
 Suite *verdict_suite(void);
+Suite *applevel_suite(void);
+Suite *logtargets_suite(void);
+Suite *health_suite(void);
+Suite *ownerpolicy_suite(void);
+Suite *identity_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
