@@ -8,10 +8,10 @@
 #include "ac_receive.h"
 #include "ac_registry.h"
 #include "ac_resolve.h"
+#include "ac_retry.h"
 #include "ac_send.h"
 #include "ac_shared.h"
 #include "ac_sockio.h"
-#include "ac_tcpinfo.h"
 #include "ac_sticky.h"
 #include "ac_upgrade.h"
 #include "ac_verdict.h"
@@ -241,7 +241,6 @@ static pick_t choose_process(request_rec *r, ac_resolved_t *decl, apr_uint32_t i
 
 /* ---- the backend connection ----------------------------------------- */
 
-
 static apr_status_t backend_cleanup(void *data)
 {
     ac_backend_t *b = data;
@@ -264,8 +263,7 @@ static apr_status_t backend_cleanup(void *data)
  * before reading a body and then took that body for further requests), and
  * must never reach this request's client; an app that closed it meanwhile
  * is found too. One that the app closes just as we use it fails before any
- * answer and is sent again on a new connection when its body allows
- * (send_request). */
+ * answer and may go again on a new connection (send_request). */
 static apr_status_t backend_open(request_rec *r, ac_backend_t *b, int allow_reuse)
 {
     apr_status_t rv;
@@ -339,7 +337,7 @@ typedef struct {
     int body_consumed;           /* the client's body was read to its end */
     int client_status;           /* the client failed to send its body: answer this */
     int unread;                  /* every try so far was reset before the app read it */
-    int never_reached;           /* the last try: not a byte of it reached the app */
+    int never_reached;           /* the last try wrote not a byte of the request */
     const char *why;
 } exchange_t;
 
@@ -570,26 +568,23 @@ static apr_status_t send_once(exchange_t *x)
     return rv;
 }
 
-/* Was the connection reset (not closed) before any answer, on a request
- * without a body? Then bytes of ours were left unread: the app never had
- * the whole head and never ran the request. (With a body it may have run
- * it without reading all of the body: that one goes nowhere else, unless
- * not a byte of it reached the app.) */
-static int reset_unread(const exchange_t *x, apr_status_t rv)
+/* The facts of the try that just failed with rv (ac_retry.h). HEAD is
+ * M_GET to httpd. */
+static ac_try_t try_facts(const exchange_t *x, apr_status_t rv)
 {
-    return (APR_STATUS_IS_ECONNRESET(rv) || APR_STATUS_IS_EPIPE(rv)) && !x->resp.got_bytes
-           && !x->body_started && !x->answered
-           && (x->mode == AC_BODY_NONE || x->never_reached);
-}
-
-/* A safe method (RFC 9110 9.2.1) without a body: one that HTTP clients
- * send again after a reused connection closed before any answer (9.2.2;
- * browsers and Go's client do), the keep-alive race no one wins. Any other
- * request goes again only if the app cannot have had it (reset_unread). */
-static int replayable(const exchange_t *x)
-{
+    ac_try_t t;
     int m = x->r->method_number;
-    return x->mode == AC_BODY_NONE && (m == M_GET || m == M_OPTIONS || m == M_TRACE);
+
+    memset(&t, 0, sizeof(t));
+    t.rv = rv;
+    t.reused = x->b->reused;
+    t.safe_method = m == M_GET || m == M_OPTIONS || m == M_TRACE;
+    t.has_body = x->mode != AC_BODY_NONE;
+    t.body_started = x->body_started;
+    t.answered = x->answered;
+    t.got_bytes = x->resp.got_bytes;
+    t.never_reached = x->never_reached;
+    return t;
 }
 
 /* The bytes of the request's head (and small body) one try sends. */
@@ -603,22 +598,6 @@ static apr_size_t request_bytes(const exchange_t *x)
         n += iov[i].iov_len;
     }
     return n;
-}
-
-/* The rv of a try: a connection the app closed before our request reached
- * it (a pooled one, its close and our send crossing: EOF with a reset
- * behind it, and not a byte of the request acknowledged) counts as reset
- * unread, and as never reached; one it closed after its kernel had the
- * request (killed while on it, or it dropped the request) stays EOF: the
- * app may have run it. */
-static apr_status_t unread_close_as_reset(exchange_t *x, apr_status_t rv)
-{
-    if (APR_STATUS_IS_EOF(rv) && x->b->reused && !x->resp.got_bytes && !x->body_started
-        && ac_tcp_closed_before_bytes(x->b->fd, request_bytes(x))) {
-        x->never_reached = 1;
-        return APR_FROM_OS_ERROR(ECONNRESET);
-    }
-    return rv;
 }
 
 /* The process reset the request unread: is it gone (killed, crashed)? The
@@ -639,16 +618,14 @@ static int process_went_away(exchange_t *x)
 }
 
 /* Sends the request and reads the answer's head. A request that failed on
- * a reused connection before any byte of an answer is sent once more on a
- * new one if it is replayable (a GET, say) or the app cannot have had it
- * (reset_unread: reset without a body, or not a byte of it reached the app;
- * a pooled connection the app closed just as we took it counts so): any
- * other (a POST the app read, then dropped: HttpContext.Abort(), a crash)
- * is not, since the app may have run it. One reset unread by a process
- * that went away (it died) goes, once, to another process, or waits for
- * the new one as at a first start; one the dead process may have read goes
- * nowhere else (it may be what killed it). OK (x->resp has the head), or
- * the status answered. */
+ * a reused connection before any byte of an answer may go once more on a
+ * new one (ac_retry_on_new_connection: a GET, say, or one the app cannot
+ * have had; a pooled connection the app closed just as we took it counts
+ * so). One the app never had (ac_retry_unread) whose process went away (it
+ * died) goes, once, to another process, or waits for the new one as at a
+ * first start; one the dead process may have read goes nowhere else (it
+ * may be what killed it). OK (x->resp has the head), or the status
+ * answered. */
 static int send_request(exchange_t *x)
 {
     request_rec *r = x->r;
@@ -656,6 +633,7 @@ static int send_request(exchange_t *x)
     apr_status_t rv = APR_SUCCESS;
 
     for (attempt = 0; attempt < 3; attempt++) {
+        ac_try_t facts;
         int status;
 
         memset(&x->resp, 0, sizeof(x->resp));
@@ -678,12 +656,13 @@ static int send_request(exchange_t *x)
             ac_backend_abort(x->b);
             return ac_clientwatch_gone(r, x->app->label, "before the app answered");
         }
-        rv = unread_close_as_reset(x, rv);
+        facts = try_facts(x, rv);
+        ac_retry_check_close(&facts, x->b->fd, request_bytes(x));
+        rv = facts.rv;
         ac_backend_discard(x->b);
         /* one try the app may have read is enough to send it nowhere else */
-        x->unread = (attempt == 0 || x->unread) && reset_unread(x, rv);
-        if (attempt == 0 && x->b->reused && !x->resp.got_bytes && rv != APR_TIMEUP
-            && !x->body_started && (x->unread || replayable(x))) {
+        x->unread = (attempt == 0 || x->unread) && ac_retry_unread(&facts);
+        if (attempt == 0 && ac_retry_on_new_connection(&facts, x->unread)) {
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r,
                           "reused connection failed (%s): retrying on a new one", x->why);
             continue;

@@ -52,6 +52,7 @@ int main(void)
     srunner_add_suite(sr, health_suite());
     srunner_add_suite(sr, ownerpolicy_suite());
     srunner_add_suite(sr, identity_suite());
+    srunner_add_suite(sr, retry_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);

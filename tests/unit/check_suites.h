@@ -34,6 +34,7 @@ Suite *logtargets_suite(void);
 Suite *health_suite(void);
 Suite *ownerpolicy_suite(void);
 Suite *identity_suite(void);
+Suite *retry_suite(void);
 
 /* A pool per test, destroyed by the fixture. */
 extern apr_pool_t *test_pool;
