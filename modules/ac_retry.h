@@ -18,22 +18,27 @@ typedef struct {
     int answered;        /* a final head came before the body was all sent */
     int got_bytes;       /* a byte of an answer came */
     int never_reached;   /* not a byte of it reached the app (nothing written, or
-                          * closed before our bytes: ac_tcp_closed_before_bytes) */
+                          * closed before our bytes: AC_TCP_NEVER_HAD) */
+    int left_unread;     /* the app closed with bytes of it unread (AC_TCP_LEFT_UNREAD) */
 } ac_try_t;
 
 /* A try that gave EOF on a pooled connection after we sent it
  * `request_bytes` bytes on socket fd: if the app closed the connection
- * before those bytes reached it (its close and our send crossing: EOF with
- * a reset behind it, and not a byte acknowledged: ac_tcp_closed_before_bytes),
- * the try counts as reset and never reached. One the app closed after its
- * kernel had the request (killed while on it, or it dropped the request)
- * stays EOF: the app may have run it. */
+ * with those bytes unread or before they reached it (its close and our
+ * send crossing: EOF with a reset behind it, ac_tcp_close_after_send), the
+ * try counts as reset, left unread or never reached. One the app closed
+ * after it had read the request (killed while on it, or it dropped the
+ * request: a FIN and no reset) stays EOF: the app may have run it. */
 void ac_retry_check_close(ac_try_t *t, int fd, apr_size_t request_bytes);
 
 /* The app never had the whole request, so it cannot have run it: reset
  * before any answer with bytes of ours unread (a request without a body:
  * its head; with a body the app may have run it without reading all of
- * the body), or not a byte of it reached the app. */
+ * the body), or not a byte of it reached the app, or it closed (a FIN)
+ * and then reset bytes of it unread: a body sent with the head went in the
+ * same write, and Kestrel's transport reads whatever arrives, so one that
+ * left some unread had stopped reading before the request (the keep-alive
+ * race: the app shut the pooled connection down as we sent). */
 int ac_retry_unread(const ac_try_t *t);
 
 /* May the request go once more, on a new connection to the same process,

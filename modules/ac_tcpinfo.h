@@ -9,15 +9,29 @@
 
 #include <stddef.h>
 
+/* What a peer's close did with the last bytes we sent. */
+typedef enum {
+    AC_TCP_READ = 0,        /* no reset behind the EOF (or the kernel does not say): the
+                             * peer may have read them */
+    AC_TCP_LEFT_UNREAD,     /* a reset behind the EOF, the bytes acknowledged: the peer
+                             * closed with them unread (a shutdown, then our bytes, then
+                             * its close); rarely, its kernel reset after it had read
+                             * them (an orphaned socket under memory pressure,
+                             * TCP_LINGER2 < 0) */
+    AC_TCP_NEVER_HAD        /* a reset behind the EOF and none of them acknowledged: the
+                             * peer had closed before they reached it, or closed with
+                             * them unread before its delayed ACK went out (the reset's
+                             * own ACK is not counted) */
+} ac_tcp_close_e;
+
 /* A connection that gave EOF after we sent `last_sent` bytes (2 or more)
- * on it: did the peer close its end before those bytes reached it? Then
- * its kernel answered them with a reset, which the socket's pending error
- * (SO_ERROR, read and cleared here) still holds behind the EOF, and none
- * of them was acknowledged. A peer that received them acknowledged them,
- * whatever it did next (read them and closed, even with a reset of its
- * own: an orphaned socket under memory pressure, TCP_LINGER2 < 0): the
- * app may have read the request. 1 if the peer never had them, else 0
- * (also where the kernel does not say). */
-int ac_tcp_closed_before_bytes(int fd, size_t last_sent);
+ * on it: what became of them? A peer that closes with bytes unread, or
+ * gets them after its close, answers with a reset, which the socket's
+ * pending error (SO_ERROR, read and cleared here) still holds behind the
+ * EOF; TCP_INFO's counters say whether they were acknowledged. A peer that
+ * shuts its end down (the FIN) and closes a moment later resets only then:
+ * a reset is waited for up to `wait_ms` (poll() for POLLERR alone: an EOF
+ * keeps the socket readable). */
+ac_tcp_close_e ac_tcp_close_after_send(int fd, size_t last_sent, int wait_ms);
 
 #endif /* AC_TCPINFO_H */

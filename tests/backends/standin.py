@@ -96,8 +96,10 @@ own section near the end of this file, hooked in around Handler's methods):
   STANDIN_RECORD_REQUESTS=1    record every request (method, raw target, headers; whether
                                it was handled to the end)
   STANDIN_IDLE_CLOSE_MS=N      close a connection silent for N ms before a request
-  STANDIN_KEEPALIVE_MAX=N      after N requests on a connection, read the next one and
-                               close the connection without answering (keep-alive race)
+  STANDIN_KEEPALIVE_MAX=N      after N requests on a connection, close it as the next
+                               one arrives, without reading it (the keep-alive race: a
+                               server that times a connection out just as a request comes;
+                               the request is looked at, not read, to record it as dropped)
 
 Opt-in additions for the health-check tests (tests/integration/test_health.py; their own
 section at the end of this file): /healthz, /health/set?status=NNN, /health/hang-all.
@@ -831,9 +833,36 @@ _fwd_base_route = Handler.route
 _fwd_base_expect_100 = Handler.handle_expect_100
 
 
+def _fwd_race_close(self):
+    """STANDIN_KEEPALIVE_MAX: the connection has had its requests; the next one that comes
+    is looked at (MSG_PEEK, to record it as dropped) and left unread, and the connection
+    closed: the shutdown's FIN, then the close's reset for the unread bytes."""
+    import select as _select
+    sock = self.connection
+    got = b""
+    try:
+        r, _, _ = _select.select([sock], [], [], 3600)
+        got = sock.recv(65536, socket.MSG_PEEK) if r else b""
+    except OSError:
+        got = b""
+    self.close_connection = True
+    if not got:
+        return
+    words = got.split(b"\r\n", 1)[0].decode("latin-1", "replace").split()
+    if FWD_RECORD and len(words) >= 2 and "/fwd/log" not in words[1].lower():
+        with FWD_LOCK:
+            FWD_SEQ[0] += 1
+            FWD_LOG.append({"seq": FWD_SEQ[0], "method": words[0], "target": words[1],
+                            "headers": [], "peer_port": self.client_address[1],
+                            "conn_request": self.fwd_requests_on_conn + 1, "dropped": True})
+
+
 def _fwd_handle_one_request(self):
     """STANDIN_IDLE_CLOSE_MS: a connection that stays silent that long between requests
-    is closed (as Kestrel's KeepAliveTimeout does, only much shorter)."""
+    is closed (as Kestrel's KeepAliveTimeout does, only much shorter).
+    STANDIN_KEEPALIVE_MAX: see _fwd_race_close."""
+    if FWD_KEEPALIVE_MAX > 0 and getattr(self, "fwd_requests_on_conn", 0) >= FWD_KEEPALIVE_MAX:
+        return _fwd_race_close(self)
     if FWD_IDLE_CLOSE_MS > 0:
         got = b""
         try:
@@ -858,13 +887,6 @@ def _fwd_dispatch(self):
     words = self.requestline.split()
     self.raw_target = words[1] if len(words) >= 2 else self.path
     is_log = "/fwd/log" in self.raw_target.split("?", 1)[0].lower()
-    if FWD_KEEPALIVE_MAX > 0 and self.fwd_requests_on_conn > FWD_KEEPALIVE_MAX:
-        # A keep-alive race: the request was read, and the app closes the connection
-        # without answering (as a server that just timed the connection out does).
-        if FWD_RECORD and not is_log:
-            _fwd_record(self, dropped=True)
-        self.close_connection = True
-        return None
     entry = _fwd_record(self, dropped=False, finished=False, answered=False) \
         if FWD_RECORD and not is_log else None
     try:

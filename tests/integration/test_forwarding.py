@@ -546,8 +546,10 @@ def test_idle_pooled_connections_closed_by_the_module(apache, standin_backend):
 
 
 def test_keepalive_race_is_retried(apache, standin_backend):
-    """The app reads a request on a kept-alive connection and closes it without answering
-    (it timed the connection out just then): the module retries once on a new connection."""
+    """The app closes a kept-alive connection just as a request comes, without reading it
+    (it timed the connection out just then): the module retries once on a new connection.
+    (An app that read the request and then dropped it is test_faults.py's
+    test_a_request_the_app_read_then_dropped_runs_once: only a GET goes again.)"""
     srv = start_app(apache, standin_backend,
                     env={"STANDIN_KEEPALIVE_MAX": "1", "STANDIN_RECORD_REQUESTS": "1"})
     with srv.connect(timeout=30) as c:
@@ -566,7 +568,8 @@ def test_keepalive_race_is_retried(apache, standin_backend):
 
 def test_keepalive_race_small_body_is_resent(apache, standin_backend):
     """The same race with POSTs: a body of up to 64 KiB is read whole before the request
-    goes out, so it can be sent again on a new connection; the app gets each body exactly
+    goes out, so it can be sent again on a new connection; the app left it unread (its
+    kernel resets it behind the close's FIN), so it is: the app gets each body exactly
     once, intact, and the client only 200s."""
     srv = start_app(apache, standin_backend,
                     env={"STANDIN_KEEPALIVE_MAX": "1", "STANDIN_RECORD_REQUESTS": "1"})

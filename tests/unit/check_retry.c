@@ -43,6 +43,9 @@ START_TEST(a_reset_request_with_a_body_is_unread_only_if_nothing_reached_the_app
     ck_assert(!ac_retry_unread(&post));          /* it may have run on part of the body */
     post.never_reached = 1;
     ck_assert(ac_retry_unread(&post));
+    post.never_reached = 0;
+    post.left_unread = 1;                        /* closed, then reset it unread */
+    ck_assert(ac_retry_unread(&post));
     post.body_started = 1;                       /* streamed: the client's body is spent */
     ck_assert(!ac_retry_unread(&post));
     post.body_started = 0;
