@@ -579,7 +579,9 @@ static ac_try_t try_facts(const exchange_t *x, apr_status_t rv)
     t.rv = rv;
     t.reused = x->b->reused;
     t.safe_method = m == M_GET || m == M_OPTIONS || m == M_TRACE;
-    t.has_body = x->mode != AC_BODY_NONE;
+    /* bytes of a body went out: a small one with the head, or a streamed
+     * one begun (one waiting for the app's 100 Continue has not) */
+    t.has_body = x->body != NULL || x->body_started;
     t.body_started = x->body_started;
     t.answered = x->answered;
     t.got_bytes = x->resp.got_bytes;

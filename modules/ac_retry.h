@@ -13,7 +13,8 @@ typedef struct {
     apr_status_t rv;     /* why it failed (APR_EOF: closed; ECONNRESET, EPIPE: reset) */
     int reused;          /* it went on a pooled connection */
     int safe_method;     /* GET, HEAD, OPTIONS or TRACE (RFC 9110 9.2.1) */
-    int has_body;        /* the request has a body (a small one sent with the head, or streamed) */
+    int has_body;        /* bytes of a body went with it (a small one sent with the head, or
+                          * a streamed one begun; not one still waiting for 100 Continue) */
     int body_started;    /* a streamed body was being sent: it cannot be sent twice */
     int answered;        /* a final head came before the body was all sent */
     int got_bytes;       /* a byte of an answer came */

@@ -297,9 +297,10 @@ def test_a_request_the_app_read_then_dropped_runs_once(apache, standin_backend):
     502.3 and a request that is not a safe method is not sent again, on a new connection or
     anywhere else: the app had it and may have acted on it (a POST run twice). Before the
     fix, any failure before an answer on a reused connection was sent again on a new one:
-    every id below reached the app twice. Only a close that came before our bytes reached
-    the app (check_sockio) or a reset of a request without a body (bytes of ours left
-    unread) lets any request go again."""
+    every id below reached the app twice. Only a try the app cannot have read lets any
+    request go again: a reset of a request without a body, a close before our bytes reached
+    the app, or a close followed by a reset of our bytes unread (check_retry, check_sockio;
+    test_forwarding's keep-alive race tests)."""
     srv = start_app(apache, standin_backend)
     pid = app_pid(srv)
     report(srv, clear=True)
