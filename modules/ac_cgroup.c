@@ -258,30 +258,44 @@ void ac_cgroup_app_dirs(apr_pool_t *p, const ac_cgroup_layout_t *lay, const char
     }
 }
 
-/* Writes `value` into <dir>/<name>: 0, or -1 with *why. */
-static int put(apr_pool_t *p, const char *dir, const char *name, const char *value,
-               const char **why)
+/* Writes n bytes of value into the control file at path with one write()
+ * (a control file takes a value whole): 0; -1 if it cannot be opened, -2 if
+ * the write fails or is short, with errno set (EIO: short). No allocation:
+ * also for a child between fork and exec (ac_cgroup_join). */
+static int write_control(const char *path, const char *value, size_t n)
 {
-    const char *path = apr_pstrcat(p, dir, "/", name, NULL);
     int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-    size_t n = strlen(value);
     ssize_t w;
 
     if (fd < 0) {
-        int e = errno;
-        *why = apr_psprintf(p, "cannot open %s: %s", path, strerror(e));
-        errno = e;
         return -1;
     }
     w = write(fd, value, n);
     if (w != (ssize_t)n) {
         int e = w < 0 ? errno : EIO;
-        *why = apr_psprintf(p, "cannot write \"%s\" to %s: %s", value, path, strerror(e));
         close(fd);
+        errno = e;
+        return -2;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Writes `value` into <dir>/<name>: 0, or -1 with *why. */
+static int put(apr_pool_t *p, const char *dir, const char *name, const char *value,
+               const char **why)
+{
+    const char *path = apr_pstrcat(p, dir, "/", name, NULL);
+    int rc = write_control(path, value, strlen(value));
+
+    if (rc < 0) {
+        int e = errno;
+        *why = rc == -1 ? apr_psprintf(p, "cannot open %s: %s", path, strerror(e))
+                        : apr_psprintf(p, "cannot write \"%s\" to %s: %s", value, path,
+                                       strerror(e));
         errno = e;
         return -1;
     }
-    close(fd);
     return 0;
 }
 
@@ -547,25 +561,14 @@ int ac_cgroup_join(const char *const *dirs)
 
     len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
     for (; dirs && *dirs; dirs++) {
-        int fd;
-        ssize_t w;
         n = snprintf(path, sizeof(path), "%s/cgroup.procs", *dirs);
         if (n < 0 || (size_t)n >= sizeof(path)) {
             errno = ENAMETOOLONG;
             return -1;
         }
-        fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) {
+        if (write_control(path, pid, (size_t)len) < 0) {
             return -1;
         }
-        w = write(fd, pid, (size_t)len);
-        if (w != len) {
-            int e = w < 0 ? errno : EIO;
-            close(fd);
-            errno = e;
-            return -1;
-        }
-        close(fd);
     }
     return 0;
 }
