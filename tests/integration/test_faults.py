@@ -103,15 +103,17 @@ class Resources:
 def assert_no_fd_leak(srv, before, what, slack=FD_SLACK, timeout=20):
     """Waits (bounded) until no httpd child present before has more than `slack` fds more
     than it had, no new child has more than the largest one had + slack, and the supervisor
-    (if the same process) and the parent have exactly as many as before."""
+    (if the same process) and the parent have no more than before. (Fewer is no leak: the
+    supervisor holds a descriptor for a moment now and then, a /proc scan for its figures or
+    a spawn's temp file, and `before` may have been taken in such a moment.)"""
     base = max(before.children.values() or [0])
 
     def check():
         now = Resources(srv)
         grew = {p: d for p, d in procs.fd_growth(before.children, now.children).items() if d > slack}
         new = {p: n for p, n in now.children.items() if p not in before.children and n > base + slack}
-        sup = {p: d for p, d in procs.fd_growth(before.supervisors, now.supervisors).items() if d != 0}
-        parent = now.parent != before.parent
+        sup = {p: d for p, d in procs.fd_growth(before.supervisors, now.supervisors).items() if d > 0}
+        parent = now.parent > before.parent
         return (not grew and not new and not sup and not parent) and now
     try:
         return wait_until(check, timeout, "fds to settle")
@@ -636,11 +638,15 @@ def test_supervisor_killed_during_gracefuls(apache, standin_backend):
     bad = {k: v for k, v in load.counts().items() if k not in (200, 502, 503)}
     assert not bad, load.counts()
     assert max(r[2] for r in load.results) < 30
-    after = Resources(srv)
-    assert after.parent == before.parent, ("the httpd parent's fds grew over %d supervisor "
-                                           "kills: %r -> %r" % (len(killed), before, after))
-    s0, s1 = list(before.supervisors.values()), list(after.supervisors.values())
-    assert len(s1) == 1 and s1[0] <= s0[0], (before, after)
+    s0 = list(before.supervisors.values())
+
+    def settled():
+        now = Resources(srv)
+        s1 = list(now.supervisors.values())
+        return now.parent <= before.parent and len(s1) == 1 and s1[0] <= s0[0] and now
+    after = wait_until(settled, 20, lambda: "the httpd parent's and the supervisor's fds over "
+                       "%d supervisor kills to be no more than before: %r -> %r"
+                       % (len(killed), before, Resources(srv)))
     print("kills %s; statuses %r; %r -> %r" % (killed, load.counts(), before, after))
 
 

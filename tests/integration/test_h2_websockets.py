@@ -277,7 +277,12 @@ def test_h2_websocket_handshake_reset_and_gone_client(apache, standin_backend, t
     assert len([v for k, v in seen if k.lower() == "sec-websocket-key"]) == 1, seen
     proto = [v for k, v in seen if k.lower() == "x-forwarded-proto"]
     assert proto == ["https" if transport == "h2" else "http"], seen
-    idle_busy = standin_busy(h2)
+    # the closed tunnel's handler and the module's count end just after the close frame:
+    # idle is the status request alone
+    wait_until(lambda: h2.tunnels_open() == 0, 5, "the first tunnel to be counted closed")
+    idle_busy = 1
+    wait_until(lambda: standin_busy(h2) == idle_busy, 5,
+               "the app to handle no request but the one that asks")
 
     # a reset stream
     c = H2Client(h2.url(transport), [{"path": "/fwd/ws", "steps": [
@@ -288,8 +293,9 @@ def test_h2_websocket_handshake_reset_and_gone_client(apache, standin_backend, t
         {"op": "get", "path": "/echo/after-reset"}]}])
     try:
         c.wait_for("waiting", "open")
-        assert standin_busy(h2) == idle_busy + 1, "the tunnel is not being handled by the app"
-        assert h2.tunnels_open() == 1
+        wait_until(lambda: standin_busy(h2) == idle_busy + 1, 5,
+                   "the tunnel to be handled by the app")
+        wait_until(lambda: h2.tunnels_open() == 1, 5, "the tunnel to be counted open")
         c.go_on()
         c.wait_for("waiting", "reset")
         wait_until(lambda: standin_busy(h2) == idle_busy, 5,
@@ -308,7 +314,8 @@ def test_h2_websocket_handshake_reset_and_gone_client(apache, standin_backend, t
         {"op": "wait_stdin", "tag": "open"}]}])
     try:
         c.wait_for("waiting", "open")
-        assert standin_busy(h2) == idle_busy + 1
+        wait_until(lambda: standin_busy(h2) == idle_busy + 1, 5,
+                   "the second tunnel to be handled by the app")
     finally:
         c.kill()
     wait_until(lambda: standin_busy(h2) == idle_busy, 10,

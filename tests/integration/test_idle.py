@@ -22,7 +22,7 @@ import wsclient
 from backends import parse_pid
 from rigutil import wait_until
 from test_config import backends_in, wait_backends_in
-from test_status import STATUS_LOCATION, STATUS_PATH, find_app, status_json
+from test_status import STATUS_LOCATION, STATUS_PATH, find_app, status_json, wait_app
 from test_supervision import expect_status, get_ok, label, log_matches, section, standin, wait_log
 
 pytestmark = pytest.mark.mpms("event")
@@ -43,12 +43,13 @@ def wait_stopped(srv, pid, root, vpath, mark):
     wait_until(lambda: not procs.alive(pid), STOP_TIMEOUT, lambda: "process %d of %s to be "
                "stopped for want of requests\n%s" % (pid, vpath, srv.log_tail(20)))
     lab = re.escape(label(root, vpath))
+    # logged after the module read the process's last output: the lines below are in by then
+    wait_log(srv, r"\[%s\] process %d stopped \(exited with code 0\)" % (lab, pid), start=mark)
     assert log_matches(srv, idle_line(root, vpath), mark), srv.log_tail(20)
     assert log_matches(srv, r"\[%s pid %d\] standin\[%d\]: .*POST %s/iisintegration HTTP/1\.1"
                        r"[\\]*\" 202" % (lab, pid, pid, re.escape(vpath)), mark), srv.log_tail(20)
     assert log_matches(srv, r"\[%s pid %d\] standin: stopping \(shutdown event\)" % (lab, pid),
                        mark), srv.log_tail(20)
-    wait_log(srv, r"\[%s\] process %d stopped \(exited with code 0\)" % (lab, pid), start=mark)
 
 
 def nothing_starts(srv, root, seconds):
@@ -83,10 +84,9 @@ def test_idle_app_stops_and_the_next_request_starts_it(apache):
     other_pids = {v: parse_pid(get_ok(srv, v + "/pid")) for v in others}
     wait_stopped(srv, pid, root, "/idle", mark)
 
-    doc = status_json(srv)
-    app = find_app(doc, root, "/idle")
-    assert app["state"] == "idle", app
-    assert app["processes"] == [], app
+    # the slot is published empty just after the "stopped" line
+    doc, app = wait_app(srv, root, lambda a: a["state"] == "idle" and a["processes"] == [],
+                        "the app idle-stopped, with no process", vpath="/idle")
     assert app["idle_stopped"]["idle_timeout"] == IDLE, app
     assert abs(app["idle_stopped"]["since"] - time.time()) < 30, app
     page = expect_status(srv.get(STATUS_PATH, timeout=10), 200, "status page", srv).body.decode()

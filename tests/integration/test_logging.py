@@ -58,6 +58,8 @@ def test_lifecycle_events_are_logged_once(apache):
     p1 = app_pid(srv)
     once(srv, r"configuration applied: 0 app\(s\) kept, 1 added, 0 changed, 0 removed$", "notice")
     once(srv, t + r"started process %d on port \d+: /usr/bin/python3 \S+standin\.py$" % p1, "notice")
+    # logged just after the process is published as ready and the waiting requests are woken
+    wait_log(srv, t + r"process %d listens on port \d+ after \d+ ms" % p1)
     once(srv, t + r"process %d listens on port \d+ after \d+ ms" % p1, "info")
 
     # a crash, and the restart that replaces it

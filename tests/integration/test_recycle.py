@@ -184,7 +184,10 @@ def test_failed_replacement_leaves_the_old_process_serving(apache):
     os.unlink(os.path.join(srv.dir, "fail"))
     pairs = wait_recycles(srv, 1, mark, timeout=30)
     assert pairs[0][0] == pid
-    assert app_pid(srv) == pairs[0][1]
+    # the old process is published as stopping just after the "recycled" line: until then
+    # both are ready and either may answer
+    wait_until(lambda: app_pid(srv) == pairs[0][1], 10,
+               lambda: "requests to go to the replacement %d" % pairs[0][1])
 
 
 def cpu_ms_of(pid):
@@ -214,8 +217,10 @@ def test_status_page_figures_per_process(apache):
     def figures_fresh():
         app = find_app(status_json(srv), srv.app)
         mine = {p["pid"]: p for p in app["processes"]}
+        # a request is counted as served after its answer reached the client
         ok = (set(mine) == set(pids) and all(p["memory_kib"] for p in mine.values())
-              and mine[big]["memory_kib"] > 40 * 1024)
+              and mine[big]["memory_kib"] > 40 * 1024
+              and all(mine.get(q, {}).get("served", 0) >= n for q, n in sent.items()))
         return app if ok else None
     app = wait_until(figures_fresh, 10, lambda: "the figures on the status page\n"
                      + srv.log_tail(20))

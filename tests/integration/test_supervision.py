@@ -403,6 +403,8 @@ def test_first_request_waits_for_readiness(apache):
     expect_status(r, 200, "first request to an app that listens after 700 ms", srv)
     assert 0.6 <= elapsed < 10, "first request took %.2fs (app listens after 0.7 s; limit 10 s)" % elapsed
     pid = parse_pid(r)
+    # the module wakes the waiting requests before it logs the line: poll for it
+    wait_ready(srv, pid)
     (t, m), = log_matches(srv, r"\] process %d listens on port \d+ after (\d+) ms" % pid)
     ms = int(m.group(1))
     # readiness is noticed when the port accepts, promptly (the module polls every 20 ms)
@@ -772,8 +774,11 @@ def quiet_for(srv, seconds, pid):
 
 def burst(srv, n=2000):
     pid = app_pid(srv)
-    (t, m), = log_matches(srv, r"\[%s pid %d\] standin: listening on 127\.0\.0\.1:(\d+) pid %d$" % (
-        re.escape(label(srv.app)), pid, pid))
+    listening = r"\[%s pid %d\] standin: listening on 127\.0\.0\.1:(\d+) pid %d$" % (
+        re.escape(label(srv.app)), pid, pid)
+    # the app prints the line after listen(); the module relays it whenever it reads the pipe
+    wait_until(lambda: log_matches(srv, listening), 10, "the app's 'listening' line")
+    (t, m), = log_matches(srv, listening)
     assert int(m.group(1)) == int(parse_env(get_ok(srv, "/env"))["ASPNETCORE_PORT"])
     quiet_for(srv, 1.05, pid)
     mark = srv.log_mark()
@@ -942,7 +947,8 @@ def test_graceful_removing_app_lets_inflight_request_finish(apache):
     srv.mkdir("shop")
     srv.start()
     pid = app_pid(srv, "/shop")
-    [slow] = staggered(srv, ["/shop/sleep?ms=3000"])
+    # 6 s: room for the graceful restart on a loaded machine, within the 10 s shutdown limit
+    [slow] = staggered(srv, ["/shop/sleep?ms=6000"])
     mark = srv.log_mark()
     srv.graceful(keep)
     assert slow.thread.is_alive() and procs.alive(pid), "the removed app's process %d stopped while " \
@@ -950,7 +956,7 @@ def test_graceful_removing_app_lets_inflight_request_finish(apache):
     slow.join()
     assert slow.error is None, "in-flight request during graceful: %r" % (slow.error,)
     expect_status(slow.resp, 200, "request in flight during graceful", srv)
-    assert slow.resp.body == b"slept 3000"
+    assert slow.resp.body == b"slept 6000"
     wait_until(lambda: not procs.alive(pid), 10, lambda: "removed app's process %d to exit\n%s" % (
         pid, srv.log_tail(20)))
     wait_log(srv, r"\] process %d stopped \(exited with code 0\)" % pid, start=mark)
