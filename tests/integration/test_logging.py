@@ -29,8 +29,11 @@ def lines(srv, regex):
 
 
 def once(srv, regex, level):
-    """The one error-log line matching regex, logged at `level` by the module."""
-    found = lines(srv, regex)
+    """The one error-log line matching regex, logged at `level` by the module. Waits for it
+    (bounded): the module logs some lines just after the answer that tells the test to look
+    (the "listens" line follows the wake-up of the requests waiting for the process)."""
+    found = wait_until(lambda: lines(srv, regex), 10, lambda: "a line matching %r\n%s" % (
+        regex, srv.log_tail(40)))
     assert len(found) == 1, "expected exactly one line matching %r, found %d:\n%s\n--- log ---\n%s" % (
         regex, len(found), "\n".join(found), srv.log_tail(40))
     m = LEVEL_RE.match(found[0])
@@ -58,8 +61,6 @@ def test_lifecycle_events_are_logged_once(apache):
     p1 = app_pid(srv)
     once(srv, r"configuration applied: 0 app\(s\) kept, 1 added, 0 changed, 0 removed$", "notice")
     once(srv, t + r"started process %d on port \d+: /usr/bin/python3 \S+standin\.py$" % p1, "notice")
-    # logged just after the process is published as ready and the waiting requests are woken
-    wait_log(srv, t + r"process %d listens on port \d+ after \d+ ms" % p1)
     once(srv, t + r"process %d listens on port \d+ after \d+ ms" % p1, "info")
 
     # a crash, and the restart that replaces it
